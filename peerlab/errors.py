@@ -1,0 +1,63 @@
+"""The project's exception hierarchy.
+
+Every error peerlab raises on purpose derives from :class:`PeerlabError`. Protocol errors are
+split, as h11 splits them, by whose fault they are: :class:`LocalProtocolError` when this member
+tried something illegal, :class:`RemoteProtocolError` when the peer sent something illegal. A
+remote error costs the connection it arrived on, never the member.
+"""
+
+from __future__ import annotations
+
+
+class PeerlabError(Exception):
+    """Base class of every error peerlab raises deliberately."""
+
+
+class ProtocolError(PeerlabError):
+    """A violation of the peerlab wire protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """This member tried to do something the protocol forbids (e.g. encode an oversize frame)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes or messages the protocol forbids."""
+
+
+class FrameTooLarge(RemoteProtocolError):
+    """A frame's length prefix exceeds the configured maximum frame size."""
+
+
+class MalformedMessage(RemoteProtocolError):
+    """A frame body that does not decode to a known message with well-typed fields."""
+
+
+class TruncatedFrame(RemoteProtocolError):
+    """The stream ended in the middle of a frame."""
+
+
+class HandshakeError(RemoteProtocolError):
+    """The peer's handshake was missing, late, or incompatible."""
+
+
+class ScenarioError(PeerlabError):
+    """An invalid scenario: carries the file, line and key path of the problem."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.path = path
+        self.reason = message
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        key = f"{path}: " if path else ""
+        super().__init__(f"{where}{key}{message}")

@@ -1,0 +1,715 @@
+"""The Member: one peer of the overlay, as a sans-IO state machine.
+
+A member never touches a socket, a clock or a simulator. It is driven by the
+:class:`~peerlab.transport.ConnectionHandler` callbacks of the transport it was given and acts only
+through that transport. The same code therefore runs over real TCP and inside a simulation.
+
+What it does: a Hello handshake on every connection; the whole link-state database sent right
+after the handshake; adverts flooded in batches per neighbour; lazy, throttled BFS route
+recomputation; hop-by-hop relay of Data with TTL and a recorded path; optional end-to-end acks;
+keepalive with a dead-peer timeout; graceful leave.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from peerlab import trace as ev
+from peerlab.errors import HandshakeError, ProtocolError, RemoteProtocolError, TruncatedFrame
+from peerlab.linkstate import AdvertCache, EdgeChange, LinkStateDB, Verdict
+from peerlab.routing import Route, shortest_path_tree
+from peerlab.trace import Tracer
+from peerlab.transport import Conn, TimerHandle, Transport
+from peerlab.wire import (
+    DEFAULT_MAX_FRAME_SIZE,
+    PROTOCOL_VERSION,
+    Ack,
+    Adverts,
+    Bye,
+    Data,
+    FrameDecoder,
+    Hello,
+    Message,
+    Ping,
+    Pong,
+    encode_frame,
+    message_kind,
+)
+
+#: Drop reasons a member reports in ``drop`` trace events.
+NO_ROUTE = "no_route"
+TTL_EXPIRED = "ttl_expired"
+NO_ACK = "no_ack"
+NOT_RUNNING = "not_running"
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    """Tunables of a member; the defaults suit both loopback and simulated networks."""
+
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    max_connections: int = 256
+    handshake_timeout: float = 5.0
+    keepalive_interval: float = 1.0
+    dead_timeout: float = 3.5
+    flood_delay: float = 0.02
+    route_delay: float = 0.01
+    route_hold: float = 0.05
+    default_ttl: int = 64
+    max_age: float = 60.0
+    max_entries: int = 100_000
+    max_neighbours: int = 1024
+    target_degree: int = 0
+    ack_timeout: float = 1.0
+    max_retries: int = 3
+    dedup_window: int = 4096
+
+    def __post_init__(self) -> None:
+        for name in ("handshake_timeout", "keepalive_interval", "dead_timeout", "ack_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"MemberConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.dead_timeout <= self.keepalive_interval:
+            raise ValueError("MemberConfig.dead_timeout must exceed keepalive_interval")
+        if not 1 <= self.default_ttl <= 1024:
+            raise ValueError(f"MemberConfig.default_ttl must be in 1..1024, got {self.default_ttl}")
+
+
+@dataclass(slots=True)
+class _Conn:
+    handle: Conn
+    outbound: bool
+    remote_address: str
+    decoder: FrameDecoder
+    last_heard: float
+    peer: str | None = None
+    peer_address: str = ""
+    hello_timer: TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    data: Data
+    attempts: int
+    timer: TimerHandle | None = None
+
+
+@dataclass
+class Counters:
+    """Frames and bytes this member sent and received, by message kind."""
+
+    frames_sent: Counter[str] = field(default_factory=Counter)
+    bytes_sent: Counter[str] = field(default_factory=Counter)
+    frames_received: Counter[str] = field(default_factory=Counter)
+    route_computations: int = 0
+
+
+class Member:
+    """One peer: handshakes, keeps the link-state database, routes and relays messages."""
+
+    def __init__(
+        self,
+        member_id: str,
+        transport: Transport,
+        *,
+        config: MemberConfig | None = None,
+        rng: random.Random | None = None,
+        tracer: Tracer | None = None,
+        cache: AdvertCache | None = None,
+        on_deliver: Callable[[Data], None] | None = None,
+    ) -> None:
+        self.id = member_id
+        self.transport = transport
+        self.config = config if config is not None else MemberConfig()
+        self.rng = rng if rng is not None else random.Random(member_id)
+        self.tracer = tracer if tracer is not None else Tracer(keep=False)
+        self.cache = cache if cache is not None else AdvertCache()
+        self.on_deliver = on_deliver
+        self.db = LinkStateDB(
+            member_id,
+            transport.listen_address,
+            max_entries=self.config.max_entries,
+            max_neighbours=self.config.max_neighbours,
+        )
+        self.counters = Counters()
+        self.running = False
+        self._conns: dict[Conn, _Conn] = {}
+        self._peers: dict[str, _Conn] = {}
+        self._connecting: set[str] = set()
+        self._outbox: dict[str, dict[str, msgspec.Raw]] = {}
+        self._flush_timer: TimerHandle | None = None
+        self._route_timer: TimerHandle | None = None
+        self._tick_timer: TimerHandle | None = None
+        self._last_route_at = float("-inf")
+        self._tree = shortest_path_tree({}, member_id)
+        self._routes: dict[str, Route] | None = {}
+        self._unreachable_since: dict[str, float] = {}
+        self._msg_counter = 0
+        self._ping_nonce = 0
+        self._pending: dict[str, _Pending] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    # --- public API ----------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<Member {self.id} peers={sorted(self._peers)} routes={len(self._tree.first_hop)}>"
+
+    @property
+    def neighbours(self) -> list[str]:
+        """Ids of the members we have an established connection with, sorted."""
+        return sorted(self._peers)
+
+    @property
+    def routes(self) -> dict[str, Route]:
+        """The current next-hop table ``{destination: Route(next_hop, hops)}``."""
+        if self._routes is None:
+            self._routes = self._tree.routes()
+        return self._routes
+
+    def routing_table(self) -> dict[str, dict[str, str | int]]:
+        """The next-hop table as plain JSON-ready dicts, sorted by destination."""
+        routes = sorted(self.routes.items())
+        return {d: {"next_hop": r.next_hop, "hops": r.hops} for d, r in routes}
+
+    def view(self) -> set[tuple[str, str]]:
+        """The two-way links this member believes exist, as sorted pairs."""
+        return self.db.edges()
+
+    @property
+    def routes_pending(self) -> bool:
+        """True while a route recomputation is scheduled but has not run yet."""
+        return self._route_timer is not None
+
+    def start(self, join: list[str] | tuple[str, ...] = ()) -> None:
+        """Begin operating: start the keepalive clock and dial the ``join`` addresses."""
+        if self.running:
+            return
+        self.running = True
+        self._emit(ev.START, address=self.transport.listen_address)
+        self._tick_timer = self.transport.call_later(self.config.keepalive_interval, self._tick)
+        for address in join:
+            self.connect(address)
+
+    def connect(self, address: str) -> None:
+        """Dial ``address`` (no-op if a dial to it is already under way)."""
+        if not self.running or address in self._connecting:
+            return
+        self._connecting.add(address)
+        self.transport.connect(address)
+
+    def disconnect(self, peer: str, reason: str = "disconnected locally") -> bool:
+        """Close the connection to neighbour ``peer``; False if there was none."""
+        c = self._peers.get(peer)
+        if c is None:
+            return False
+        self._close(c, reason)
+        return True
+
+    def send(self, dst: str, payload: bytes = b"", *, reliable: bool = False) -> str:
+        """Send ``payload`` to member ``dst``; returns the message id used in trace events."""
+        self._msg_counter += 1
+        msg_id = f"{self.id}:{self._msg_counter}"
+        data = Data(msg_id, self.id, dst, self.config.default_ttl, [self.id], payload, reliable)
+        self._emit(ev.SEND, msg_id=msg_id, src=self.id, dst=dst, size=len(payload))
+        if not self.running:
+            self._drop(data, NOT_RUNNING)
+            return msg_id
+        if reliable and dst != self.id:
+            self._pending[msg_id] = _Pending(data, 1)
+            self._arm_retry(msg_id)
+        self._route_data(data)
+        return msg_id
+
+    def leave(self, reason: str = "leaving") -> None:
+        """Leave gracefully: advertise no neighbours, say Bye to every peer, close everything."""
+        if not self.running:
+            return
+        self._emit(ev.LEAVE, reason=reason)
+        self._originate(neighbours=())
+        for peer in sorted(self._peers):
+            c = self._peers[peer]
+            batch = self._outbox.pop(peer, {})
+            batch[self.id] = self.db.own.raw
+            self._send_msg(c, Adverts(list(batch.values())))
+            self._send_msg(c, Bye(reason))
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop at once: close every connection, cancel every timer (no goodbye)."""
+        if not self.running:
+            return
+        self.running = False
+        for c in list(self._conns.values()):
+            self._conns.pop(c.handle, None)
+            if c.hello_timer is not None:
+                c.hello_timer.cancel()
+            self.transport.close(c.handle)
+        self._peers.clear()
+        self._outbox.clear()
+        for timer in (self._flush_timer, self._route_timer, self._tick_timer):
+            if timer is not None:
+                timer.cancel()
+        self._flush_timer = self._route_timer = self._tick_timer = None
+        for pending in self._pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
+        self._pending.clear()
+        self._emit(ev.STOP)
+
+    def recompute_routes(self) -> None:
+        """Recompute the routing table now (normally done lazily after changes)."""
+        if self._route_timer is not None:
+            self._route_timer.cancel()
+            self._route_timer = None
+        self._recompute()
+
+    # --- transport callbacks -------------------------------------------------------------
+
+    def connection_made(self, conn: Conn, outbound: bool, remote_address: str) -> None:
+        """Transport callback: a connection opened; start the handshake on it."""
+        if outbound:
+            self._connecting.discard(remote_address)
+        if not self.running:
+            self.transport.close(conn)
+            return
+        if len(self._conns) >= self.config.max_connections:
+            self._emit(
+                ev.DISCONNECT,
+                address=remote_address,
+                reason=f"connection limit reached ({self.config.max_connections})",
+            )
+            self.transport.close(conn)
+            return
+        now = self.transport.now()
+        c = _Conn(conn, outbound, remote_address, FrameDecoder(self.config.max_frame_size), now)
+        self._conns[conn] = c
+        c.hello_timer = self.transport.call_later(
+            self.config.handshake_timeout, lambda: self._handshake_expired(conn)
+        )
+        self._send_msg(c, Hello(self.id, self.transport.listen_address, PROTOCOL_VERSION))
+
+    def data_received(self, conn: Conn, data: bytes) -> None:
+        """Transport callback: bytes arrived; decode and handle whole messages."""
+        c = self._conns.get(conn)
+        if c is None:
+            return
+        c.last_heard = self.transport.now()
+        try:
+            messages = c.decoder.feed(data)
+            for message in messages:
+                if self._conns.get(conn) is not c:
+                    break
+                self._handle(c, message)
+        except ProtocolError as exc:
+            if self._conns.get(conn) is c:
+                self._protocol_error(c, exc)
+
+    def connection_lost(self, conn: Conn, reason: str) -> None:
+        """Transport callback: the peer closed or the connection broke."""
+        c = self._conns.get(conn)
+        if c is None:
+            return
+        try:
+            c.decoder.eof()
+        except TruncatedFrame as exc:
+            self._emit(
+                ev.PROTOCOL_ERROR,
+                peer=c.peer,
+                address=c.remote_address,
+                error=type(exc).__name__,
+                detail=str(exc),
+            )
+        self._forget(c, reason)
+
+    def connect_failed(self, address: str, reason: str) -> None:
+        """Transport callback: a dial did not produce a connection."""
+        self._connecting.discard(address)
+        self._emit(ev.CONNECT_FAILED, address=address, reason=reason)
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _handle(self, c: _Conn, message: Message) -> None:
+        self.counters.frames_received[message_kind(message)] += 1
+        if c.peer is None:
+            if not isinstance(message, Hello):
+                raise HandshakeError(f"received {message_kind(message)} before Hello")
+            self._on_hello(c, message)
+            return
+        match message:
+            case Adverts():
+                self._on_adverts(c, message)
+            case Data() | Ack():
+                self._on_routed(c, message)
+            case Ping(nonce):
+                self._send_msg(c, Pong(nonce))
+            case Pong():
+                pass
+            case Bye(reason):
+                self._close(c, f"peer left: {reason}")
+            case Hello():
+                raise RemoteProtocolError("second Hello on an established connection")
+
+    def _on_hello(self, c: _Conn, hello: Hello) -> None:
+        if hello.protocol_version != PROTOCOL_VERSION:
+            raise HandshakeError(
+                f"protocol version {hello.protocol_version} not supported "
+                f"(this member speaks {PROTOCOL_VERSION})"
+            )
+        if hello.member_id == self.id:
+            raise HandshakeError(f"peer claims our own id {self.id!r}")
+        if c.hello_timer is not None:
+            c.hello_timer.cancel()
+            c.hello_timer = None
+        c.peer = hello.member_id
+        c.peer_address = hello.listen_address
+        existing = self._peers.get(c.peer)
+        if existing is not None:
+            keep = self._preferred(existing, c)
+            drop = c if keep is existing else existing
+            self._peers[c.peer] = keep
+            self._conns.pop(drop.handle, None)
+            self.transport.close(drop.handle)
+            self._emit(
+                ev.DISCONNECT,
+                peer=c.peer,
+                address=drop.remote_address,
+                reason="duplicate connection",
+            )
+            if keep is existing:
+                return
+        else:
+            self._peers[c.peer] = c
+        self._emit(ev.CONNECT, peer=c.peer, address=c.remote_address, outbound=c.outbound)
+        batch = self._outbox.setdefault(c.peer, {})
+        for record in self.db.records():
+            batch[record.advert.origin] = record.raw
+        if existing is None:
+            self._originate(self._peers)
+        self._schedule_flush()
+
+    def _preferred(self, a: _Conn, b: _Conn) -> _Conn:
+        """Of two connections to one peer, the one both ends keep: opened by the smaller id."""
+        peer = b.peer
+        assert peer is not None
+        smaller = min(self.id, peer)
+
+        def opener(c: _Conn) -> str:
+            return self.id if c.outbound else peer
+
+        if opener(a) != opener(b):
+            return a if opener(a) == smaller else b
+        return b  # same opener: the newer one replaces a connection that is likely dead
+
+    def _on_adverts(self, c: _Conn, batch: Adverts) -> None:
+        changes: list[EdgeChange] = []
+        fresh = 0
+        sender = c.peer
+        assert sender is not None
+        for raw in batch.adverts:
+            record = self.cache.decode(raw)
+            outcome = self.db.offer(record)
+            verdict = outcome.verdict
+            if verdict is Verdict.NEW:
+                fresh += 1
+                changes.extend(outcome.changes)
+                origin = record.advert.origin
+                self._unreachable_since.pop(origin, None)
+                for peer in self._peers:
+                    if peer != sender:
+                        self._outbox.setdefault(peer, {})[origin] = record.raw
+            elif verdict is Verdict.OLD:
+                held = self.db.get(record.advert.origin)
+                assert held is not None
+                self._outbox.setdefault(sender, {})[held.advert.origin] = held.raw
+            elif verdict is Verdict.SELF_NEWER:
+                self._emit(
+                    ev.FIGHT_BACK, heard_seq=record.advert.seq, own_seq=self.db.own.advert.seq
+                )
+                self._originate(self._peers, above=record.advert.seq)
+            elif verdict is Verdict.REJECTED:
+                self._emit(
+                    ev.ADVERT_REJECTED,
+                    peer=sender,
+                    origin=record.advert.origin,
+                    reason=outcome.reason,
+                )
+        if self.tracer.wants(ev.ADVERT_IN):
+            self._emit(ev.ADVERT_IN, peer=sender, count=len(batch.adverts), new=fresh)
+        self._apply_changes(changes)
+        if self._outbox:
+            self._schedule_flush()
+
+    def _on_routed(self, c: _Conn, message: Data | Ack) -> None:
+        if isinstance(message, Data):
+            message = msgspec.structs.replace(message, path=[*message.path, self.id])
+            if message.dst == self.id:
+                self._deliver(message)
+                return
+        elif message.dst == self.id:
+            self._on_ack(message)
+            return
+        if message.ttl <= 1:
+            self._drop(message, TTL_EXPIRED)
+            return
+        message = msgspec.structs.replace(message, ttl=message.ttl - 1)
+        if isinstance(message, Data):
+            self._emit(
+                ev.FORWARD,
+                msg_id=message.msg_id,
+                src=message.src,
+                dst=message.dst,
+                came_from=c.peer,
+            )
+        self._route_data(message)
+
+    # --- data ----------------------------------------------------------------------------
+
+    def _route_data(self, message: Data | Ack) -> None:
+        if message.dst == self.id and isinstance(message, Data):
+            self._deliver(message)
+            return
+        hop = self._tree.first_hop.get(message.dst)
+        c = self._peers.get(hop) if hop is not None else None
+        if c is None:
+            self._drop(message, NO_ROUTE)
+            return
+        self._send_msg(c, message)
+
+    def _deliver(self, data: Data) -> None:
+        if data.reliable:
+            duplicate = data.msg_id in self._seen
+            self._seen[data.msg_id] = None
+            if len(self._seen) > self.config.dedup_window:
+                self._seen.popitem(last=False)
+            if data.src != self.id:
+                self._route_data(Ack(data.msg_id, self.id, data.src, self.config.default_ttl))
+            if duplicate:
+                return
+        self._emit(
+            ev.DELIVER,
+            msg_id=data.msg_id,
+            src=data.src,
+            dst=data.dst,
+            path=data.path,
+            hops=len(data.path) - 1,
+            size=len(data.payload),
+        )
+        if self.on_deliver is not None:
+            self.on_deliver(data)
+
+    def _drop(self, message: Data | Ack, reason: str) -> None:
+        if isinstance(message, Data):
+            self._emit(
+                ev.DROP,
+                msg_id=message.msg_id,
+                src=message.src,
+                dst=message.dst,
+                path=message.path,
+                reason=reason,
+            )
+        else:
+            self._emit(
+                ev.DROP,
+                msg_id=message.msg_id,
+                src=message.src,
+                dst=message.dst,
+                reason=reason,
+                ack=True,
+            )
+
+    def _on_ack(self, ack: Ack) -> None:
+        pending = self._pending.pop(ack.msg_id, None)
+        if pending is None:
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        self._emit(ev.ACKED, msg_id=ack.msg_id, attempts=pending.attempts)
+
+    def _arm_retry(self, msg_id: str) -> None:
+        pending = self._pending[msg_id]
+        pending.timer = self.transport.call_later(
+            self.config.ack_timeout, lambda: self._retry(msg_id)
+        )
+
+    def _retry(self, msg_id: str) -> None:
+        pending = self._pending.get(msg_id)
+        if pending is None:
+            return
+        if pending.attempts > self.config.max_retries:
+            del self._pending[msg_id]
+            self._drop(pending.data, NO_ACK)
+            return
+        pending.attempts += 1
+        self._emit(ev.RETRY, msg_id=msg_id, attempt=pending.attempts)
+        self._arm_retry(msg_id)
+        self._route_data(pending.data)
+
+    # --- link state and routes -----------------------------------------------------------
+
+    def _originate(self, neighbours, above: int = 0) -> None:
+        outcome = self.db.originate(neighbours, seq=above + 1)
+        raw = self.db.own.raw
+        for peer in self._peers:
+            self._outbox.setdefault(peer, {})[self.id] = raw
+        self._apply_changes(outcome.changes)
+        self._schedule_flush()
+
+    def _apply_changes(self, changes: list[EdgeChange]) -> None:
+        if self._route_timer is not None or not self.running:
+            return
+        tree = self._tree
+        if any(tree.may_change(ch.u, ch.v, ch.added) for ch in changes):
+            now = self.transport.now()
+            delay = max(self.config.route_delay, self._last_route_at + self.config.route_hold - now)
+            self._route_timer = self.transport.call_later(delay, self._on_route_timer)
+
+    def _on_route_timer(self) -> None:
+        self._route_timer = None
+        self._recompute()
+
+    def _recompute(self) -> None:
+        now = self.transport.now()
+        self._last_route_at = now
+        self.counters.route_computations += 1
+        old = self._tree
+        tree = shortest_path_tree(self.db.adjacency, self.id)
+        self._tree = tree
+        if tree.first_hop != old.first_hop or tree.dist != old.dist:
+            self._routes = None
+            if self.tracer.wants(ev.ROUTE_CHANGE):
+                old_hop, old_dist = old.first_hop, old.dist
+                changed = sum(
+                    1
+                    for d, h in tree.first_hop.items()
+                    if old_hop.get(d) != h or old_dist.get(d) != tree.dist[d]
+                )
+                removed = sum(1 for d in old_hop if d not in tree.first_hop)
+                self._emit(
+                    ev.ROUTE_CHANGE, changed=changed, removed=removed, size=len(tree.first_hop)
+                )
+        if len(self.db) > len(tree.dist) or self._unreachable_since:
+            for origin in self.db:
+                if origin in tree.dist:
+                    self._unreachable_since.pop(origin, None)
+                else:
+                    self._unreachable_since.setdefault(origin, now)
+        self._auto_connect()
+
+    def _expire_unreachable(self) -> None:
+        now = self.transport.now()
+        for origin, since in sorted(self._unreachable_since.items()):
+            if now - since >= self.config.max_age:
+                del self._unreachable_since[origin]
+                self.db.remove(origin)
+                self._emit(ev.ADVERT_EXPIRED, origin=origin, unreachable_for=now - since)
+
+    def _auto_connect(self) -> None:
+        want = self.config.target_degree - len(self._peers) - len(self._connecting)
+        if want <= 0 or not self.running:
+            return
+        candidates = []
+        for origin in sorted(self.db):
+            record = self.db.get(origin)
+            if (
+                origin != self.id
+                and origin not in self._peers
+                and record is not None
+                and record.advert.address
+                and record.advert.address not in self._connecting
+            ):
+                candidates.append(record.advert.address)
+        for address in self.rng.sample(candidates, min(want, len(candidates))):
+            self.connect(address)
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if self._flush_timer is None and self._outbox and self.running:
+            self._flush_timer = self.transport.call_later(self.config.flood_delay, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        outbox, self._outbox = self._outbox, {}
+        limit = self.config.max_frame_size // 2
+        for peer in sorted(outbox):
+            c = self._peers.get(peer)
+            if c is None:
+                continue
+            raws = list(outbox[peer].values())
+            batch: list[msgspec.Raw] = []
+            size = 0
+            for raw in raws:
+                if batch and size + len(raw) > limit:
+                    self._send_msg(c, Adverts(batch))
+                    batch, size = [], 0
+                batch.append(raw)
+                size += len(raw)
+            self._send_msg(c, Adverts(batch))
+            if self.tracer.wants(ev.ADVERT_OUT):
+                self._emit(ev.ADVERT_OUT, peer=peer, count=len(raws))
+
+    def _send_msg(self, c: _Conn, message: Message) -> None:
+        frame = encode_frame(message, self.config.max_frame_size)
+        kind = message_kind(message)
+        self.counters.frames_sent[kind] += 1
+        self.counters.bytes_sent[kind] += len(frame)
+        self.transport.send(c.handle, frame)
+
+    def _tick(self) -> None:
+        self._tick_timer = None
+        if not self.running:
+            return
+        now = self.transport.now()
+        for c in list(self._peers.values()):
+            if now - c.last_heard > self.config.dead_timeout:
+                self._close(c, f"keepalive timeout (silent for {now - c.last_heard:.3f}s)")
+            else:
+                self._ping_nonce += 1
+                self._send_msg(c, Ping(self._ping_nonce))
+        self._expire_unreachable()
+        self._auto_connect()
+        self._tick_timer = self.transport.call_later(self.config.keepalive_interval, self._tick)
+
+    def _handshake_expired(self, conn: Conn) -> None:
+        c = self._conns.get(conn)
+        if c is not None and c.peer is None:
+            c.hello_timer = None
+            self._protocol_error(
+                c, HandshakeError(f"no Hello within {self.config.handshake_timeout}s")
+            )
+
+    def _protocol_error(self, c: _Conn, exc: ProtocolError) -> None:
+        self._emit(
+            ev.PROTOCOL_ERROR,
+            peer=c.peer,
+            address=c.remote_address,
+            error=type(exc).__name__,
+            detail=str(exc),
+        )
+        self._close(c, f"protocol error: {exc}")
+
+    def _close(self, c: _Conn, reason: str) -> None:
+        self.transport.close(c.handle)
+        self._forget(c, reason)
+
+    def _forget(self, c: _Conn, reason: str) -> None:
+        if self._conns.get(c.handle) is not c:
+            return
+        del self._conns[c.handle]
+        if c.hello_timer is not None:
+            c.hello_timer.cancel()
+        if c.peer is not None and self._peers.get(c.peer) is c:
+            del self._peers[c.peer]
+            self._outbox.pop(c.peer, None)
+            self._emit(ev.DISCONNECT, peer=c.peer, address=c.remote_address, reason=reason)
+            if self.running:
+                self._originate(self._peers)
+        elif c.peer is None:
+            self._emit(ev.DISCONNECT, peer=None, address=c.remote_address, reason=reason)
+
+    def _emit(self, kind: str, **fields) -> None:
+        self.tracer.emit(self.transport.now(), self.id, kind, **fields)

@@ -1,0 +1,77 @@
+"""Shortest-path next-hop tables by breadth-first search.
+
+Pure functions over an adjacency mapping ``{member: iterable of neighbours}``. Neighbours are
+visited in sorted id order, so ties between equally short paths break the same way everywhere:
+two members (or two worlds) that hold the same graph compute identical tables.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+
+class Route(NamedTuple):
+    """How to reach one destination: the neighbour to hand the message to, and the hop count."""
+
+    next_hop: str
+    hops: int
+
+
+class ShortestPathTree(NamedTuple):
+    """The BFS tree from one source: distance, parent and first hop of every reachable member."""
+
+    source: str
+    dist: dict[str, int]
+    parent: dict[str, str]
+    first_hop: dict[str, str]
+
+    def routes(self) -> dict[str, Route]:
+        """The next-hop table this tree implies (the source itself is not a destination)."""
+        dist = self.dist
+        return {dst: Route(hop, dist[dst]) for dst, hop in self.first_hop.items()}
+
+    def may_change(self, u: str, v: str, added: bool) -> bool:
+        """Whether adding (or removing) the edge u-v can alter this tree.
+
+        Adding an edge between two members at the same distance, or between two unreachable
+        members, changes nothing; removing an edge that is not a tree edge changes nothing.
+        Everything else might (a new edge one level apart can win a sorted-order tie).
+        """
+        if added:
+            du, dv = self.dist.get(u), self.dist.get(v)
+            if du is None and dv is None:
+                return False
+            return du != dv
+        return self.parent.get(v) == u or self.parent.get(u) == v
+
+
+def shortest_path_tree(adjacency: Mapping[str, Iterable[str]], source: str) -> ShortestPathTree:
+    """BFS from ``source`` visiting neighbours in sorted order; see :class:`ShortestPathTree`."""
+    dist = {source: 0}
+    parent: dict[str, str] = {}
+    first: dict[str, str] = {}
+    queue: deque[str] = deque()
+    for v in sorted(adjacency.get(source, ())):
+        if v not in dist:
+            dist[v] = 1
+            parent[v] = source
+            first[v] = v
+            queue.append(v)
+    while queue:
+        u = queue.popleft()
+        d = dist[u] + 1
+        hop = first[u]
+        for v in sorted(adjacency.get(u, ())):
+            if v not in dist:
+                dist[v] = d
+                parent[v] = u
+                first[v] = hop
+                queue.append(v)
+    return ShortestPathTree(source, dist, parent, first)
+
+
+def next_hops(adjacency: Mapping[str, Iterable[str]], source: str) -> dict[str, Route]:
+    """Per reachable destination (other than ``source``): next hop and hop count."""
+    return shortest_path_tree(adjacency, source).routes()

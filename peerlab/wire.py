@@ -1,0 +1,200 @@
+"""Frames and typed messages: what members say to each other, as bytes.
+
+A frame is a 4-byte big-endian unsigned length followed by that many bytes of body. A body is one
+message, encoded as msgpack by msgspec (typed, validated on decode). :class:`FrameDecoder` turns
+a byte stream split at arbitrary points back into whole messages, and raises only
+:class:`~peerlab.errors.ProtocolError` subclasses on bad input.
+
+Link-state adverts travel as pre-encoded blobs (``msgspec.Raw``) inside an :class:`Adverts`
+batch, so a member can forward an advert without re-encoding it and an :class:`AdvertCache` can
+decode each distinct advert once and share the immutable result between members.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Annotated, Final
+
+import msgspec
+
+from peerlab.errors import FrameTooLarge, LocalProtocolError, MalformedMessage, TruncatedFrame
+
+PROTOCOL_VERSION: Final = 1
+DEFAULT_MAX_FRAME_SIZE: Final = 1 << 20
+HEADER: Final = struct.Struct(">I")
+
+MemberId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Address = Annotated[str, msgspec.Meta(max_length=256)]
+Hops = Annotated[int, msgspec.Meta(ge=0, le=1024)]
+
+
+class Hello(msgspec.Struct, tag="hello", array_like=True, frozen=True):
+    """First message on every connection, sent by both sides."""
+
+    member_id: MemberId
+    listen_address: Address
+    protocol_version: int
+
+
+class Advert(msgspec.Struct, array_like=True, frozen=True):
+    """One member's link-state advert: who it is, its sequence number and its neighbours."""
+
+    origin: MemberId
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+    neighbours: tuple[MemberId, ...]
+    address: Address
+
+
+class Adverts(msgspec.Struct, tag="adverts", array_like=True, frozen=True):
+    """A batch of adverts, each a ``msgspec.Raw`` holding one encoded :class:`Advert`."""
+
+    adverts: list[msgspec.Raw]
+
+
+class Data(msgspec.Struct, tag="data", array_like=True, frozen=True):
+    """An application message relayed hop by hop; ``path`` lists the members it has visited."""
+
+    msg_id: str
+    src: MemberId
+    dst: MemberId
+    ttl: Hops
+    path: list[MemberId]
+    payload: bytes
+    reliable: bool = False
+
+
+class Ack(msgspec.Struct, tag="ack", array_like=True, frozen=True):
+    """End-to-end acknowledgement of a reliable :class:`Data`, routed back to its source."""
+
+    msg_id: str
+    src: MemberId
+    dst: MemberId
+    ttl: Hops
+
+
+class Ping(msgspec.Struct, tag="ping", array_like=True, frozen=True):
+    """Keepalive probe; the peer answers with a :class:`Pong` carrying the same nonce."""
+
+    nonce: int
+
+
+class Pong(msgspec.Struct, tag="pong", array_like=True, frozen=True):
+    """Answer to a :class:`Ping`."""
+
+    nonce: int
+
+
+class Bye(msgspec.Struct, tag="bye", array_like=True, frozen=True):
+    """Graceful goodbye: the sender is leaving and will close the connection."""
+
+    reason: str
+
+
+Message = Hello | Adverts | Data | Ack | Ping | Pong | Bye
+MESSAGE_TYPES: Final = (Hello, Adverts, Data, Ack, Ping, Pong, Bye)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Message)
+_advert_decoder = msgspec.msgpack.Decoder(Advert)
+
+
+def message_kind(message: Message) -> str:
+    """The wire tag of a message (``"hello"``, ``"data"``, ...)."""
+    return type(message).__struct_config__.tag
+
+
+def encode_advert(advert: Advert) -> msgspec.Raw:
+    """Encode one advert for inclusion in an :class:`Adverts` batch."""
+    return msgspec.Raw(_encoder.encode(advert))
+
+
+def decode_advert(raw: bytes | msgspec.Raw) -> Advert:
+    """Decode one advert blob; raises :class:`MalformedMessage` if it is not a valid advert."""
+    try:
+        return _advert_decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise MalformedMessage(f"invalid advert: {exc}") from None
+
+
+def encode_frame(message: Message, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
+    """Encode a message as one frame (length prefix + body).
+
+    Raises :class:`LocalProtocolError` if the body would exceed ``max_frame_size``.
+    """
+    buf = bytearray(HEADER.size)
+    _encoder.encode_into(message, buf, HEADER.size)
+    size = len(buf) - HEADER.size
+    if size > max_frame_size:
+        raise LocalProtocolError(
+            f"refusing to send a {size}-byte {message_kind(message)} frame "
+            f"(max frame size {max_frame_size})"
+        )
+    HEADER.pack_into(buf, 0, size)
+    return bytes(buf)
+
+
+def decode_body(body: bytes) -> Message:
+    """Decode one frame body; raises :class:`MalformedMessage` on anything but a valid message."""
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise MalformedMessage(f"undecodable frame body ({len(body)} bytes): {exc}") from None
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it bytes in any split, get whole messages back.
+
+    The length prefix is checked against ``max_frame_size`` before any of the body is buffered,
+    so an oversize announcement costs nothing. After a :class:`ProtocolError` the decoder is
+    unusable; the connection it served should be closed.
+    """
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        self.max_frame_size = max_frame_size
+        self._buf = bytearray()
+        self._need: int | None = None  # body length of the frame being read, once known
+        self.frames = 0
+        self.bytes = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a whole frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Add received bytes; return the messages completed by them, in order."""
+        self._buf += data
+        self.bytes += len(data)
+        out: list[Message] = []
+        buf = self._buf
+        pos = 0
+        while True:
+            if self._need is None:
+                if len(buf) - pos < HEADER.size:
+                    break
+                (size,) = HEADER.unpack_from(buf, pos)
+                if size > self.max_frame_size:
+                    raise FrameTooLarge(
+                        f"frame length {size} exceeds the maximum frame size {self.max_frame_size}"
+                    )
+                pos += HEADER.size
+                self._need = size
+            if len(buf) - pos < self._need:
+                break
+            body = bytes(buf[pos : pos + self._need])
+            pos += self._need
+            self._need = None
+            out.append(decode_body(body))
+            self.frames += 1
+        if pos:
+            del buf[:pos]
+        return out
+
+    def eof(self) -> None:
+        """Signal end of stream; raises :class:`TruncatedFrame` if a frame was left incomplete."""
+        if self._buf or self._need is not None:
+            expected = "a length prefix" if self._need is None else f"{self._need} body bytes"
+            raise TruncatedFrame(
+                f"stream ended inside a frame: {len(self._buf)} bytes buffered, "
+                f"waiting for {expected}"
+            )

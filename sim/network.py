@@ -1,0 +1,439 @@
+"""SimNetwork: members in one SimPy environment, joined by modelled TCP connections.
+
+Everything random comes from one seeded ``random.Random``; everything iterated is ordered; so a
+seed gives a byte-identical trace whatever the hash seed. Delivery uses SimPy event callbacks, not
+a process per message.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+
+import simpy
+
+from peerlab.linkstate import AdvertCache
+from peerlab.member import Member, MemberConfig
+from peerlab.trace import Tracer
+from sim.faults import FaultReport
+from sim.links import FIN, RST, LinkModel, Pipe
+from sim.transport import SimEnd, SimTransport
+
+ADDRESS_PREFIX = "sim:"
+
+
+class SimNetwork:
+    """A simulated overlay: add members, link them, inject faults, run the clock."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        defaults: LinkModel | None = None,
+        config: MemberConfig | None = None,
+        tracer: Tracer | None = None,
+        connect_timeout: float = 3.0,
+        chunking: bool = True,
+        split_probability: float = 0.2,
+    ) -> None:
+        self.env = simpy.Environment()
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.defaults = defaults or LinkModel()
+        self.config = config or MemberConfig()
+        self.tracer = tracer if tracer is not None else Tracer()
+        self.connect_timeout = connect_timeout
+        self.chunking = chunking
+        self.split_probability = split_probability
+        self.cache = AdvertCache()
+        self.transports: dict[str, SimTransport] = {}
+        self.members: dict[str, Member] = {}
+        self.incarnations: dict[str, int] = {}
+        self.powered_off: set[str] = set()
+        self.faults: list[FaultReport] = []
+        self._links: dict[frozenset[str], LinkModel] = {}
+        self._cuts: dict[frozenset[str], FaultReport] = {}
+        self._groups: dict[str, int] = {}
+        self._partition: FaultReport | None = None
+        self._one_way = False
+        self._holding: list[Pipe] = []
+        self._handles = 0
+        self.on_deliver: Callable[[str, object], None] | None = None
+
+    # --- clock ---------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """Simulated seconds since the start."""
+        return self.env.now
+
+    def schedule(self, delay: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` after ``delay`` simulated seconds (a SimPy callback, no process)."""
+        event = self.env.timeout(delay)
+        event.callbacks.append(lambda _event: fn())
+
+    def run(self, duration: float) -> None:
+        """Advance the simulation by ``duration`` seconds."""
+        self.env.run(until=self.env.now + duration)
+
+    def run_until(
+        self, predicate: Callable[[], bool], timeout: float, check_every: float = 0.01
+    ) -> bool:
+        """Advance until ``predicate()`` holds (checked every ``check_every`` s) or timeout."""
+        end = self.env.now + timeout
+        while not predicate():
+            if self.env.now >= end:
+                return False
+            self.env.run(until=min(end, self.env.now + check_every))
+        return True
+
+    # --- building ------------------------------------------------------------------------
+
+    def address_of(self, member_id: str) -> str:
+        """The simulated listen address of a member."""
+        return ADDRESS_PREFIX + member_id
+
+    def set_link(self, a: str, b: str, model: LinkModel) -> None:
+        """Use ``model`` for connections between ``a`` and ``b`` opened from now on."""
+        self._links[frozenset((a, b))] = model
+
+    def link_model(self, a: str, b: str) -> LinkModel:
+        """The model used between ``a`` and ``b``."""
+        return self._links.get(frozenset((a, b)), self.defaults)
+
+    def add_member(
+        self, member_id: str, *, join: Iterable[str] = (), config: MemberConfig | None = None
+    ) -> Member:
+        """Create and start a member; ``join`` lists member ids to dial."""
+        if member_id in self.members:
+            raise ValueError(f"member {member_id!r} already exists")
+        incarnation = self.incarnations.get(member_id, 0) + 1
+        self.incarnations[member_id] = incarnation
+        self.powered_off.discard(member_id)
+        transport = SimTransport(self, member_id, self.address_of(member_id))
+        member = Member(
+            member_id,
+            transport,
+            config=config or self.config,
+            tracer=self.tracer,
+            rng=random.Random(f"{self.seed}:{member_id}:{incarnation}"),
+            cache=self.cache,
+            on_deliver=(lambda data, mid=member_id: self.on_deliver(mid, data))
+            if self.on_deliver
+            else None,
+        )
+        transport.handler = member
+        self.transports[member_id] = transport
+        self.members[member_id] = member
+        member.start(join=[self.address_of(j) for j in join])
+        return member
+
+    def connect(self, a: str, b: str) -> None:
+        """Have member ``a`` dial member ``b``."""
+        self.members[a].connect(self.address_of(b))
+
+    def adjacency(self) -> dict[str, set[str]]:
+        """Ground truth: pairs of live members that both hold an established connection."""
+        adj: dict[str, set[str]] = {m: set() for m in self.members}
+        for mid, m in self.members.items():
+            for p in m.neighbours:
+                if p in self.members and mid in self.members[p].neighbours:
+                    adj[mid].add(p)
+        return adj
+
+    def links(self) -> list[tuple[str, str]]:
+        """Ground-truth links as sorted pairs."""
+        adj = self.adjacency()
+        return sorted({(u, v) for u in adj for v in adj[u] if u < v})
+
+    # --- faults --------------------------------------------------------------------------
+
+    def _report(self, kind: str, target: str) -> FaultReport:
+        report = FaultReport(kind, self.env.now, target)
+        self.faults.append(report)
+        return report
+
+    def _ends_between(self, a: str, b: str) -> list[SimEnd]:
+        ta = self.transports.get(a)
+        if ta is None:
+            return []
+        return [e for e in ta.ends.values() if e.out.dst == b]
+
+    def link_down(self, a: str, b: str, *, silent: bool = False) -> FaultReport:
+        """Cut the path between ``a`` and ``b``; closed (both told) or silent (nobody told)."""
+        report = self._report("link_cut" if silent else "link_down", f"{a}-{b}")
+        self._cuts[frozenset((a, b))] = report
+        for x, y in ((a, b), (b, a)):
+            for end in self._ends_between(x, y):
+                report.conns_cut += 1 if x == a else 0
+                report.members_affected.update((x, y))
+                if silent:
+                    end.out.dead = True
+                    continue
+                transport = end.transport
+                transport.ends.pop(end.handle, None)
+                end.closed = True
+                transport.dispatch(
+                    lambda t=transport, h=end.handle: t.handler.connection_lost(h, "link down")
+                )
+        return report
+
+    def link_up(self, a: str, b: str, *, connect: bool = True) -> FaultReport:
+        """Restore the path between ``a`` and ``b`` and (by default) have ``a`` dial ``b``."""
+        report = self._report("link_up", f"{a}-{b}")
+        if self._cuts.pop(frozenset((a, b)), None) is not None:
+            report.members_affected.update((a, b))
+        if connect and a in self.members and b in self.members:
+            self.connect(a, b)
+            report.members_affected.update((a, b))
+        return report
+
+    def partition(self, groups: Sequence[Iterable[str]], *, one_way: bool = False) -> FaultReport:
+        """Split members into groups that cannot exchange bytes (one-way: group 0 cannot send
+        to the others, the others can still send to it). Bytes are held back until heal."""
+        self.heal(record=False)
+        self._groups = {m: i for i, group in enumerate(groups) for m in group}
+        self._one_way = one_way
+        name = " | ".join(",".join(sorted(g)) for g in (list(g) for g in groups))
+        self._partition = self._report("partition_one_way" if one_way else "partition", name)
+        return self._partition
+
+    def heal(self, *, record: bool = True) -> FaultReport | None:
+        """End the partition; held bytes continue on their way."""
+        report = self._report("heal", "all") if record else None
+        self._groups = {}
+        self._partition = None
+        holding, self._holding = self._holding, []
+        for pipe in holding:
+            held, pipe.held = pipe.held, []
+            pipe.blocked_by = None
+            if report is not None:
+                report.bytes_held += sum(len(x) for x in held if isinstance(x, bytes))
+                report.members_affected.update((pipe.src, pipe.dst))
+            for item in held:
+                self._transmit(pipe, item)
+        return report
+
+    def crash(self, member_id: str) -> FaultReport:
+        """Kill a member's process: the OS resets its connections; its state is lost."""
+        report = self._report("crash", member_id)
+        transport = self._kill(member_id)
+        report.members_affected.add(member_id)
+        for end in sorted(transport.ends.values(), key=lambda e: e.handle):
+            report.conns_cut += 1
+            report.members_affected.add(end.out.dst)
+            end.closed = True
+            self._transmit(end.out, RST)
+        transport.ends.clear()
+        return report
+
+    def power_off(self, member_id: str) -> FaultReport:
+        """Switch a member's machine off: nobody is told; peers notice by keepalive timeout."""
+        report = self._report("power_off", member_id)
+        transport = self._kill(member_id)
+        self.powered_off.add(member_id)
+        report.members_affected.add(member_id)
+        for end in transport.ends.values():
+            report.conns_cut += 1
+            report.members_affected.add(end.out.dst)
+            end.out.dead = True
+            peer = self.transports.get(end.out.dst)
+            if peer is not None:
+                for back in peer.ends.values():
+                    if back.out.end is end:
+                        back.out.dead = True
+        return report
+
+    def restart(self, member_id: str, *, join: Iterable[str] = ()) -> FaultReport:
+        """Bring a crashed or powered-off member back with fresh state, same id and address."""
+        report = self._report("restart", member_id)
+        if member_id in self.members:
+            raise ValueError(f"member {member_id!r} is running; crash or power it off first")
+        self.add_member(member_id, join=join)
+        report.members_affected.add(member_id)
+        return report
+
+    def pause(self, member_id: str) -> FaultReport:
+        """Stop a member processing anything (bytes and timers queue up)."""
+        report = self._report("pause", member_id)
+        self.transports[member_id].paused = True
+        report.members_affected.add(member_id)
+        return report
+
+    def resume(self, member_id: str) -> FaultReport:
+        """Let a paused member go on with everything that queued up."""
+        report = self._report("resume", member_id)
+        report.chunks_held = self.transports[member_id].resume()
+        report.members_affected.add(member_id)
+        return report
+
+    def leave(self, member_id: str) -> FaultReport:
+        """Graceful leave: Bye and a final advert, then the member is gone."""
+        report = self._report("leave", member_id)
+        member = self.members.pop(member_id)
+        report.members_affected.update([member_id, *member.neighbours])
+        report.conns_cut = len(member.neighbours)
+        member.leave()
+        self.transports[member_id].listening = False
+        return report
+
+    def join(self, member_id: str, connect: Iterable[str]) -> FaultReport:
+        """Start a new member that dials ``connect``."""
+        report = self._report("join", member_id)
+        connect = list(connect)
+        self.add_member(member_id, join=connect)
+        report.members_affected.update([member_id, *connect])
+        return report
+
+    def unaffected_faults(self) -> list[FaultReport]:
+        """Faults that hit nothing: a scenario relying on them would be falsely green."""
+        return [f for f in self.faults if not f.hit]
+
+    def _kill(self, member_id: str) -> SimTransport:
+        self.members.pop(member_id)
+        transport = self.transports[member_id]
+        transport.alive = False
+        transport.listening = False
+        return transport
+
+    # --- the wire ------------------------------------------------------------------------
+
+    def _blocker(self, src: str, dst: str) -> FaultReport | None:
+        cut = self._cuts.get(frozenset((src, dst)))
+        if cut is not None:
+            return cut
+        if self._partition is not None:
+            gs, gd = self._groups.get(src), self._groups.get(dst)
+            if gs is not None and gd is not None and gs != gd and (not self._one_way or gs == 0):
+                return self._partition
+        return None
+
+    def _connect(self, dialer: SimTransport, address: str) -> None:
+        target = address[len(ADDRESS_PREFIX) :] if address.startswith(ADDRESS_PREFIX) else None
+        src = dialer.host
+        model = self.link_model(src, target or "")
+        latency = model.one_way(self.rng)
+
+        def fail(reason: str, after: float) -> None:
+            self.schedule(
+                after,
+                lambda: dialer.dispatch(lambda: dialer.handler.connect_failed(address, reason)),
+            )
+
+        def syn_arrives() -> None:
+            if not dialer.alive:
+                return
+            acceptor = self.transports.get(target) if target is not None else None
+            blocker = self._blocker(src, target) or (
+                self._blocker(target, src) if target is not None else None
+            )
+            if blocker is not None:
+                blocker.connects_blocked += 1
+                fail("connection timed out", self.connect_timeout - latency)
+            elif acceptor is None or target in self.powered_off:
+                fail("connection timed out", self.connect_timeout - latency)
+            elif not acceptor.listening:
+                fail("connection refused", latency)
+            else:
+                self._establish(dialer, acceptor, address, model, latency)
+
+        self.schedule(latency, syn_arrives)
+
+    def _establish(
+        self,
+        dialer: SimTransport,
+        acceptor: SimTransport,
+        address: str,
+        model: LinkModel,
+        latency: float,
+    ) -> None:
+        now = self.env.now
+        forward = Pipe(dialer.host, acceptor.host, model, busy_until=now, last_arrival=now)
+        backward = Pipe(
+            acceptor.host, dialer.host, model, busy_until=now, last_arrival=now + latency
+        )
+        self._handles += 1
+        a = SimEnd(self._handles, dialer, forward)
+        self._handles += 1
+        b = SimEnd(self._handles, acceptor, backward)
+        forward.end, backward.end = b, a
+        dialer.ends[a.handle] = a
+        acceptor.ends[b.handle] = b
+
+        def dialer_connected() -> None:
+            if a.handle in dialer.ends:
+                dialer.dispatch(lambda: dialer.handler.connection_made(a.handle, True, address))
+
+        self.schedule(latency, dialer_connected)
+        acceptor.dispatch(
+            lambda: acceptor.handler.connection_made(b.handle, False, dialer.listen_address)
+        )
+
+    def _transmit(self, pipe: Pipe, item: bytes | str) -> None:
+        if pipe.dead:
+            return
+        blocker = self._blocker(pipe.src, pipe.dst)
+        if blocker is not None:
+            if not pipe.held:
+                self._holding.append(pipe)
+            pipe.held.append(item)
+            pipe.blocked_by = blocker
+            if isinstance(item, bytes):
+                blocker.bytes_held += len(item)
+                blocker.chunks_held += 1
+            blocker.members_affected.update((pipe.src, pipe.dst))
+            return
+        model = pipe.model
+        rng = self.rng
+        now = self.env.now
+        if isinstance(item, bytes):
+            start = max(now, pipe.busy_until)
+            pipe.busy_until = start + model.transmit_time(len(item))
+            arrival = pipe.busy_until + model.one_way(rng) + model.retransmit_delay(len(item), rng)
+        else:
+            arrival = now + model.one_way(rng)
+        if arrival < pipe.last_arrival:
+            arrival = pipe.last_arrival
+        pipe.last_arrival = arrival
+        inbox = pipe.inbox
+        if (
+            isinstance(item, bytes)
+            and self.chunking
+            and len(item) > 1
+            and rng.random() < self.split_probability
+        ):
+            cut = rng.randrange(1, len(item))
+            inbox.append((arrival, item[:cut]))
+            inbox.append((arrival, item[cut:]))
+        else:
+            inbox.append((arrival, item))
+        self.schedule(arrival - now, lambda: self._deliver(pipe))
+
+    def _deliver(self, pipe: Pipe) -> None:
+        end = pipe.end
+        assert end is not None
+        transport = end.transport
+        inbox = pipe.inbox
+        now = self.env.now
+        rng = self.rng
+        while inbox and inbox[0][0] <= now:
+            _, item = inbox.popleft()
+            if end.closed or not transport.alive:
+                continue
+            if isinstance(item, str):
+                end.closed = True
+                transport.ends.pop(end.handle, None)
+                reason = "closed by peer" if item is FIN else "connection reset by peer"
+                transport.dispatch(
+                    lambda h=end.handle, r=reason: transport.handler.connection_lost(h, r)
+                )
+                continue
+            while (
+                self.chunking
+                and inbox
+                and inbox[0][0] <= now
+                and isinstance(inbox[0][1], bytes)
+                and rng.random() < 0.5
+            ):
+                item += inbox.popleft()[1]
+            transport.dispatch(lambda h=end.handle, d=item: transport.handler.data_received(h, d))

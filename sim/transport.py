@@ -1,0 +1,106 @@
+"""The member-facing side of the simulation: one :class:`SimTransport` per member."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from peerlab.transport import ConnectionHandler, Transport
+from sim.links import FIN, Pipe
+
+if TYPE_CHECKING:
+    from sim.network import SimNetwork
+
+
+class SimTimer:
+    """Handle of a scheduled callback; cancelling makes the callback a no-op."""
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Prevent the callback from running."""
+        self.cancelled = True
+
+
+@dataclass(eq=False)
+class SimEnd:
+    """One end of a simulated connection, owned by one transport."""
+
+    handle: int
+    transport: SimTransport
+    out: Pipe
+    closed: bool = False
+
+
+class SimTransport(Transport):
+    """A member's link to the simulated world: sockets become pipes, time is SimPy's clock.
+
+    A transport is *alive* while its member's process runs; when it dies (crash, power-off)
+    every pending callback for it becomes a no-op, which is how a crash loses all state. While
+    *paused*, callbacks queue up and run in order on resume.
+    """
+
+    def __init__(self, net: SimNetwork, host: str, address: str) -> None:
+        self.net = net
+        self.host = host
+        self._address = address
+        self.handler: ConnectionHandler | None = None
+        self.ends: dict[int, SimEnd] = {}
+        self.alive = True
+        self.listening = True
+        self.paused = False
+        self._backlog: list[Callable[[], None]] = []
+
+    @property
+    def listen_address(self) -> str:
+        return self._address
+
+    def now(self) -> float:
+        return self.net.env.now
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> SimTimer:
+        timer = SimTimer()
+
+        def fire() -> None:
+            if not timer.cancelled:
+                self.dispatch(fn)
+
+        self.net.schedule(delay, fire)
+        return timer
+
+    def connect(self, address: str) -> None:
+        self.net._connect(self, address)
+
+    def send(self, conn, data: bytes) -> None:
+        end = self.ends.get(conn)
+        if end is not None and not end.closed and data:
+            self.net._transmit(end.out, bytes(data))
+
+    def close(self, conn) -> None:
+        end = self.ends.pop(conn, None)
+        if end is not None:
+            end.closed = True
+            self.net._transmit(end.out, FIN)
+
+    # --- used by the network -------------------------------------------------------------
+
+    def dispatch(self, fn: Callable[[], None]) -> None:
+        """Run a callback for this member now, or queue it while paused; drop it if dead."""
+        if not self.alive:
+            return
+        if self.paused:
+            self._backlog.append(fn)
+        else:
+            fn()
+
+    def resume(self) -> int:
+        """Leave the paused state and run what queued up; returns how many callbacks ran."""
+        self.paused = False
+        backlog, self._backlog = self._backlog, []
+        for fn in backlog:
+            self.dispatch(fn)
+        return len(backlog)

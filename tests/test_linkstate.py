@@ -1,0 +1,72 @@
+import msgspec
+import pytest
+
+from peerlab.errors import MalformedMessage
+from peerlab.linkstate import AdvertCache, AdvertRecord, EdgeChange, LinkStateDB, Verdict
+from peerlab.wire import Advert
+
+
+def rec(origin, seq, neighbours, address=""):
+    return AdvertRecord.of(Advert(origin, seq, tuple(neighbours), address))
+
+
+def test_higher_seq_wins_and_old_news_is_ignored():
+    db = LinkStateDB("me", "addr")
+    assert db.offer(rec("x", 5, ["y"])).verdict is Verdict.NEW
+    assert db.offer(rec("x", 4, ["z"])).verdict is Verdict.OLD
+    assert db.offer(rec("x", 5, ["y"])).verdict is Verdict.SAME
+    assert db.offer(rec("x", 6, [])).verdict is Verdict.NEW
+    assert db.get("x").advert.seq == 6
+
+
+def test_edge_counts_only_when_both_sides_list_each_other():
+    db = LinkStateDB("a", "")
+    db.originate(["b"])
+    assert db.edges() == set()
+    out = db.offer(rec("b", 1, ["a", "c"]))
+    assert out.changes == [EdgeChange("b", "a", True)]
+    assert db.edges() == {("a", "b")}
+    db.offer(rec("c", 1, []))  # c does not list b: no b-c edge
+    assert db.edges() == {("a", "b")}
+    out = db.offer(rec("b", 2, ["c"]))  # b drops a
+    assert out.changes == [EdgeChange("b", "a", False)]
+    assert db.edges() == set()
+
+
+def test_newer_advert_about_ourselves_asks_for_fight_back():
+    db = LinkStateDB("me", "addr")
+    assert db.own.advert.seq == 1
+    stale = rec("me", 40, ["old-friend"])
+    assert db.offer(stale).verdict is Verdict.SELF_NEWER
+    db.originate([], seq=41)
+    assert db.own.advert.seq == 41
+    assert db.offer(stale).verdict is Verdict.SELF
+    assert db.offer(db.own).verdict is Verdict.SAME
+
+
+def test_caps_reject_without_raising():
+    db = LinkStateDB("me", "", max_entries=2, max_neighbours=3)
+    assert db.offer(rec("x", 1, [])).verdict is Verdict.NEW
+    out = db.offer(rec("y", 1, []))
+    assert out.verdict is Verdict.REJECTED and "database full" in out.reason
+    out = db.offer(rec("x", 2, ["a", "b", "c", "d"]))
+    assert out.verdict is Verdict.REJECTED and "4 neighbours (max 3)" in out.reason
+
+
+def test_remove_drops_edges():
+    db = LinkStateDB("a", "")
+    db.originate(["b"])
+    db.offer(rec("b", 1, ["a"]))
+    assert db.remove("b") == [EdgeChange("b", "a", False)]
+    assert "b" not in db and db.edges() == set()
+    assert db.remove("a") == []  # never our own
+
+
+def test_cache_decodes_once_and_shares():
+    cache = AdvertCache()
+    raw = rec("x", 1, ["y"]).raw
+    first = cache.decode(msgspec.Raw(bytes(raw)))
+    second = cache.decode(msgspec.Raw(bytes(raw)))
+    assert first is second and cache.misses == 1 and cache.hits == 1
+    with pytest.raises(MalformedMessage):
+        cache.decode(b"\x93\xa1x")

@@ -1,0 +1,338 @@
+import networkx as nx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from memnet import MemoryNetwork
+
+from peerlab import trace as ev
+from peerlab.member import MemberConfig
+from peerlab.oracle import table_errors
+from peerlab.routing import next_hops
+from peerlab.wire import Data, Hello, encode_frame
+
+SETTLE = 8.0
+
+
+def build(n: int, edges, seed: int = 0, **kw) -> MemoryNetwork:
+    net = MemoryNetwork(seed, **kw)
+    for i in range(n):
+        net.add(f"m{i:02d}")
+    for u, v in edges:
+        net.link(f"m{u:02d}", f"m{v:02d}")
+    return net
+
+
+def tables(net: MemoryNetwork):
+    return {mid: m.routing_table() for mid, m in sorted(net.members.items())}
+
+
+def truth(net: MemoryNetwork):
+    adj = net.adjacency()
+    return sorted({tuple(sorted((u, v))) for u in adj for v in adj[u]})
+
+
+random_graphs = st.builds(
+    lambda n, p, seed: nx.gnp_random_graph(n, p, seed=seed),
+    st.integers(1, 60),
+    st.floats(0.0, 0.12),
+    st.integers(0, 10_000),
+)
+slow_settings = settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@slow_settings
+@given(random_graphs, st.integers(0, 100))
+def test_tables_converge_to_networkx_oracle(g, seed):
+    edges = list(g.edges)
+    net = build(g.number_of_nodes(), edges, seed)
+    net.run_for(SETTLE)
+    expected_links = {(f"m{u:02d}", f"m{v:02d}") for u, v in edges}
+    assert set(truth(net)) == expected_links
+    assert table_errors(tables(net), expected_links) == []
+    again = build(g.number_of_nodes(), edges, seed)
+    again.run_for(SETTLE)
+    assert tables(again) == tables(net)
+
+
+@slow_settings
+@given(random_graphs, st.integers(0, 100), st.data())
+def test_tables_reconverge_after_link_changes(g, seed, data):
+    net = build(g.number_of_nodes(), list(g.edges), seed)
+    net.run_for(SETTLE)
+    names = sorted(net.members)
+    for _ in range(data.draw(st.integers(1, 6))):
+        a, b = data.draw(st.sampled_from(names)), data.draw(st.sampled_from(names))
+        if a == b:
+            continue
+        if b in net.members[a].neighbours:
+            net.unlink(a, b)
+        else:
+            net.link(a, b)
+        net.run_for(data.draw(st.floats(0.0, 0.5)))
+    net.run_for(SETTLE)
+    assert table_errors(tables(net), truth(net)) == []
+    # every member also computes exactly the table BFS gives over the true graph
+    adj = net.adjacency()
+    for mid, m in net.members.items():
+        assert m.routes == next_hops(adj, mid)
+
+
+@pytest.fixture
+def line():
+    """a-b-c-d plus a spare member e that is not yet linked."""
+    net = MemoryNetwork(3)
+    for x in "abcde":
+        net.add(x)
+    for u, v in ["ab", "bc", "cd"]:
+        net.link(u, v)
+    net.run_for(SETTLE)
+    return net
+
+
+def deliveries(net):
+    return {e.fields["msg_id"]: e for e in net.tracer.of_kind(ev.DELIVER)}
+
+
+def drops(net):
+    return {e.fields["msg_id"]: e for e in net.tracer.of_kind(ev.DROP)}
+
+
+def test_line_relays_with_recorded_path(line):
+    got: list[Data] = []
+    line.members["d"].on_deliver = got.append
+    msg_id = line.members["a"].send("d", b"hello")
+    line.run_for(1)
+    assert [(d.msg_id, d.path, d.payload) for d in got] == [
+        (msg_id, ["a", "b", "c", "d"], b"hello")
+    ]
+    assert deliveries(line)[msg_id].fields["hops"] == 3
+    forwards = [e.member for e in line.tracer.of_kind(ev.FORWARD) if e.fields["msg_id"] == msg_id]
+    assert forwards == ["b", "c"]
+
+
+def test_line_takes_detour_then_drops_with_no_route(line):
+    line.link("b", "e")
+    line.link("e", "c")
+    line.run_for(SETTLE)
+    line.unlink("b", "c")
+    line.run_for(SETTLE)
+    first = line.members["a"].send("d", b"x")
+    line.run_for(1)
+    assert deliveries(line)[first].fields["path"] == ["a", "b", "e", "c", "d"]
+    line.unlink("e", "c")
+    line.run_for(SETTLE)
+    second = line.members["a"].send("d", b"y")
+    line.run_for(1)
+    assert second not in deliveries(line)
+    assert drops(line)[second].fields["reason"] == "no_route"
+    # nothing else broke: the side that is still connected still relays
+    third = line.members["a"].send("e", b"z")
+    line.run_for(1)
+    assert deliveries(line)[third].fields["path"] == ["a", "b", "e"]
+    assert table_errors(tables(line), truth(line)) == []
+
+
+def test_ttl_expiry_is_a_drop_with_reason(line):
+    line.members["a"].send("d", b"x")
+    # forge a nearly-expired message from a's position
+    a = line.members["a"]
+    a._route_data(Data("forged", "a", "d", 2, ["a"], b"", False))
+    line.run_for(1)
+    assert drops(line)["forged"].fields["reason"] == "ttl_expired"
+    assert drops(line)["forged"].member == "c"
+
+
+def test_send_to_self_and_to_unknown():
+    net = MemoryNetwork()
+    a = net.add("a")
+    mine = a.send("a", b"me")
+    nobody = a.send("zz", b"?")
+    net.run_for(1)
+    assert deliveries(net)[mine].fields["path"] == ["a"]
+    assert drops(net)[nobody].fields["reason"] == "no_route"
+
+
+def test_duplicate_connections_resolve_to_one_both_sides_agree():
+    net = MemoryNetwork(5)
+    a, b = net.add("a"), net.add("b")
+    for _ in range(3):
+        net.link("a", "b")
+        net.link("b", "a")
+    net.run_for(SETTLE)
+    assert a.neighbours == ["b"] and b.neighbours == ["a"]
+    assert len(a.transport.ends) == 1 and len(b.transport.ends) == 1
+    a_end = next(iter(a.transport.ends.values()))
+    assert a_end.out.dst.transport is b.transport
+    assert table_errors(tables(net), [("a", "b")]) == []
+
+
+def test_silent_failure_detected_by_keepalive(line):
+    cfg = line.config
+    line.blackhole("b", "c")
+    start = line.clock.now
+    ok = line.run_until(
+        lambda: "c" not in line.members["b"].neighbours and "b" not in line.members["c"].neighbours,
+        timeout=10,
+    )
+    assert ok
+    assert line.clock.now - start <= cfg.dead_timeout + cfg.keepalive_interval
+    reasons = [e.fields["reason"] for e in line.tracer.of_kind(ev.DISCONNECT) if e.member == "b"]
+    assert any(r.startswith("keepalive timeout") for r in reasons)
+    line.run_for(SETTLE)
+    assert table_errors(tables(line), truth(line)) == []
+
+
+def test_graceful_leave_reconverges(line):
+    line.members["c"].leave()
+    line.run_for(SETTLE)
+    del line.members["c"]
+    assert table_errors(tables(line), truth(line)) == []
+    assert "d" not in line.members["a"].routes
+    bye = [e for e in line.tracer.of_kind(ev.DISCONNECT) if e.member == "b"]
+    assert bye and bye[-1].fields["reason"] == "peer left: leaving"
+
+
+def test_restart_fights_back_above_stale_seq():
+    net = MemoryNetwork(9)
+    for x in "abc":
+        net.add(x)
+    net.link("a", "b")
+    net.link("b", "c")
+    net.run_for(SETTLE)
+    for _ in range(5):  # push c's seq up
+        net.unlink("c", "b")
+        net.run_for(0.5)
+        net.link("c", "b")
+        net.run_for(0.5)
+    old_seq = net.members["a"].db.get("c").advert.seq
+    assert old_seq > 5
+    net.kill("c")
+    net.run_for(SETTLE)
+    c = net.add("c")
+    assert c.db.own.advert.seq == 1
+    net.link("c", "b")
+    net.run_for(SETTLE)
+    assert c.db.own.advert.seq > old_seq
+    assert net.tracer.of_kind(ev.FIGHT_BACK)
+    assert table_errors(tables(net), truth(net)) == []
+
+
+def test_departed_member_expires_after_max_age():
+    cfg = MemberConfig(max_age=5.0)
+    net = MemoryNetwork(1, config=cfg)
+    for x in "abc":
+        net.add(x)
+    net.link("a", "b")
+    net.link("b", "c")
+    net.run_for(SETTLE)
+    net.kill("c")
+    net.run_for(2)
+    assert "c" in net.members["a"].db
+    net.run_for(cfg.max_age + 2 * cfg.keepalive_interval)
+    assert "c" not in net.members["a"].db and "c" not in net.members["b"].db
+
+
+def test_reliable_send_retries_until_acked():
+    net = MemoryNetwork(2)
+    for x in "ab":
+        net.add(x)
+    net.link("a", "b")
+    net.run_for(SETTLE)
+    net.blackhole("a", "b")
+    msg_id = net.members["a"].send("b", b"important", reliable=True)
+    net.run_for(0.01)
+    # the first copy is lost; reconnect and let the retry deliver it
+    net.unlink("a", "b")
+    net.link("a", "b")
+    net.run_for(SETTLE)
+    assert msg_id in deliveries(net)
+    assert [e.fields["msg_id"] for e in net.tracer.of_kind(ev.ACKED)] == [msg_id]
+    assert net.tracer.of_kind(ev.RETRY)
+
+
+def test_reliable_send_gives_up_with_no_ack():
+    net = MemoryNetwork(2)
+    net.add("a")
+    msg_id = net.members["a"].send("b", b"x", reliable=True)
+    net.run_for(SETTLE)
+    reasons = [
+        e.fields["reason"] for e in net.tracer.of_kind(ev.DROP) if e.fields["msg_id"] == msg_id
+    ]
+    assert reasons[-1] == "no_ack"
+
+
+class RawPeer:
+    """A handler that records what it is told and lets the test write raw bytes."""
+
+    def __init__(self):
+        self.conns, self.lost, self.data = [], [], b""
+
+    def connection_made(self, conn, outbound, remote_address):
+        self.conns.append(conn)
+
+    def data_received(self, conn, data):
+        self.data += data
+
+    def connection_lost(self, conn, reason):
+        self.lost.append(reason)
+
+    def connect_failed(self, address, reason):
+        self.lost.append(reason)
+
+
+@pytest.mark.parametrize(
+    "payload, error",
+    [
+        (b"\x00\x00\x00\x03abc", "MalformedMessage"),
+        (b"\xff\xff\xff\xff", "FrameTooLarge"),
+        (encode_frame(Data("x", "a", "b", 3, ["a"], b"")), "HandshakeError"),
+        (encode_frame(Hello("zz", "", 99)), "HandshakeError"),
+    ],
+)
+def test_hostile_peer_costs_only_its_connection(line, payload, error):
+    raw = RawPeer()
+    t = line.transport("mem:raw")
+    t.handler = raw
+    t.connect("mem:b")
+    line.run_until(lambda: raw.conns, timeout=1)
+    t.send(raw.conns[0], payload)
+    line.run_until(lambda: raw.lost, timeout=1)
+    assert raw.lost == ["closed by peer"]
+    errs = [e for e in line.tracer.of_kind(ev.PROTOCOL_ERROR) if e.member == "b"]
+    assert [e.fields["error"] for e in errs] == [error]
+    msg_id = line.members["a"].send("d", b"still")
+    line.run_for(1)
+    assert msg_id in deliveries(line)
+
+
+def test_handshake_deadline_closes_silent_connection(line):
+    raw = RawPeer()
+    t = line.transport("mem:raw")
+    t.handler = raw
+    t.connect("mem:b")
+    assert line.run_until(lambda: raw.lost, timeout=line.config.handshake_timeout + 1)
+    errs = [e.fields["detail"] for e in line.tracer.of_kind(ev.PROTOCOL_ERROR)]
+    assert errs == [f"no Hello within {line.config.handshake_timeout}s"]
+
+
+def test_auto_connect_reaches_target_degree():
+    cfg = MemberConfig(target_degree=3)
+    net = MemoryNetwork(4, config=cfg)
+    for i in range(12):
+        net.add(f"n{i:02d}")
+    for i in range(1, 12):
+        net.link(f"n{i:02d}", "n00")
+    net.run_for(SETTLE * 2)
+    assert all(len(m.neighbours) >= 3 for m in net.members.values())
+    assert table_errors(tables(net), truth(net)) == []
+
+
+def test_whole_database_shared_on_connect():
+    """A newcomer learns the whole network from the single peer it connects to."""
+    net = build(6, [(0, 1), (1, 2), (2, 3), (3, 4)], seed=1)
+    net.run_for(SETTLE)
+    net.link("m05", "m04")
+    net.run_for(0.1)
+    assert set(net.members["m05"].db) == set(net.members)

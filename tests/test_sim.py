@@ -1,0 +1,196 @@
+import os
+import subprocess
+import sys
+
+import networkx as nx
+import pytest
+
+from peerlab import trace as ev
+from peerlab.oracle import table_errors
+from sim import LinkModel, SimNetwork
+
+SETTLE = 6.0
+
+
+def build(g: nx.Graph, seed: int = 1, **kw) -> SimNetwork:
+    net = SimNetwork(seed, **kw)
+    names = {n: f"n{n}" if not isinstance(n, tuple) else "n" + "_".join(map(str, n)) for n in g}
+    for n in sorted(names.values()):
+        net.add_member(n)
+    for u, v in sorted(g.edges):
+        net.connect(names[u], names[v])
+    net.run(SETTLE)
+    return net
+
+
+def assert_oracle(net: SimNetwork, links=None):
+    tables = {m: member.routes for m, member in net.members.items()}
+    assert table_errors(tables, links if links is not None else net.links()) == []
+
+
+TOPOLOGIES = {
+    "line": nx.path_graph(8),
+    "ring": nx.cycle_graph(9),
+    "star": nx.star_graph(10),
+    "grid": nx.grid_2d_graph(4, 5),
+    "random": nx.random_regular_graph(3, 30, seed=4),
+    "disconnected": nx.disjoint_union(nx.path_graph(4), nx.cycle_graph(5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TOPOLOGIES))
+def test_topologies_converge_to_oracle(name):
+    g = TOPOLOGIES[name]
+    net = build(g, defaults=LinkModel(latency=0.01, jitter=0.005, bandwidth=10e6, loss=0.05))
+    assert len(net.links()) == g.number_of_edges()
+    assert_oracle(net)
+
+
+@pytest.fixture
+def ring():
+    return build(nx.cycle_graph(8))
+
+
+def test_link_down_closed_reconverges(ring):
+    report = ring.link_down("n0", "n1")
+    ring.run(SETTLE)
+    assert ("n0", "n1") not in ring.links() and len(ring.links()) == 7
+    assert_oracle(ring)
+    assert report.conns_cut == 1 and report.hit
+    ring.link_up("n0", "n1")
+    ring.run(SETTLE)
+    assert len(ring.links()) == 8
+    assert_oracle(ring)
+
+
+@pytest.mark.parametrize("fault", ["link_cut", "power_off"])
+def test_silent_faults_found_within_keepalive_timeout(ring, fault):
+    cfg = ring.config
+    t0 = ring.now
+    if fault == "link_cut":
+        ring.link_down("n3", "n4", silent=True)
+        gone = lambda: "n4" not in ring.members["n3"].neighbours  # noqa: E731
+    else:
+        ring.power_off("n4")
+        gone = lambda: "n4" not in ring.members["n3"].neighbours  # noqa: E731
+    assert not gone()
+    ring.run(cfg.dead_timeout * 0.5)
+    assert not gone(), "nobody may be told of a silent fault"
+    assert ring.run_until(gone, timeout=cfg.dead_timeout + cfg.keepalive_interval)
+    assert ring.now - t0 <= cfg.dead_timeout + cfg.keepalive_interval + 0.1
+    ring.run(SETTLE)
+    assert_oracle(ring)
+
+
+def test_crash_is_seen_at_once_and_restart_rejoins(ring):
+    ring.crash("n2")
+    assert ring.run_until(lambda: "n2" not in ring.members["n1"].neighbours, timeout=0.1)
+    reasons = [e.fields["reason"] for e in ring.tracer.of_kind(ev.DISCONNECT) if e.member == "n1"]
+    assert reasons == ["connection reset by peer"]
+    ring.run(SETTLE)
+    assert_oracle(ring)
+    report = ring.restart("n2", join=["n1", "n3"])
+    ring.run(SETTLE)
+    assert len(ring.links()) == 8 and report.hit
+    assert_oracle(ring)
+
+
+def test_partition_holds_bytes_and_heal_reconverges():
+    net = build(nx.complete_graph(6))
+    left, right = ["n0", "n1", "n2"], ["n3", "n4", "n5"]
+    report = net.partition([left, right])
+    net.run(SETTLE)
+    assert net.links() == sorted(
+        {tuple(sorted((a, b))) for g in (left, right) for a in g for b in g if a != b}
+    )
+    assert_oracle(net)
+    assert report.bytes_held > 0 and report.hit
+    net.heal()
+    for a in left:
+        for b in right:
+            net.connect(a, b)
+    net.run(SETTLE)
+    assert len(net.links()) == 15
+    assert_oracle(net)
+
+
+def test_one_way_partition_breaks_the_links_across():
+    net = build(nx.path_graph(4))
+    net.partition([["n0", "n1"], ["n2", "n3"]], one_way=True)
+    net.run(SETTLE)
+    assert ("n1", "n2") not in net.links()
+    assert_oracle(net)
+
+
+def test_pause_and_resume(ring):
+    ring.pause("n5")
+    msg = ring.members["n0"].send("n5", b"wait for me")
+    ring.run(0.5)
+    assert not [e for e in ring.tracer.of_kind(ev.DELIVER) if e.fields["msg_id"] == msg]
+    report = ring.resume("n5")
+    ring.run(0.5)
+    assert [e for e in ring.tracer.of_kind(ev.DELIVER) if e.fields["msg_id"] == msg]
+    assert report.chunks_held > 0
+    ring.run(SETTLE)
+    assert_oracle(ring)
+
+
+def test_leave_and_join(ring):
+    ring.leave("n3")
+    ring.run(SETTLE)
+    assert "n3" not in ring.members
+    assert_oracle(ring)
+    ring.join("x", connect=["n2", "n4"])
+    ring.run(SETTLE)
+    assert {"n2", "n4"} == set(ring.members["x"].neighbours)
+    assert_oracle(ring)
+
+
+def test_fault_that_hits_nothing_is_reported():
+    net = build(nx.path_graph(3))
+    net.link_down("n0", "n2")  # not linked: nothing to cut
+    assert [f.kind for f in net.unaffected_faults()] == ["link_down"]
+    assert not net.faults[0].to_dict()["hit"]
+
+
+def scenario_digest(seed: int) -> str:
+    g = nx.random_regular_graph(3, 16, seed=2)
+    net = build(g, seed=seed, defaults=LinkModel(latency=0.01, jitter=0.004, loss=0.02))
+    net.crash("n3")
+    net.partition([["n0", "n1", "n2"], [f"n{i}" for i in range(4, 16)]])
+    for i in range(20):
+        net.members[f"n{4 + i % 12}"].send(f"n{(7 * i) % 16}", b"x" * i)
+        net.run(0.05)
+    net.heal()
+    net.restart("n3", join=["n4"])
+    net.run(SETTLE)
+    return net.tracer.digest()
+
+
+DIGEST_SCRIPT = (
+    "import sys; sys.path.insert(0, 'tests'); from test_sim import scenario_digest; "
+    "print(scenario_digest(5))"
+)
+
+
+def test_same_seed_same_trace_and_different_seed_differs():
+    assert scenario_digest(5) == scenario_digest(5)
+    assert scenario_digest(5) != scenario_digest(6)
+
+
+def test_trace_identical_across_hash_seeds():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digests = set()
+    for hashseed in ("0", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
+        out = subprocess.run(
+            [sys.executable, "-c", DIGEST_SCRIPT],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        digests.add(out.stdout.strip())
+    assert digests == {scenario_digest(5)}

@@ -1,0 +1,151 @@
+import struct
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peerlab.errors import (
+    FrameTooLarge,
+    LocalProtocolError,
+    MalformedMessage,
+    ProtocolError,
+    TruncatedFrame,
+)
+from peerlab.wire import (
+    Ack,
+    Advert,
+    Adverts,
+    Bye,
+    Data,
+    FrameDecoder,
+    Hello,
+    Ping,
+    Pong,
+    decode_advert,
+    encode_advert,
+    encode_frame,
+)
+
+ids = st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=8)
+messages = st.one_of(
+    st.builds(Hello, ids, st.text(max_size=30), st.integers(0, 5)),
+    st.builds(
+        lambda adverts: Adverts([encode_advert(a) for a in adverts]),
+        st.lists(
+            st.builds(
+                Advert,
+                ids,
+                st.integers(0, 2**40),
+                st.lists(ids, max_size=6).map(tuple),
+                st.text(max_size=20),
+            ),
+            max_size=5,
+        ),
+    ),
+    st.builds(
+        Data,
+        st.text(max_size=12),
+        ids,
+        ids,
+        st.integers(0, 255),
+        st.lists(ids, max_size=5),
+        st.binary(max_size=300),
+        st.booleans(),
+    ),
+    st.builds(Ack, st.text(max_size=12), ids, ids, st.integers(0, 255)),
+    st.builds(Ping, st.integers(0, 2**60)),
+    st.builds(Pong, st.integers(0, 2**60)),
+    st.builds(Bye, st.text(max_size=20)),
+)
+
+
+def normalise(m):
+    """Raw blobs compare by identity; compare adverts by their decoded value."""
+    if isinstance(m, Adverts):
+        return ("adverts", [decode_advert(r) for r in m.adverts])
+    return m
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    return [data[i:j] for i, j in zip([0, *points], [*points, len(data)], strict=True)]
+
+
+@settings(max_examples=200)
+@given(st.lists(messages, min_size=1, max_size=8), st.lists(st.integers(0, 10_000), max_size=30))
+def test_same_messages_whatever_the_split(msgs, cuts):
+    stream = b"".join(encode_frame(m) for m in msgs)
+    decoder = FrameDecoder()
+    out = []
+    for chunk in split(stream, cuts):
+        out.extend(decoder.feed(chunk))
+    decoder.eof()
+    assert [normalise(m) for m in out] == [normalise(m) for m in msgs]
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200), st.lists(st.integers(0, 300), max_size=10))
+def test_random_bytes_raise_only_protocol_errors(data, cuts):
+    decoder = FrameDecoder(max_frame_size=1000)
+    try:
+        for chunk in split(data, cuts):
+            decoder.feed(chunk)
+        decoder.eof()
+    except ProtocolError:
+        pass
+
+
+@settings(max_examples=200)
+@given(messages, st.integers(1, 10_000))
+def test_truncated_stream_raises_truncated_frame(msg, cut):
+    frame = encode_frame(msg)
+    cut = cut % len(frame)  # strictly inside the frame (0 is a clean empty stream)
+    decoder = FrameDecoder()
+    assert decoder.feed(frame[:cut]) == []
+    if cut == 0:
+        decoder.eof()
+    else:
+        with pytest.raises(TruncatedFrame):
+            decoder.eof()
+
+
+def test_oversize_length_rejected_before_body_is_buffered():
+    decoder = FrameDecoder(max_frame_size=100)
+    with pytest.raises(FrameTooLarge, match="101 exceeds the maximum frame size 100"):
+        decoder.feed(struct.pack(">I", 101))
+    assert decoder.buffered == 4  # only the header, never a body
+
+
+def test_max_size_frame_is_accepted():
+    msg = Data("x", "a", "b", 3, ["a"], b"z" * 1000)
+    frame = encode_frame(msg)
+    decoder = FrameDecoder(max_frame_size=len(frame) - 4)
+    assert decoder.feed(frame) == [msg]
+
+
+def test_encoder_refuses_oversize_frame_as_local_error():
+    with pytest.raises(LocalProtocolError, match="max frame size 10"):
+        encode_frame(Data("x", "a", "b", 3, ["a"], b"z" * 100), max_frame_size=10)
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (msgspec.msgpack.encode(["nope", 1]), "unknown type"),
+        (msgspec.msgpack.encode(["ping", "not-an-int"]), "wrong field type"),
+        (msgspec.msgpack.encode(["data", "id", "a", "b", -1, [], b""]), "negative ttl"),
+        (msgspec.msgpack.encode(["hello", "", "addr", 1]), "empty member id"),
+        (b"\xc1\xc1\xc1", "garbage"),
+        (b"", "empty body"),
+    ],
+)
+def test_bad_bodies_are_malformed(body, why):
+    decoder = FrameDecoder()
+    with pytest.raises(MalformedMessage):
+        decoder.feed(struct.pack(">I", len(body)) + body)
+
+
+def test_bad_advert_inside_batch_is_malformed():
+    with pytest.raises(MalformedMessage, match="invalid advert"):
+        decode_advert(msgspec.msgpack.encode(["a", "not-a-seq", [], ""]))
