@@ -97,4 +97,53 @@ class SimWorld:
         pass
 
 
-WORLDS: dict[str, type] = {"memory": MemoryWorld, "sim": SimWorld}
+class RealWorld:
+    name = "real"
+
+    def __init__(self) -> None:
+        from realnet import EventLoop
+
+        self.loop = EventLoop("conformance").start()
+        self.transports = []
+
+    def endpoint(self, name: str):
+        from realnet import TcpTransport
+
+        def make():
+            t = TcpTransport(self.loop, "127.0.0.1", 0, name=name)
+            t.handler = Recorder()
+            t.start()
+            return t
+
+        t = self.loop.call(make)
+        self.transports.append(t)
+        return t, t.handler
+
+    def nowhere(self) -> str:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        return f"127.0.0.1:{port}"
+
+    def run_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.loop.call(predicate):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def call(self, transport, fn: Callable[[], object]) -> object:
+        return self.loop.call(fn)
+
+    def close(self) -> None:
+        self.loop.call(lambda: [t.shutdown() for t in self.transports])
+        self.loop.stop()
+        assert self.loop.errors == []
+
+
+WORLDS: dict[str, type] = {"memory": MemoryWorld, "sim": SimWorld, "real": RealWorld}

@@ -1,0 +1,151 @@
+"""A small selectors event loop: readiness callbacks, a timer heap, and a thread-safe inbox."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopTimer:
+    """Handle of a callback scheduled on an :class:`EventLoop`."""
+
+    __slots__ = ("cancelled", "fn", "when")
+
+    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+        self.when = when
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Prevent the callback from running."""
+        self.cancelled = True
+
+
+class EventLoop:
+    """One thread running a ``selectors`` loop for any number of transports.
+
+    Everything that touches the loop's sockets or members runs on the loop thread; other threads
+    hand work over with :meth:`call_soon_threadsafe` or :meth:`call` (which waits for the result).
+    """
+
+    def __init__(self, name: str = "peerlab-loop") -> None:
+        self.name = name
+        self.selector = selectors.DefaultSelector()
+        self._timers: list[tuple[float, int, LoopTimer]] = []
+        self._seq = itertools.count()
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._inbox_lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wakeup)
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.errors: list[BaseException] = []
+        self.t0 = time.monotonic()
+
+    # --- time ----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Seconds since the loop was created (monotonic)."""
+        return time.monotonic() - self.t0
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> LoopTimer:
+        """Schedule ``fn`` on the loop thread after ``delay`` seconds (call from the loop)."""
+        timer = LoopTimer(self.now() + max(0.0, delay), fn)
+        heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
+        return timer
+
+    # --- cross-thread --------------------------------------------------------------------
+
+    def call_soon_threadsafe(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop thread as soon as possible (callable from any thread)."""
+        with self._inbox_lock:
+            self._inbox.append(fn)
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the wake-up pipe is full or closed: the loop is already awake or stopping
+
+    def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
+        """Run ``fn`` on the loop thread and return its result (or raise its exception)."""
+        if threading.current_thread() is self._thread:
+            return fn()
+        future: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed back to the caller
+                future.set_exception(exc)
+
+        self.call_soon_threadsafe(run)
+        return future.result(timeout)
+
+    # --- running -------------------------------------------------------------------------
+
+    def start(self) -> EventLoop:
+        """Run the loop in a new daemon thread."""
+        self._thread = threading.Thread(target=self.run_forever, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop, join its thread and close its selector and wake-up pipe."""
+        self._stopping = True
+        self.call_soon_threadsafe(lambda: None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise RuntimeError(f"event loop {self.name} did not stop within {timeout}s")
+            self._thread = None
+        self.selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def run_forever(self) -> None:
+        """Run until :meth:`stop`."""
+        while not self._stopping:
+            self.run_once()
+
+    def run_once(self, max_wait: float = 0.5) -> None:
+        """Wait for readiness or the next timer, then run what is due."""
+        timeout = max_wait
+        if self._timers:
+            timeout = min(max_wait, max(0.0, self._timers[0][0] - self.now()))
+        if self._inbox:
+            timeout = 0.0
+        for key, mask in self.selector.select(timeout):
+            self._guard(key.data, mask)
+        with self._inbox_lock:
+            ready, self._inbox = self._inbox, deque()
+        for fn in ready:
+            self._guard(fn)
+        now = self.now()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                self._guard(timer.fn)
+
+    def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # a bug in one callback must not kill every member on the loop
+            self.errors.append(exc)
+
+    def _drain_wakeup(self, _mask: int) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass

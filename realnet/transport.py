@@ -1,0 +1,414 @@
+"""TcpTransport: a member's real TCP sockets, driven by an :class:`~realnet.loop.EventLoop`.
+
+Writes follow asyncio's selector transport: try ``send`` at once, buffer what is left, watch for
+EVENT_WRITE only while something is buffered. Socket errors never reach the member: they become
+``connection_lost`` or ``connect_failed`` with a reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from peerlab.transport import ConnectionHandler, Transport
+from realnet.loop import EventLoop, LoopTimer
+
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """Split ``"host:port"`` (``"[::1]:port"`` for IPv6) into a socket address."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"address {address!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def format_address(host: str, port: int) -> str:
+    """The inverse of :func:`parse_address`."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class TcpLimits:
+    """Resource limits of one transport."""
+
+    backlog: int = 128
+    max_write_buffer: int = 4 << 20  # bytes queued for a peer that does not read
+    connect_timeout: float = 5.0
+    read_size: int = 256 << 10
+
+
+class Policy:
+    """Decides what happens to bytes between two hosts (used to emulate faults and latency).
+
+    The default lets everything through at once. ``TcpNetwork`` installs one that holds bytes
+    back during a partition, drops them on a silent cut, and delays them by a link's latency.
+    """
+
+    def note_socket(self, sockname: tuple, host: str | None) -> None:
+        """A dialling socket of ``host`` got the local address ``sockname``."""
+
+    def host_of_peer(self, peername: tuple) -> str | None:
+        """Which in-process host dialled from ``peername``, if known."""
+        return None
+
+    def host_of_address(self, address: str) -> str | None:
+        """Which in-process host listens at ``address``, if known."""
+        return None
+
+    def verdict(self, src: str | None, dst: str | None) -> str:
+        """``"pass"``, ``"hold"`` (until released) or ``"drop"``."""
+        return "pass"
+
+    def delay(self, src: str | None, dst: str | None, nbytes: int) -> float:
+        """Seconds to hold outgoing bytes to emulate the link's latency and bandwidth."""
+        return 0.0
+
+
+@dataclass(eq=False)
+class TcpConn:
+    """One open socket and its write state."""
+
+    handle: int
+    sock: socket.socket
+    outbound: bool
+    remote_address: str
+    remote_host: str | None = None
+    wbuf: bytearray = field(default_factory=bytearray)
+    writing: bool = False
+    closing: bool = False
+    delayed: deque[tuple[float, bytes]] = field(default_factory=deque)
+    delay_timer: LoopTimer | None = None
+    held: list[bytes] = field(default_factory=list)
+    reported: bool = False
+
+
+class TcpTransport(Transport):
+    """One member's listening socket and connections on an event loop."""
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        name: str | None = None,
+        limits: TcpLimits | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        self.loop = loop
+        self.name = name
+        self.limits = limits or TcpLimits()
+        self.policy = policy or Policy()
+        self.handler: ConnectionHandler | None = None
+        self.conns: dict[int, TcpConn] = {}
+        self._by_sock: dict[int, TcpConn] = {}
+        self._dialing: dict[int, tuple[socket.socket, str, LoopTimer]] = {}
+        self._next = 0
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((host, port))
+        self._listener.listen(self.limits.backlog)
+        self._listener.setblocking(False)
+        bound = self._listener.getsockname()
+        self._address = format_address(bound[0], bound[1])
+        self.closed = False
+        self.stats = {"accepted": 0, "dialled": 0, "bytes_out": 0, "bytes_in": 0, "overflows": 0}
+
+    def start(self) -> None:
+        """Start accepting (call on the loop thread, once ``handler`` is set)."""
+        self.loop.selector.register(self._listener, READ, self._on_accept)
+
+    # --- Transport -----------------------------------------------------------------------
+
+    @property
+    def listen_address(self) -> str:
+        return self._address
+
+    def now(self) -> float:
+        return self.loop.now()
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> LoopTimer:
+        return self.loop.call_later(delay, lambda: None if self.closed else fn())
+
+    def connect(self, address: str) -> None:
+        try:
+            target = parse_address(address)
+            family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except (ValueError, OSError):
+            self._later(lambda: self.handler.connect_failed(address, str(exc)))
+            return
+        sock.setblocking(False)
+        err = sock.connect_ex(target)
+        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            sock.close()
+            reason = errno.errorcode.get(err, str(err))
+            self._later(lambda: self.handler.connect_failed(address, os_reason(err, reason)))
+            return
+        self.policy.note_socket(sock.getsockname(), self.name)
+        key = self._new_handle()
+        timer = self.loop.call_later(
+            self.limits.connect_timeout, lambda: self._dial_failed(key, "connection timed out")
+        )
+        self._dialing[key] = (sock, address, timer)
+        self.loop.selector.register(sock, WRITE, lambda _m: self._on_dialled(key))
+
+    def send(self, conn, data: bytes) -> None:
+        c = self.conns.get(conn)
+        if c is None or c.closing or not data:
+            return
+        verdict = self.policy.verdict(self.name, c.remote_host)
+        if verdict == "drop":
+            return
+        if verdict == "hold" or c.held:
+            c.held.append(bytes(data))
+            return
+        delay = self.policy.delay(self.name, c.remote_host, len(data))
+        if delay > 0 or c.delayed:
+            self._delay(c, bytes(data), delay)
+            return
+        self._write(c, data)
+
+    def close(self, conn) -> None:
+        c = self.conns.get(conn)
+        if c is None or c.closing:
+            return
+        c.closing = True
+        if not c.wbuf and not c.delayed and not c.held:
+            self._teardown(c)
+        elif not c.writing and c.wbuf:
+            self._watch(c, READ | WRITE)
+
+    # --- control used by the network -----------------------------------------------------
+
+    def release_held(self) -> None:
+        """Send bytes held back by the policy (after a partition heals)."""
+        for c in list(self.conns.values()):
+            held, c.held = c.held, []
+            for data in held:
+                self._write(c, data)
+            if c.closing and not c.wbuf:
+                self._teardown(c)
+
+    def abort(self) -> None:
+        """Crash: reset every connection (RST) and stop listening; no callbacks follow."""
+        for c in list(self.conns.values()):
+            try:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            except OSError:
+                pass
+            self._teardown(c)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Close the listener, every connection and every dial; no callbacks follow."""
+        self.closed = True
+        for c in list(self.conns.values()):
+            self._teardown(c)
+        for key in list(self._dialing):
+            sock, _, timer = self._dialing.pop(key)
+            timer.cancel()
+            self._unregister(sock)
+            sock.close()
+        if self._listener.fileno() >= 0:
+            self._unregister(self._listener)
+            self._listener.close()
+
+    def drop_connection(self, conn, reason: str) -> None:
+        """Close a connection for a reason outside the member and tell the member."""
+        c = self.conns.get(conn)
+        if c is not None:
+            self._lost(c, reason)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _new_handle(self) -> int:
+        self._next += 1
+        return self._next
+
+    def _later(self, fn: Callable[[], None]) -> None:
+        self.loop.call_later(0, lambda: None if self.closed else fn())
+
+    def _adopt(self, sock: socket.socket, outbound: bool, remote: str, handle: int) -> TcpConn:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = TcpConn(handle, sock, outbound, remote)
+        if outbound:
+            c.remote_host = self.policy.host_of_address(remote)
+        else:
+            c.remote_host = self.policy.host_of_peer(sock.getpeername())
+        self.conns[handle] = c
+        self.loop.selector.register(sock, READ, lambda mask: self._on_ready(c, mask))
+        return c
+
+    def _on_accept(self, _mask: int) -> None:
+        if self.closed:
+            return
+        for _ in range(64):
+            try:
+                sock, addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.stats["accepted"] += 1
+            c = self._adopt(sock, False, format_address(addr[0], addr[1]), self._new_handle())
+            self.handler.connection_made(c.handle, False, c.remote_address)
+
+    def _on_dialled(self, key: int) -> None:
+        entry = self._dialing.pop(key, None)
+        if entry is None:
+            return
+        sock, address, timer = entry
+        timer.cancel()
+        self._unregister(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            sock.close()
+            self.handler.connect_failed(address, os_reason(err))
+            return
+        self.stats["dialled"] += 1
+        self._adopt(sock, True, address, key)
+        self.handler.connection_made(key, True, address)
+
+    def _dial_failed(self, key: int, reason: str) -> None:
+        entry = self._dialing.pop(key, None)
+        if entry is None:
+            return
+        sock, address, _ = entry
+        self._unregister(sock)
+        sock.close()
+        self.handler.connect_failed(address, reason)
+
+    def _on_ready(self, c: TcpConn, mask: int) -> None:
+        if self.closed:
+            return
+        if mask & WRITE and c.handle in self.conns:
+            self._flush(c)
+        if mask & READ and c.handle in self.conns:
+            self._read(c)
+
+    def _read(self, c: TcpConn) -> None:
+        try:
+            data = c.sock.recv(self.limits.read_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(c, os_reason(exc.errno, str(exc)))
+            return
+        if not data:
+            self._lost(c, "closed by peer")
+            return
+        if c.closing:
+            return
+        self.stats["bytes_in"] += len(data)
+        if self.policy.verdict(c.remote_host, self.name) == "drop":
+            return
+        self.handler.data_received(c.handle, data)
+
+    def _write(self, c: TcpConn, data: bytes) -> None:
+        if c.handle not in self.conns:
+            return
+        if not c.wbuf:
+            try:
+                sent = c.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                reason = os_reason(exc.errno, str(exc))
+                self._teardown(c)
+                self._later(lambda: self._lost(c, reason))
+                return
+            self.stats["bytes_out"] += sent
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        c.wbuf += data
+        if len(c.wbuf) > self.limits.max_write_buffer:
+            self.stats["overflows"] += 1
+            reason = f"write buffer over {self.limits.max_write_buffer} bytes (peer is not reading)"
+            self._teardown(c)
+            self._later(lambda: self._lost(c, reason))
+            return
+        if not c.writing:
+            self._watch(c, READ | WRITE)
+
+    def _flush(self, c: TcpConn) -> None:
+        try:
+            sent = c.sock.send(c.wbuf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(c, os_reason(exc.errno, str(exc)))
+            return
+        self.stats["bytes_out"] += sent
+        del c.wbuf[:sent]
+        if not c.wbuf:
+            if c.closing and not c.delayed and not c.held:
+                self._teardown(c)
+            else:
+                self._watch(c, READ)
+
+    def _delay(self, c: TcpConn, data: bytes, delay: float) -> None:
+        due = self.loop.now() + delay
+        if c.delayed:
+            due = max(due, c.delayed[-1][0])
+        c.delayed.append((due, data))
+        if c.delay_timer is None:
+            c.delay_timer = self.loop.call_later(delay, lambda: self._release(c))
+
+    def _release(self, c: TcpConn) -> None:
+        c.delay_timer = None
+        now = self.loop.now()
+        while c.delayed and c.delayed[0][0] <= now:
+            self._write(c, c.delayed.popleft()[1])
+        if c.delayed:
+            c.delay_timer = self.loop.call_later(c.delayed[0][0] - now, lambda: self._release(c))
+        elif c.closing and not c.wbuf and c.handle in self.conns:
+            self._teardown(c)
+
+    def _watch(self, c: TcpConn, events: int) -> None:
+        c.writing = bool(events & WRITE)
+        try:
+            self.loop.selector.modify(c.sock, events, lambda mask: self._on_ready(c, mask))
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _lost(self, c: TcpConn, reason: str) -> None:
+        self._teardown(c)
+        if not c.closing and not c.reported and not self.closed:
+            c.reported = True
+            self.handler.connection_lost(c.handle, reason)
+
+    def _teardown(self, c: TcpConn) -> None:
+        if c.delay_timer is not None:
+            c.delay_timer.cancel()
+            c.delay_timer = None
+        if self.conns.get(c.handle) is c:
+            del self.conns[c.handle]
+        if c.sock.fileno() >= 0:
+            self._unregister(c.sock)
+            c.sock.close()
+
+    def _unregister(self, sock: socket.socket) -> None:
+        try:
+            self.loop.selector.unregister(sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+
+def os_reason(err: int | None, fallback: str = "") -> str:
+    """A readable reason for an OS error number."""
+    import os
+
+    if err:
+        return f"{os.strerror(err).lower()} ({errno.errorcode.get(err, err)})"
+    return fallback or "socket error"

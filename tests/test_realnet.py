@@ -1,0 +1,223 @@
+"""Members over real loopback TCP."""
+
+import os
+import socket
+import struct
+import threading
+import time
+
+import networkx as nx
+import pytest
+
+from peerlab import trace as ev
+from peerlab.member import MemberConfig
+from peerlab.oracle import table_errors
+from peerlab.wire import Advert, Adverts, Data, Hello, encode_advert, encode_frame
+from realnet import TcpLimits, TcpNetwork
+
+FAST = MemberConfig(handshake_timeout=1.0, keepalive_interval=0.2, dead_timeout=0.8)
+CONVERGE = 15.0
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def no_leaks():
+    """Threads and file descriptors are the same before and after the test."""
+    threads, fds = threading.active_count(), open_fds()
+    yield
+    deadline = time.monotonic() + 5
+    while (threading.active_count(), open_fds()) != (threads, fds):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert threading.active_count() == threads
+    assert open_fds() == fds
+
+
+@pytest.fixture
+def net(no_leaks):
+    n = TcpNetwork(seed=3, config=FAST, limits=TcpLimits(max_write_buffer=256 << 10))
+    yield n
+    n.close()
+    assert n.loop.errors == []
+
+
+def build(net: TcpNetwork, g: nx.Graph) -> list[tuple[str, str]]:
+    for node in sorted(g):
+        net.add_member(f"m{node}")
+    links = sorted({tuple(sorted((f"m{u}", f"m{v}"))) for u, v in g.edges})
+    for a, b in links:
+        net.connect(a, b)
+    return links
+
+
+def converged(net: TcpNetwork, links) -> bool:
+    return net.links() == sorted(links) and table_errors(net.tables(), links) == []
+
+
+def wait_converged(net, links, timeout=CONVERGE):
+    assert net.run_until(lambda: all(not m.routes_pending for m in net.members.values()), timeout)
+    ok = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (ok := converged(net, links)):
+        time.sleep(0.01)
+    assert ok, table_errors(net.tables(), links)
+
+
+@pytest.mark.parametrize(
+    "g",
+    [nx.path_graph(5), nx.cycle_graph(6), nx.random_regular_graph(3, 10, seed=2)],
+    ids=["line", "ring", "random"],
+)
+def test_topologies_match_oracle_and_relay(net, g):
+    links = build(net, g)
+    wait_converged(net, links)
+    src, dst = "m0", f"m{max(g.nodes)}"
+    msg_id = net.call(lambda: net.members[src].send(dst, b"over real sockets"))
+    assert net.run_until(
+        lambda: any(
+            e.kind == ev.DELIVER and e.fields["msg_id"] == msg_id for e in net.tracer.events
+        ),
+        5,
+    )
+    path = next(
+        e.fields["path"]
+        for e in net.tracer.events
+        if e.kind == ev.DELIVER and e.fields["msg_id"] == msg_id
+    )
+    assert len(path) - 1 == nx.shortest_path_length(g, 0, max(g.nodes))
+
+
+def test_cut_link_and_crash_reconverge(net):
+    links = build(net, nx.cycle_graph(6))
+    wait_converged(net, links)
+    net.link_down("m0", "m1")
+    links = [x for x in links if x != ("m0", "m1")]
+    wait_converged(net, links)
+    net.crash("m3")
+    links = [x for x in links if "m3" not in x]
+    wait_converged(net, links)
+    reasons = {
+        e.fields["reason"]
+        for e in net.tracer.events
+        if e.kind == ev.DISCONNECT and e.member in ("m2", "m4")
+    }
+    assert any("reset" in r or "closed by peer" in r for r in reasons), reasons
+    net.restart("m3", join=["m2", "m4"])
+    links = sorted([*links, ("m2", "m3"), ("m3", "m4")])
+    wait_converged(net, links)
+
+
+def test_silent_cut_found_by_keepalive(net):
+    links = build(net, nx.path_graph(3))
+    wait_converged(net, links)
+    net.link_down("m1", "m2", silent=True)
+    t0 = time.monotonic()
+    wait_converged(net, [("m0", "m1")])
+    assert time.monotonic() - t0 < FAST.dead_timeout + FAST.keepalive_interval + 2
+
+
+def test_partition_and_heal(net):
+    links = build(net, nx.complete_graph(4))
+    wait_converged(net, links)
+    net.partition([["m0", "m1"], ["m2", "m3"]])
+    wait_converged(net, [("m0", "m1"), ("m2", "m3")])
+    net.heal()
+    for a in ("m0", "m1"):
+        for b in ("m2", "m3"):
+            net.connect(a, b)
+    wait_converged(net, links)
+
+
+def raw_client(net, member):
+    host, port = net.address_of(member).rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=5)
+    return s
+
+
+def reads_until_closed(s: socket.socket, timeout: float = 5.0) -> bytes:
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+HOSTILE = {
+    "garbage": (b"\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1", "MalformedMessage"),
+    "oversize": (struct.pack(">I", 0xFFFFFFF0), "FrameTooLarge"),
+    "data_before_hello": (encode_frame(Data("x", "a", "b", 3, ["a"], b"")), "HandshakeError"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_bytes_cost_only_that_connection(net, kind):
+    links = build(net, nx.path_graph(3))
+    wait_converged(net, links)
+    payload, error = HOSTILE[kind]
+    with raw_client(net, "m1") as s:
+        s.sendall(payload)
+        reads_until_closed(s)  # the member closes on us
+    errors = [e for e in net.tracer.events if e.kind == ev.PROTOCOL_ERROR and e.member == "m1"]
+    assert [e.fields["error"] for e in errors] == [error]
+    assert errors[0].fields["detail"]
+    assert converged(net, links)
+    msg_id = net.call(lambda: net.members["m0"].send("m2", b"still routing"))
+    assert net.run_until(
+        lambda: any(
+            e.kind == ev.DELIVER and e.fields["msg_id"] == msg_id for e in net.tracer.events
+        ),
+        5,
+    )
+
+
+def test_valid_stream_in_one_byte_writes_is_accepted(net):
+    links = build(net, nx.path_graph(2))
+    wait_converged(net, links)
+    stream = encode_frame(Hello("raw", "", 1)) + encode_frame(Adverts([]))
+    with raw_client(net, "m1") as s:
+        for i in range(len(stream)):
+            s.send(stream[i : i + 1])
+        assert net.run_until(lambda: "raw" in net.members["m1"].neighbours, 5)
+    assert net.run_until(lambda: "raw" not in net.members["m1"].neighbours, 5)
+    assert not [e for e in net.tracer.events if e.kind == ev.PROTOCOL_ERROR]
+
+
+def test_handshake_that_never_finishes_times_out(net):
+    build(net, nx.path_graph(2))
+    with raw_client(net, "m1") as s:
+        t0 = time.monotonic()
+        reads_until_closed(s, timeout=FAST.handshake_timeout + 3)
+        assert time.monotonic() - t0 < FAST.handshake_timeout + 2
+    details = [e.fields["detail"] for e in net.tracer.events if e.kind == ev.PROTOCOL_ERROR]
+    assert details == [f"no Hello within {FAST.handshake_timeout}s"]
+
+
+def test_peer_that_never_reads_is_disconnected(net):
+    links = build(net, nx.path_graph(3))
+    wait_converged(net, links)
+    with raw_client(net, "m1") as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        advert = encode_advert(Advert("sink", 5, ("m1",), ""))
+        s.sendall(encode_frame(Hello("sink", "", 1)) + encode_frame(Adverts([advert])))
+        assert net.run_until(lambda: "sink" in net.members["m1"].routes, 5)
+
+        def pump():  # far more than the write buffer limit, all at once
+            for _ in range(100):
+                net.members["m1"].send("sink", b"x" * 60_000)
+
+        net.call(pump)
+        assert net.run_until(lambda: "sink" not in net.members["m1"].neighbours, 10)
+    reasons = [
+        e.fields["reason"]
+        for e in net.tracer.events
+        if e.kind == ev.DISCONNECT and e.fields.get("peer") == "sink"
+    ]
+    assert any("not reading" in r for r in reasons), reasons
+    wait_converged(net, links)
