@@ -143,8 +143,9 @@ class TcpTransport(Transport):
             target = parse_address(address)
             family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
-        except (ValueError, OSError):
-            self._later(lambda: self.handler.connect_failed(address, str(exc)))
+        except (ValueError, OSError) as exc:
+            reason = str(exc)
+            self._later(lambda: self.handler.connect_failed(address, reason))
             return
         sock.setblocking(False)
         err = sock.connect_ex(target)
