@@ -29,6 +29,46 @@ def graph_of(members: Iterable[str], links: Iterable[tuple[str, str]]):
     return g
 
 
+class Oracle:
+    """Shortest-path distances of one ground-truth graph, computed once by networkx."""
+
+    def __init__(self, members: Iterable[str], links: Iterable[tuple[str, str]]) -> None:
+        import networkx as nx
+
+        self.graph = graph_of(members, links)
+        self.dist: dict[str, dict[str, int]] = dict(nx.all_pairs_shortest_path_length(self.graph))
+
+    def errors(self, tables: Mapping[str, Mapping[str, RouteLike]], limit: int = 0) -> list[str]:
+        """Every disagreement of ``tables`` with the truth (stop after ``limit`` if > 0)."""
+        errors: list[str] = []
+        g, dist = self.graph, self.dist
+        for src in sorted(tables):
+            if limit and len(errors) >= limit:
+                break
+            if src not in g:
+                errors.append(f"{src}: not a member of the ground-truth graph")
+                continue
+            reach = dist[src]
+            table = tables[src]
+            for d in sorted(set(reach) - set(table) - {src}):
+                errors.append(f"{src}: no route to reachable {d} ({reach[d]} hops)")
+            for d in sorted(set(table) - set(reach)):
+                errors.append(f"{src}: route to unreachable {d}")
+            for d in sorted(set(table) & set(reach)):
+                hop, hops = _unpack(table[d])
+                if hops != reach[d]:
+                    errors.append(f"{src}->{d}: {hops} hops, shortest is {reach[d]}")
+                elif not g.has_edge(src, hop):
+                    errors.append(f"{src}->{d}: next hop {hop} is not a neighbour")
+                elif dist[hop].get(d) != reach[d] - 1:
+                    errors.append(f"{src}->{d}: next hop {hop} is not on a shortest path")
+        return errors[:limit] if limit else errors
+
+    def agrees(self, tables: Mapping[str, Mapping[str, RouteLike]]) -> bool:
+        """Whether every table matches the truth."""
+        return not self.errors(tables, limit=1)
+
+
 def table_errors(
     tables: Mapping[str, Mapping[str, RouteLike]],
     links: Iterable[tuple[str, str]],
@@ -38,28 +78,4 @@ def table_errors(
 
     ``members`` defaults to the keys of ``tables``; an empty list means the tables are right.
     """
-    import networkx as nx
-
-    members = list(tables) if members is None else list(members)
-    g = graph_of(members, links)
-    errors: list[str] = []
-    for src in sorted(tables):
-        if src not in g:
-            errors.append(f"{src}: not a member of the ground-truth graph")
-            continue
-        dist = nx.single_source_shortest_path_length(g, src)
-        table = tables[src]
-        expected = {d for d in dist if d != src}
-        for d in sorted(expected - set(table)):
-            errors.append(f"{src}: no route to reachable {d} ({dist[d]} hops)")
-        for d in sorted(set(table) - expected):
-            errors.append(f"{src}: route to unreachable {d}")
-        for d in sorted(expected & set(table)):
-            hop, hops = _unpack(table[d])
-            if hops != dist[d]:
-                errors.append(f"{src}->{d}: {hops} hops, shortest is {dist[d]}")
-            elif not g.has_edge(src, hop):
-                errors.append(f"{src}->{d}: next hop {hop} is not a neighbour")
-            elif nx.shortest_path_length(g, hop, d) != dist[d] - 1:
-                errors.append(f"{src}->{d}: next hop {hop} is not on a shortest path")
-    return errors
+    return Oracle(list(tables) if members is None else members, links).errors(tables)

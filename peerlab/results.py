@@ -1,0 +1,92 @@
+"""RunResult: what a run produced, as a stable JSON contract other tools read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class RunResult:
+    """The outcome of running one scenario on one backend.
+
+    ``routing_tables`` is ``{member: {destination: {"next_hop", "hops"}}}``; each of ``messages``
+    is ``{"id", "src", "dst", "sent_at", "delivered_at", "path", "drop_reason"}``; each of
+    ``convergence`` is ``{"event", "at", "converged_at", "status"}``; each of ``expectations`` is
+    ``{"name", "ok", "detail"}``; ``counters`` holds frames and bytes sent by message type.
+    """
+
+    scenario: str
+    backend: str
+    seed: int
+    members: list[str]
+    final_links: list[list[str]]
+    routing_tables: dict[str, dict[str, dict[str, Any]]]
+    messages: list[dict[str, Any]]
+    convergence: list[dict[str, Any]]
+    expectations: list[dict[str, Any]]
+    counters: dict[str, dict[str, int]]
+    duration: float
+    wall_time: float
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    schema: int = SCHEMA_VERSION
+    trace: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every expectation held."""
+        return all(e["ok"] for e in self.expectations)
+
+    @property
+    def delivered(self) -> list[dict[str, Any]]:
+        """The messages that arrived."""
+        return [m for m in self.messages if m["delivered_at"] is not None]
+
+    def table(self, member: str) -> dict[str, dict[str, Any]]:
+        """One member's final routing table."""
+        return self.routing_tables[member]
+
+    def to_networkx(self):
+        """The final ground-truth topology as a networkx graph."""
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from(self.members)
+        g.add_edges_from(tuple(link) for link in self.final_links)
+        return g
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract (the trace is not part of it; see ``write_trace``)."""
+        out = asdict(self)
+        out.pop("trace")
+        return out
+
+    def to_json(self) -> str:
+        """The JSON contract as text."""
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    def write(self, path: str | Path) -> None:
+        """Write the JSON contract to ``path``."""
+        Path(path).write_text(self.to_json() + "\n")
+
+    def write_trace(self, path: str | Path) -> None:
+        """Write the event trace, one JSON object per line."""
+        with open(path, "w") as out:
+            for event in self.trace:
+                out.write(event.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        """Rebuild a result from its JSON contract."""
+        known = {f for f in cls.__dataclass_fields__ if f != "trace"}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunResult:
+        """Read a result written by :meth:`write`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,437 @@
+"""Run a scenario on a backend and collect a :class:`~peerlab.results.RunResult`.
+
+``run(scenario, backend)`` is a plain function of picklable inputs and outputs, so sweeps can fan
+it out over processes. Backends are found through :data:`BACKENDS` and imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from peerlab import trace as ev
+from peerlab.errors import PeerlabError
+from peerlab.member import Member, MemberConfig
+from peerlab.oracle import Oracle
+from peerlab.results import RunResult
+from peerlab.scenario import TOPOLOGY_EVENTS, Event, Scenario, load_scenario
+from peerlab.trace import Tracer
+
+#: backend name -> "module:DriverClass"
+BACKENDS: dict[str, str] = {"sim": "sim.backend:SimDriver", "real": "realnet.backend:RealDriver"}
+
+#: Member settings used for scenarios unless the scenario's ``member`` section overrides them:
+#: a faster keepalive than the library default, so silent faults show within about a second.
+SCENARIO_MEMBER_DEFAULTS = {
+    "keepalive_interval": 0.15,
+    "dead_timeout": 0.6,
+    "handshake_timeout": 2.0,
+}
+
+
+class UnknownBackend(PeerlabError):
+    """A backend name that is not in :data:`BACKENDS`."""
+
+
+def driver_class(name: str):
+    """The driver class registered for backend ``name``."""
+    if name not in BACKENDS:
+        raise UnknownBackend(f"unknown backend {name!r} (expected one of: {', '.join(BACKENDS)})")
+    module, _, cls = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def member_config(scenario: Scenario) -> MemberConfig:
+    """The MemberConfig a scenario's members run with."""
+    return MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **scenario.member})
+
+
+@dataclass
+class _Truth:
+    """Which members are alive and which links should be up, as the scenario says."""
+
+    alive: set[str]
+    links: set[tuple[str, str]]
+    groups: dict[str, int] = field(default_factory=dict)
+
+    def current_links(self) -> list[tuple[str, str]]:
+        g = self.groups
+        return sorted(
+            (a, b)
+            for a, b in self.links
+            if a in self.alive and b in self.alive and (a not in g or b not in g or g[a] == g[b])
+        )
+
+    def oracle(self) -> Oracle:
+        return Oracle(sorted(self.alive), self.current_links())
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
+
+
+class _Run:
+    def __init__(
+        self,
+        scenario: Scenario,
+        backend: str,
+        time_scale: float,
+        progress: Callable[[float, float], None] | None,
+    ) -> None:
+        self.scenario = scenario
+        self.tracer = Tracer(kinds=ev.KINDS - ev.CHATTY_KINDS)
+        self.driver = driver_class(backend)(
+            scenario, member_config(scenario), self.tracer, time_scale
+        )
+        self.net = self.driver.net
+        self.backend = backend
+        self.progress = progress
+        self.rng = random.Random(f"{scenario.seed}:traffic")
+        self.truth = _Truth(set(scenario.members), {link.pair for link in scenario.links})
+        self.instances: list[Member] = []
+        self.convergence: list[dict[str, Any]] = []
+        self.pending: dict[str, Any] | None = None
+        self._version: tuple | None = None
+        self.oracle: Oracle | None = None
+        self.warnings: list[str] = []
+        self.extra_messages: list[dict[str, Any]] = []
+
+    # --- the timeline --------------------------------------------------------------------
+
+    def go(self) -> RunResult:
+        wall0 = time.monotonic()
+        sc = self.scenario
+        try:
+            for m in sc.members:
+                self._track(self.net.add_member(m))
+            for link in sc.links:
+                self.net.connect(link.a, link.b)
+            self._topology_changed("start", 0.0)
+            end = sc.end_time
+            events = sorted(sc.events, key=lambda e: (e.at, e.index))
+            for event in events:
+                self._advance(min(event.at, end))
+                if event.at > end:
+                    break
+                self._apply(event)
+            self._advance(end)
+            self._close_pending()
+            return self._result(time.monotonic() - wall0)
+        finally:
+            self.driver.close()
+
+    def _advance(self, t: float) -> None:
+        step = self.driver.poll_interval
+        while (now := self.driver.now()) < t:
+            self.driver.advance_to(min(t, now + step))
+            self._observe()
+            if self.progress is not None:
+                self.progress(self.driver.now(), self.scenario.end_time)
+
+    def _observe(self) -> None:
+        """Track whether the tables match the truth, and keep the scenario's links dialled."""
+        if self.pending is None:
+            return
+        oracle = self.oracle
+        assert oracle is not None
+
+        def look() -> tuple[tuple, bool | None, list[tuple[str, str]]]:
+            members = self.net.members
+            version = tuple(
+                (mid, m.counters.route_computations, m.routes_pending, len(m.neighbours))
+                for mid, m in members.items()
+            )
+            if version == self._version:
+                return version, None, []
+            if any(m.routes_pending for m in members.values()):
+                agrees = False
+            else:
+                agrees = oracle.agrees({mid: m.routes for mid, m in members.items()})
+            missing = [
+                (a, b)
+                for a, b in self.truth.current_links()
+                if a in members and b in members and b not in members[a].neighbours
+            ]
+            return version, agrees, missing
+
+        version, agrees, missing = self.driver.call(look)
+        if agrees is None:
+            return
+        self._version = version
+        if agrees and self.pending["converged_at"] is None:
+            self.pending["converged_at"] = round(self.driver.now(), 6)
+        elif not agrees:
+            self.pending["converged_at"] = None
+        for a, b in missing:
+            self.net.connect(a, b)
+
+    def _topology_changed(self, label: str, at: float) -> None:
+        self._close_pending()
+        self.oracle = self.truth.oracle()
+        self._version = None
+        self.pending = {"event": label, "at": at, "converged_at": None, "status": "pending"}
+        self.convergence.append(self.pending)
+        self._observe()
+
+    def _close_pending(self) -> None:
+        """End the current convergence window: converged if the tables match at its end."""
+        if self.pending is not None:
+            self._version = None
+            self._observe()
+            if self.pending["converged_at"] is not None:
+                self.pending["status"] = "converged"
+            else:
+                self.pending["status"] = "not_converged"
+            self.pending = None
+
+    def _track(self, member: Member) -> None:
+        self.instances.append(member)
+
+    def _live(self) -> list[str]:
+        return sorted(self.net.members)
+
+    def _apply(self, event: Event) -> None:
+        kind, args, truth, net = event.kind, event.args, self.truth, self.net
+        if kind in TOPOLOGY_EVENTS:
+            self._close_pending()
+        if kind == "send":
+            self._send(
+                args["from"], args["to"], args["payload"].encode(), args["reliable"], event.at
+            )
+            return
+        if kind == "traffic":
+            live = self._live()
+            if len(live) < 2:
+                self.warnings.append(f"traffic at {event.at}s: fewer than two live members")
+                return
+            payload = bytes(args["size"])
+            for _ in range(args["count"]):
+                src, dst = self.rng.sample(live, 2)
+                self._send(src, dst, payload, args["reliable"], event.at)
+            return
+        if kind in ("link_down", "link_cut"):
+            truth.links.discard(_pair(*args))
+            net.link_down(*args, silent=kind == "link_cut")
+        elif kind == "link_up":
+            truth.links.add(_pair(*args))
+            net.link_up(*args, connect=False)
+        elif kind in ("crash", "power_off"):
+            if args not in truth.alive:
+                self.warnings.append(f"{event.describe()} at {event.at}s: {args} is not running")
+                return
+            truth.alive.discard(args)
+            net.crash(args) if kind == "crash" else net.power_off(args)
+        elif kind == "restart":
+            if args in truth.alive:
+                self.warnings.append(f"restart at {event.at}s: {args} is already running")
+                return
+            truth.alive.add(args)
+            peers = sorted(
+                b if a == args else a for a, b in truth.current_links() if args in (a, b)
+            )
+            net.restart(args, join=peers)
+            self._track(net.members[args])
+        elif kind == "join":
+            new = args["member"]
+            truth.alive.add(new)
+            truth.links.update(_pair(new, c) for c in args["connect"])
+            net.join(new, [c for c in args["connect"] if c in truth.alive])
+            self._track(net.members[new])
+        elif kind == "leave":
+            if args not in truth.alive:
+                self.warnings.append(f"leave at {event.at}s: {args} is not running")
+                return
+            truth.alive.discard(args)
+            truth.links = {p for p in truth.links if args not in p}
+            net.leave(args)
+        elif kind == "partition":
+            truth.groups = {m: i for i, g in enumerate(args) for m in g}
+            net.partition(args)
+        elif kind == "heal":
+            truth.groups = {}
+            net.heal()
+        if kind in TOPOLOGY_EVENTS:
+            self._topology_changed(event.describe(), event.at)
+
+    def _send(self, src: str, dst: str, payload: bytes, reliable: bool, at: float) -> None:
+        if src not in self.net.members:
+            self.extra_messages.append(
+                {
+                    "id": f"{src}:down@{at}",
+                    "src": src,
+                    "dst": dst,
+                    "sent_at": at,
+                    "delivered_at": None,
+                    "path": [src],
+                    "drop_reason": "sender_down",
+                }
+            )
+            return
+        self.driver.call(lambda: self.net.members[src].send(dst, payload, reliable=reliable))
+
+    # --- results -------------------------------------------------------------------------
+
+    def _time(self, t: float) -> float:
+        convert = getattr(self.driver, "to_scenario_time", None)
+        return round(convert(t) if convert else t, 6)
+
+    def _messages(self) -> list[dict[str, Any]]:
+        messages: dict[str, dict[str, Any]] = {}
+        for e in self.tracer.events:
+            f = e.fields
+            if e.kind == ev.SEND:
+                messages[f["msg_id"]] = {
+                    "id": f["msg_id"],
+                    "src": f["src"],
+                    "dst": f["dst"],
+                    "sent_at": self._time(e.time),
+                    "delivered_at": None,
+                    "path": [f["src"]],
+                    "drop_reason": None,
+                }
+            elif e.kind == ev.DELIVER and f["msg_id"] in messages:
+                m = messages[f["msg_id"]]
+                if m["delivered_at"] is None:
+                    m.update(
+                        delivered_at=self._time(e.time), path=list(f["path"]), drop_reason=None
+                    )
+            elif e.kind == ev.DROP and not f.get("ack") and f["msg_id"] in messages:
+                m = messages[f["msg_id"]]
+                if m["delivered_at"] is None:
+                    m.update(drop_reason=f["reason"], path=list(f.get("path", m["path"])))
+        out = list(messages.values()) + self.extra_messages
+        for m in out:
+            if m["delivered_at"] is None and m["drop_reason"] is None:
+                m["drop_reason"] = "lost"
+        return out
+
+    def _expectations(self, messages, tables) -> list[dict[str, Any]]:
+        exp = self.scenario.expect
+        out = []
+        if exp.delivered is not None:
+            sent = len(messages)
+            got = sum(1 for m in messages if m["delivered_at"] is not None)
+            ratio = got / sent if sent else 1.0
+            reasons = Counter(m["drop_reason"] for m in messages if m["delivered_at"] is None)
+            detail = f"{got}/{sent} delivered ({ratio:.1%}), need {exp.delivered:.1%}"
+            if reasons:
+                detail += "; drops: " + ", ".join(f"{r} x{n}" for r, n in sorted(reasons.items()))
+            out.append({"name": "delivered", "ok": ratio >= exp.delivered, "detail": detail})
+        if exp.routes == "shortest":
+            errors = self.truth.oracle().errors(tables, limit=5)
+            detail = "every table matches networkx BFS" if not errors else "; ".join(errors)
+            out.append({"name": "routes", "ok": not errors, "detail": detail})
+        if exp.converged_within is not None:
+            bad = []
+            for c in self.convergence:
+                took = None if c["converged_at"] is None else c["converged_at"] - c["at"]
+                if took is None or took > exp.converged_within:
+                    shown = "never" if took is None else f"{took:.3f}s"
+                    bad.append(f"{c['event']} at {c['at']}s: {shown}")
+            detail = (
+                f"every topology event converged within {exp.converged_within}s"
+                if not bad
+                else "too slow: " + "; ".join(bad)
+            )
+            out.append({"name": "converged_within", "ok": not bad, "detail": detail})
+        return out
+
+    def _result(self, wall: float) -> RunResult:
+        def snapshot():
+            members = self.net.members
+            tables = {m: members[m].routing_table() for m in sorted(members)}
+            links = sorted(
+                {
+                    tuple(sorted((a, b)))
+                    for a, m in members.items()
+                    for b in m.neighbours
+                    if b in members and a in members[b].neighbours
+                }
+            )
+            return tables, links
+
+        tables, actual_links = self.driver.call(snapshot)
+        truth_links = self.truth.current_links()
+        if [list(x) for x in actual_links] != [list(x) for x in truth_links]:
+            self.warnings.append(
+                f"established links {actual_links} differ from the scenario's "
+                f"{truth_links} at the end"
+            )
+        counters: dict[str, dict[str, int]] = {"frames": Counter(), "bytes": Counter()}
+        for m in self.instances:
+            counters["frames"].update(m.counters.frames_sent)
+            counters["bytes"].update(m.counters.bytes_sent)
+        faults = self.driver.faults()
+        for f in faults:
+            if not f["hit"]:
+                self.warnings.append(f"fault {f['kind']} {f['target']} at {f['at']}s hit nothing")
+        messages = self._messages()
+        return RunResult(
+            scenario=self.scenario.name,
+            backend=self.backend,
+            seed=self.scenario.seed,
+            members=sorted(tables),
+            final_links=[list(x) for x in truth_links],
+            routing_tables=tables,
+            messages=messages,
+            convergence=self.convergence,
+            expectations=self._expectations(messages, tables),
+            counters={k: dict(sorted(v.items())) for k, v in counters.items()},
+            duration=self.scenario.end_time,
+            wall_time=round(wall, 3),
+            faults=faults,
+            warnings=self.warnings,
+            trace=list(self.tracer.events),
+        )
+
+
+def run(
+    scenario: Scenario | str,
+    backend: str = "sim",
+    *,
+    seed: int | None = None,
+    time_scale: float = 1.0,
+    progress: Callable[[float, float], None] | None = None,
+) -> RunResult:
+    """Run a scenario (or a scenario file) on ``backend`` ("sim" or "real")."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if seed is not None:
+        scenario = scenario.with_seed(seed)
+    if time_scale <= 0:
+        raise PeerlabError(f"time scale must be > 0, got {time_scale}")
+    return _Run(scenario, backend, time_scale, progress).go()
+
+
+def latency_stats(result: RunResult) -> dict[str, float | None]:
+    """Median and 99th percentile one-way delivery latency (seconds) of a run."""
+    lat = sorted(m["delivered_at"] - m["sent_at"] for m in result.delivered)
+    if not lat:
+        return {"median": None, "p99": None}
+    p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+    return {"median": statistics.median(lat), "p99": p99}
+
+
+def text_progress(stream=sys.stderr) -> Callable[[float, float], None]:
+    """A progress bar on ``stream`` (only drawn when it is a terminal)."""
+    last = [-1]
+
+    def show(now: float, end: float) -> None:
+        if not stream.isatty() or end <= 0:
+            return
+        filled = int(30 * min(1.0, now / end))
+        if filled != last[0]:
+            last[0] = filled
+            stream.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] {now:6.2f}/{end:.2f}s")
+            if filled == 30:
+                stream.write("\n")
+            stream.flush()
+
+    return show

@@ -1,0 +1,59 @@
+"""The runner's view of the real TCP backend: the scenario's timeline in wall-clock time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from peerlab.member import MemberConfig
+from peerlab.scenario import Scenario
+from peerlab.trace import Tracer
+from realnet.network import TcpNetwork
+
+T = TypeVar("T")
+
+
+class RealDriver:
+    """Runs a scenario's members on loopback TCP; ``time_scale`` stretches the timeline."""
+
+    name = "real"
+    poll_interval = 0.02
+
+    def __init__(
+        self, scenario: Scenario, config: MemberConfig, tracer: Tracer, time_scale: float = 1.0
+    ) -> None:
+        self.time_scale = time_scale
+        self.net = TcpNetwork(scenario.seed, config=config, tracer=tracer)
+        self.net.policy.default_latency = scenario.defaults.latency
+        for link in scenario.links:
+            if link.params != scenario.defaults:
+                self.net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
+        self._t0 = time.monotonic()
+        self._loop0 = self.net.loop.now()
+
+    def now(self) -> float:
+        """Scenario seconds elapsed (wall clock divided by the time scale)."""
+        return (time.monotonic() - self._t0) / self.time_scale
+
+    def advance_to(self, t: float) -> None:
+        """Wait until scenario time ``t`` (a deadline, not a fixed sleep)."""
+        deadline = self._t0 + t * self.time_scale
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the network's event loop thread."""
+        return self.net.call(fn)
+
+    def to_scenario_time(self, loop_time: float) -> float:
+        """Convert a member clock reading (trace time) to scenario time."""
+        return (loop_time - self._loop0) / self.time_scale
+
+    def faults(self) -> list[dict]:
+        """The real backend does not count fault effects."""
+        return []
+
+    def close(self) -> None:
+        """Stop every member and join the loop thread."""
+        self.net.close()
