@@ -1,52 +1,182 @@
-"""The ``peerlab`` command line."""
+"""The ``peerlab`` command line: run, check and compare scenarios; run a live member."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
+
+from peerlab.errors import PeerlabError
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "quickstart.yaml"
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from peerlab.oracle import table_errors
-    from sim import SimNetwork
+def _summary(result) -> str:
+    lines = [
+        f"scenario {result.scenario} on {result.backend} (seed {result.seed}): "
+        f"{result.duration:g}s of scenario time in {result.wall_time:.2f}s"
+    ]
+    msgs = result.messages
+    delivered = result.delivered
+    lines.append(f"  messages: {len(delivered)}/{len(msgs)} delivered")
+    drops = Counter(m["drop_reason"] for m in msgs if m["delivered_at"] is None)
+    for reason, n in sorted(drops.items()):
+        lines.append(f"    dropped ({reason}): {n}")
+    hops = Counter(len(m["path"]) - 1 for m in delivered)
+    if hops:
+        lines.append("  hops: " + ", ".join(f"{h}:{n}" for h, n in sorted(hops.items())))
+    if result.convergence:
+        lines.append("  convergence:")
+        for c in result.convergence:
+            took = (
+                "never"
+                if c["converged_at"] is None
+                else f"{(c['converged_at'] - c['at']) * 1000:.0f}ms"
+            )
+            lines.append(f"    {c['at']:>7.2f}s  {c['event']:<36} {took}")
+    lines.append(f"  members at the end: {len(result.members)}, links: {len(result.final_links)}")
+    for w in result.warnings:
+        lines.append(f"  warning: {w}")
+    lines.append("  expectations:")
+    for e in result.expectations:
+        lines.append(f"    [{'pass' if e['ok'] else 'FAIL'}] {e['name']}: {e['detail']}")
+    if not result.expectations:
+        lines.append("    (none)")
+    return "\n".join(lines)
 
-    net = SimNetwork(seed=args.seed)
-    names = [chr(ord("a") + i) for i in range(6)]
-    for name in names:
-        net.add_member(name)
-    for a, b in zip(names, names[1:] + names[:1], strict=True):
-        net.connect(a, b)
-    net.run(2.0)
-    msg_id = net.members["a"].send("d", b"hello")
-    net.run(1.0)
-    print(f"ring of {len(names)} members, simulated for {net.now:.1f}s\n")
-    for name in names:
-        table = net.members[name].routing_table()
-        row = "  ".join(f"{d}->{r['next_hop']}({r['hops']})" for d, r in table.items())
-        print(f"  {name}: {row}")
-    for e in net.tracer.of_kind("deliver"):
-        if e.fields["msg_id"] == msg_id:
-            print(f"\nmessage a->d delivered at {e.time:.3f}s via {' -> '.join(e.fields['path'])}")
-    errors = table_errors({m: net.members[m].routes for m in names}, net.links())
-    print("routes match networkx:", errors if errors else "yes")
-    return 0 if not errors else 1
+
+def _progress(args):
+    from peerlab.runner import text_progress
+
+    return None if getattr(args, "quiet", False) else text_progress()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from peerlab.runner import run
+    from peerlab.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    result = run(
+        scenario, args.backend, seed=args.seed, time_scale=args.time_scale, progress=_progress(args)
+    )
+    print(_summary(result))
+    if args.out:
+        result.write(args.out)
+        print(f"results written to {args.out}")
+    if args.trace:
+        result.write_trace(args.trace)
+        print(f"trace written to {args.trace}")
+    return 0 if result.ok else 1
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from peerlab.scenario import load_scenario
+
+    for path in args.scenarios:
+        s = load_scenario(path)
+        print(
+            f"{path}: ok ({len(s.members)} members, {len(s.links)} links, "
+            f"{len(s.events)} events, {s.end_time:g}s)"
+        )
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from peerlab.compare import compare, format_comparison
+    from peerlab.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    comparison, sim, real = compare(scenario, time_scale=args.time_scale, progress=_progress(args))
+    text = format_comparison(comparison)
+    print(text)
+    out = Path(args.out or f"out/compare-{scenario.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(comparison, indent=1, sort_keys=True) + "\n")
+    out.with_suffix(".txt").write_text(text + "\n")
+    sim.write(out.parent / f"{out.name}-sim.json")
+    real.write(out.parent / f"{out.name}-real.json")
+    print(f"\ncomparison written to {out.with_suffix('.json')} and {out.with_suffix('.txt')}")
+    return 0 if comparison["agree"] else 1
+
+
+def _cmd_member(args: argparse.Namespace) -> int:
+    from realnet.peer import run_peer
+
+    if args.script:
+        with open(args.script) as commands:
+            return run_peer(args.id, args.listen, args.join, commands, False, args.run_for)
+    interactive = sys.stdin.isatty()
+    return run_peer(args.id, args.listen, args.join, sys.stdin, interactive, args.run_for)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    args.scenario = str(DEFAULT_SCENARIO)
+    args.out = None
+    return _cmd_compare(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``peerlab`` command."""
-    parser = argparse.ArgumentParser(prog="peerlab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="peerlab", description="Build, run, simulate and look at P2P overlay networks."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="simulate a small ring and print its routing tables")
-    demo.add_argument("--seed", type=int, default=1)
-    demo.set_defaults(func=_demo)
+
+    p = sub.add_parser("run", help="run a scenario on one backend")
+    p.add_argument("scenario")
+    p.add_argument("--backend", choices=["sim", "real"], default="sim")
+    p.add_argument("--out", help="write results JSON here")
+    p.add_argument("--trace", help="write the event trace (JSON lines) here")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="real backend: stretch (>1) or squeeze (<1) the timeline",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("check", help="validate scenarios without running them")
+    p.add_argument("scenarios", nargs="+")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("compare", help="run a scenario on both backends, side by side")
+    p.add_argument("scenario")
+    p.add_argument("--out", help="output path stem (default out/compare-NAME)")
+    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("member", help="run one live member with a command prompt")
+    p.add_argument("--id", required=True)
+    p.add_argument("--listen", required=True, help="HOST:PORT to listen on")
+    p.add_argument("--join", nargs="*", default=[], metavar="HOST:PORT")
+    p.add_argument("--script", help="read commands from this file instead of stdin")
+    p.add_argument("--run-for", type=float, help="after the last command, keep running this long")
+    p.set_defaults(func=_cmd_member)
+
+    p = sub.add_parser("demo", help="compare sim and real on the built-in quickstart scenario")
+    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``peerlab`` console script."""
+    """Entry point of the ``peerlab`` console script; bad input exits 2 with one clear line."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except PeerlabError as exc:
+        print(f"peerlab: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"peerlab: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -180,13 +180,17 @@ class _Run:
         self.convergence.append(self.pending)
         self._observe()
 
-    def _close_pending(self) -> None:
-        """End the current convergence window: converged if the tables match at its end."""
+    def _close_pending(self, next_at: float | None = None) -> None:
+        """End the current convergence window: converged if the tables match at its end;
+        superseded if the next topology event came before the network could be judged."""
         if self.pending is not None:
             self._version = None
             self._observe()
+            bound = self.scenario.expect.converged_within
             if self.pending["converged_at"] is not None:
                 self.pending["status"] = "converged"
+            elif next_at is not None and (bound is None or next_at - self.pending["at"] < bound):
+                self.pending["status"] = "superseded"
             else:
                 self.pending["status"] = "not_converged"
             self.pending = None
@@ -200,7 +204,7 @@ class _Run:
     def _apply(self, event: Event) -> None:
         kind, args, truth, net = event.kind, event.args, self.truth, self.net
         if kind in TOPOLOGY_EVENTS:
-            self._close_pending()
+            self._close_pending(next_at=event.at)
         if kind == "send":
             self._send(
                 args["from"], args["to"], args["payload"].encode(), args["reliable"], event.at
@@ -331,6 +335,8 @@ class _Run:
         if exp.converged_within is not None:
             bad = []
             for c in self.convergence:
+                if c["status"] == "superseded":
+                    continue
                 took = None if c["converged_at"] is None else c["converged_at"] - c["at"]
                 if took is None or took > exp.converged_within:
                     shown = "never" if took is None else f"{took:.3f}s"

@@ -1,0 +1,152 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from peerlab.cli import main
+from peerlab.compare import compare_results
+from peerlab.results import RunResult
+from peerlab.runner import run
+from peerlab.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+SMALL = [p for p in SCENARIOS if p.stem != "random-200"]
+
+
+def test_issue_example_runs_as_written_and_holds():
+    result = run(ROOT / "scenarios" / "ring-failover.yaml", "sim")
+    assert result.ok, result.expectations
+    assert [e["name"] for e in result.expectations] == ["delivered", "routes", "converged_within"]
+    first = next(m for m in result.messages if m["src"] == "a" and m["dst"] == "c")
+    assert first["path"] == ["a", "b", "c"]
+    detour = [m for m in result.messages if m["src"] == "a" and m["dst"] == "c"][1]
+    assert detour["path"] == ["a", "e", "d", "c"]  # a-b is down at 3s
+    assert sorted(result.members) == ["a", "b", "c", "d", "f"]
+    assert ["a", "f"] in result.final_links and ["b", "c"] in result.final_links
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_reference_scenarios_hold_in_sim(path):
+    result = run(path, "sim")
+    assert result.ok, result.expectations
+    assert not result.warnings
+    assert all(c["status"] != "not_converged" for c in result.convergence)
+
+
+@pytest.mark.parametrize("path", SMALL, ids=[p.stem for p in SMALL])
+def test_reference_scenarios_agree_between_worlds(path):
+    scenario = load_scenario(path)
+    sim, real = run(scenario, "sim"), run(scenario, "real")
+    comparison = compare_results(sim, real)
+    assert comparison["routing_tables_identical"], comparison["members_with_different_tables"]
+    assert comparison["agree"]
+    assert real.ok, real.expectations
+    assert sim.final_links == real.final_links
+
+
+@pytest.mark.slow
+def test_large_reference_scenario_agrees_between_worlds():
+    scenario = load_scenario(ROOT / "scenarios" / "random-200.yaml")
+    assert compare_results(run(scenario, "sim"), run(scenario, "real"))["agree"]
+
+
+def test_same_seed_same_result_and_seed_override():
+    a = run(ROOT / "scenarios" / "churn.yaml", "sim")
+    b = run(ROOT / "scenarios" / "churn.yaml", "sim")
+    assert a.to_dict() | {"wall_time": 0} == b.to_dict() | {"wall_time": 0}
+    c = run(ROOT / "scenarios" / "churn.yaml", "sim", seed=99)
+    assert c.seed == 99 and c.messages != a.messages
+
+
+def test_failed_expectation_exits_1_and_is_named(tmp_path, capsys):
+    bad = tmp_path / "strict.yaml"
+    bad.write_text("""
+name: strict
+members: [a, b, c]
+topology: {links: [[a, b], [b, c]]}
+events:
+  - {at: 0.5s, link_down: [b, c]}
+  - {at: 1s, send: {from: a, to: c}}
+expect: {delivered: all}
+""")
+    assert main(["run", str(bad), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] delivered: 0/1 delivered (0.0%), need 100.0%; drops: no_route x1" in out
+
+
+def test_results_json_contract(tmp_path):
+    out, trace = tmp_path / "r.json", tmp_path / "t.jsonl"
+    code = main(
+        [
+            "run",
+            str(ROOT / "scenarios" / "quickstart.yaml"),
+            "--out",
+            str(out),
+            "--trace",
+            str(trace),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    data = json.loads(out.read_text())
+    for key in (
+        "scenario",
+        "backend",
+        "seed",
+        "members",
+        "final_links",
+        "routing_tables",
+        "messages",
+        "convergence",
+        "expectations",
+        "counters",
+    ):
+        assert key in data
+    msg = data["messages"][0]
+    assert set(msg) == {"id", "src", "dst", "sent_at", "delivered_at", "path", "drop_reason"}
+    table = data["routing_tables"]["a"]
+    assert table["b"] == {"next_hop": "b", "hops": 1}
+    assert set(data["convergence"][0]) >= {"event", "at", "converged_at"}
+    assert data["counters"]["frames"]["data"] > 0 and data["counters"]["bytes"]["adverts"] > 0
+    result = RunResult.read(out)
+    assert result.to_networkx().number_of_edges() == len(data["final_links"])
+    lines = trace.read_text().splitlines()
+    assert lines and all(json.loads(line)["kind"] for line in lines)
+
+
+def test_compare_command_writes_both_formats(tmp_path, capsys):
+    stem = tmp_path / "cmp"
+    assert (
+        main(["compare", str(ROOT / "scenarios" / "line.yaml"), "--out", str(stem), "--quiet"]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "AGREE" in text and "routing tables identical     yes" in text
+    data = json.loads(stem.with_suffix(".json").read_text())
+    assert data["agree"] and data["paths_identical"]
+    assert stem.with_suffix(".txt").read_text().strip().endswith(data["verdict"])
+
+
+def test_compare_reports_disagreement():
+    scenario = load_scenario(ROOT / "scenarios" / "line.yaml")
+    sim = run(scenario, "sim")
+    other = RunResult.from_dict(sim.to_dict())
+    other.routing_tables["n0"] = {}
+    comparison = compare_results(sim, other)
+    assert not comparison["agree"] and comparison["members_with_different_tables"] == ["n0"]
+    assert comparison["verdict"].startswith("DISAGREE")
+
+
+def test_demo_runs_compare_on_quickstart(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "scenario quickstart: real vs sim" in out and "AGREE" in out
+    assert (tmp_path / "out" / "compare-quickstart.json").exists()
+
+
+def test_unknown_backend_is_bad_input():
+    from peerlab.errors import PeerlabError
+
+    with pytest.raises(PeerlabError, match="unknown backend 'ns3'"):
+        run(ROOT / "scenarios" / "line.yaml", "ns3")

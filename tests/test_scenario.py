@@ -1,0 +1,104 @@
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peerlab.cli import main
+from peerlab.errors import ScenarioError
+from peerlab.scenario import load_scenario
+from peerlab.units import parse_bandwidth, parse_duration
+
+HERE = Path(__file__).parent
+BAD = sorted((HERE / "bad_scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_scenario_gets_its_own_message_and_exit_2(path, capsys):
+    expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert expected in str(info.value)
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert str(path) in err
+
+
+def test_every_bad_scenario_has_a_distinct_message():
+    messages = {p.read_text().splitlines()[0] for p in BAD}
+    assert len(messages) == len(BAD) >= 12
+
+
+def test_missing_scenario_file_is_bad_input(capsys):
+    assert main(["run", "no/such/file.yaml"]) == 2
+    assert "cannot read scenario" in capsys.readouterr().err
+
+
+def test_member_count_and_generators():
+    s = load_scenario(
+        "x.yaml",
+        text="""
+members: {count: 12, prefix: n}
+topology: {generator: {kind: watts_strogatz, k: 4, p: 0.1}}
+""",
+    )
+    assert s.members[0] == "n00" and len(s.members) == 12
+    assert len(s.links) == 24
+    again = load_scenario(
+        "x.yaml",
+        text="""
+members: {count: 12, prefix: n}
+topology: {generator: {kind: watts_strogatz, k: 4, p: 0.1}}
+""",
+    )
+    assert again.links == s.links  # seeded
+
+
+def test_per_link_parameters_and_defaults():
+    s = load_scenario(HERE.parent / "scenarios" / "ring-failover.yaml")
+    assert s.link_params("d", "c").latency == pytest.approx(0.020)
+    assert s.link_params("a", "b").latency == pytest.approx(0.005)
+    assert s.defaults.bandwidth == 100e6
+    assert s.expect.delivered == 1.0 and s.expect.converged_within == 2.0
+
+
+def test_topology_files_load_with_edge_latency(tmp_path):
+    (tmp_path / "t.gml").write_text("""graph [
+  node [ id 0 label "x" ]
+  node [ id 1 label "y" ]
+  node [ id 2 label "z" ]
+  edge [ source 0 target 1 latency "12ms" ]
+  edge [ source 1 target 2 ]
+]""")
+    (tmp_path / "t.edges").write_text("x y 7ms\ny z 1ms\n")
+    (tmp_path / "t.graphml").write_text("""<?xml version="1.0"?>
+<graphml xmlns="http://graphml.graphdrawing.org/xmlns">
+ <key id="lat" for="edge" attr.name="latency" attr.type="string"/>
+ <graph edgedefault="undirected">
+  <node id="x"/><node id="y"/><node id="z"/>
+  <edge source="x" target="y"><data key="lat">3ms</data></edge>
+  <edge source="y" target="z"/>
+ </graph>
+</graphml>""")
+    latencies = {}
+    for name in ("t.gml", "t.edges", "t.graphml"):
+        (tmp_path / "s.yaml").write_text(f"members: [x, y, z]\ntopology: {{file: {name}}}\n")
+        s = load_scenario(tmp_path / "s.yaml")
+        assert {link.pair for link in s.links} == {("x", "y"), ("y", "z")}
+        latencies[name] = s.link_params("x", "y").latency
+    assert latencies == pytest.approx({"t.gml": 0.012, "t.edges": 0.007, "t.graphml": 0.003})
+
+
+@given(st.floats(0, 1e6, allow_nan=False), st.sampled_from(["us", "ms", "s", ""]))
+def test_durations_parse(value, unit):
+    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "": 1.0}[unit]
+    assert parse_duration(f"{value!r}{unit}") == pytest.approx(value * scale)
+
+
+def test_units_reject_nonsense():
+    for bad in ("fast", "-1s", "5 parsecs", True, None):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+    assert parse_bandwidth("100Mbps") == 100e6 and parse_bandwidth("1.5Gbps") == 1.5e9
+    assert parse_bandwidth("512kbps") == 512e3 and parse_bandwidth(1000) == 1000.0
