@@ -38,6 +38,7 @@ def compare(scenario, **kwargs):
 
     return compare_worlds(scenario, **kwargs)
 
+
 __all__ = [
     "LocalProtocolError",
     "Member",
