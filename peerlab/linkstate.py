@@ -43,7 +43,6 @@ class AdvertCache:
     def __init__(self, max_size: int = 1_000_000) -> None:
         self.max_size = max_size
         self._records: dict[bytes, AdvertRecord] = {}
-        self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
@@ -54,7 +53,6 @@ class AdvertCache:
         key = bytes(raw)
         record = self._records.get(key)
         if record is not None:
-            self.hits += 1
             return record
         self.misses += 1
         advert = decode_advert(key)
@@ -210,7 +208,7 @@ class LinkStateDB:
             for n in old_listed - listed:
                 if n in mine:
                     self._unlink(origin, n)
-                    changes.append(EdgeChange(origin, n, False))
+                    changes.append((origin, n, False))
             added = listed - old_listed
         else:
             added = listed
@@ -219,7 +217,7 @@ class LinkStateDB:
             if other is not None and n != origin and origin in other.listed:
                 mine.add(n)
                 adj[n].add(origin)
-                changes.append(EdgeChange(origin, n, True))
+                changes.append((origin, n, True))
         return changes, record
 
     def _unlink(self, u: str, v: str) -> None:

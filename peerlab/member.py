@@ -409,8 +409,12 @@ class Member:
         fresh = 0
         sender = c.peer
         assert sender is not None
+        decode = self.cache.decode
+        held_record = self.db.get
         for raw in batch.adverts:
-            record = self.cache.decode(raw)
+            record = decode(raw)
+            if held_record(record.advert.origin) is record:
+                continue  # the very advert we hold: the common case in a flood
             outcome = self.db.offer(record)
             verdict = outcome.verdict
             if verdict is Verdict.NEW:
@@ -562,7 +566,7 @@ class Member:
         if self._route_timer is not None or not self.running:
             return
         tree = self._tree
-        if any(tree.may_change(ch.u, ch.v, ch.added) for ch in changes):
+        if any(tree.may_change(u, v, added) for u, v, added in changes):
             now = self.transport.now()
             delay = max(self.config.route_delay, self._last_route_at + self.config.route_hold - now)
             self._route_timer = self.transport.call_later(delay, self._on_route_timer)

