@@ -40,7 +40,9 @@ def member_process(name, port, join, count, mode, out) -> None:
         if len(stamps) == count:
             loop._stopping = True
 
-    t = TcpTransport(loop, "127.0.0.1", port, name=name, limits=TcpLimits(max_write_buffer=64 << 20))
+    t = TcpTransport(
+        loop, "127.0.0.1", port, name=name, limits=TcpLimits(max_write_buffer=64 << 20)
+    )
     m = Member(name, t, config=CONFIG, on_deliver=delivered)
     t.handler = m
     t.start()
@@ -112,7 +114,7 @@ def bare_sink(port, count, out) -> None:
         buf += data
         n = len(buf) // len(FRAME)
         got += n
-        buf = buf[n * len(FRAME):]
+        buf = buf[n * len(FRAME) :]
     out.put((first, time.perf_counter(), got))
     conn.close()
     srv.close()
@@ -165,18 +167,24 @@ def bare(count: int) -> float:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
-    print(f"{time.strftime('%Y-%m-%d')}  {platform.python_implementation()} "
-          f"{platform.python_version()}  {platform.machine()}")
+    print(
+        f"{time.strftime('%Y-%m-%d')}  {platform.python_implementation()} "
+        f"{platform.python_version()}  {platform.machine()}"
+    )
     stamps = peerlab_relay(count, "throughput")
     elapsed = stamps[-1][0] - stamps[0][0]
     ours = (len(stamps) - 1) / elapsed
     base = bare(count)
-    print(f"throughput A->B->C, {PAYLOAD}-byte payloads: peerlab {ours:,.0f} msg/s, "
-          f"bare selectors relay {base:,.0f} msg/s, ratio {ours / base:.3f}")
+    print(
+        f"throughput A->B->C, {PAYLOAD}-byte payloads: peerlab {ours:,.0f} msg/s, "
+        f"bare selectors relay {base:,.0f} msg/s, ratio {ours / base:.3f}"
+    )
     lat = sorted(recv - sent for recv, sent in peerlab_relay(500, "latency"))
     p99 = lat[int(0.99 * (len(lat) - 1))]
-    print(f"one-way latency at low load (500 msgs, 1 per 2 ms): median "
-          f"{statistics.median(lat) * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms")
+    print(
+        f"one-way latency at low load (500 msgs, 1 per 2 ms): median "
+        f"{statistics.median(lat) * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -717,3 +717,19 @@ class Member:
 
     def _emit(self, kind: str, **fields) -> None:
         self.tracer.emit(self.transport.now(), self.id, kind, **fields)
+
+
+def established_adjacency(members: dict[str, Member]) -> dict[str, set[str]]:
+    """Ground truth of a set of members: the pairs that both hold an established connection."""
+    adj: dict[str, set[str]] = {mid: set() for mid in members}
+    for mid, m in members.items():
+        for p in m.neighbours:
+            if p in members and mid in members[p].neighbours:
+                adj[mid].add(p)
+    return adj
+
+
+def established_links(members: dict[str, Member]) -> list[tuple[str, str]]:
+    """:func:`established_adjacency` as sorted pairs."""
+    adj = established_adjacency(members)
+    return sorted({(u, v) for u in adj for v in adj[u] if u < v})

@@ -18,7 +18,7 @@ from typing import Any
 
 from peerlab import trace as ev
 from peerlab.errors import PeerlabError
-from peerlab.member import Member, MemberConfig
+from peerlab.member import Member, MemberConfig, established_links
 from peerlab.oracle import Oracle
 from peerlab.results import RunResult
 from peerlab.scenario import TOPOLOGY_EVENTS, Event, Scenario, load_scenario
@@ -353,15 +353,7 @@ class _Run:
         def snapshot():
             members = self.net.members
             tables = {m: members[m].routing_table() for m in sorted(members)}
-            links = sorted(
-                {
-                    tuple(sorted((a, b)))
-                    for a, m in members.items()
-                    for b in m.neighbours
-                    if b in members and a in members[b].neighbours
-                }
-            )
-            return tables, links
+            return tables, established_links(members)
 
         tables, actual_links = self.driver.call(snapshot)
         truth_links = self.truth.current_links()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from peerlab.linkstate import AdvertCache
-from peerlab.member import Member, MemberConfig
+from peerlab.member import Member, MemberConfig, established_adjacency, established_links
 from peerlab.trace import Tracer
 from realnet.loop import EventLoop
 from realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
@@ -199,21 +199,11 @@ class TcpNetwork:
 
     def adjacency(self) -> dict[str, set[str]]:
         """Ground truth: pairs of live members that both hold an established connection."""
-
-        def read() -> dict[str, set[str]]:
-            adj: dict[str, set[str]] = {m: set() for m in self.members}
-            for mid, m in self.members.items():
-                for p in m.neighbours:
-                    if p in self.members and mid in self.members[p].neighbours:
-                        adj[mid].add(p)
-            return adj
-
-        return self.call(read)
+        return self.call(lambda: established_adjacency(self.members))
 
     def links(self) -> list[tuple[str, str]]:
         """Ground-truth links as sorted pairs."""
-        adj = self.adjacency()
-        return sorted({(u, v) for u in adj for v in adj[u] if u < v})
+        return self.call(lambda: established_links(self.members))
 
     def tables(self) -> dict[str, dict]:
         """Every live member's routing table (read on the loop thread)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 import simpy
 
 from peerlab.linkstate import AdvertCache
-from peerlab.member import Member, MemberConfig
+from peerlab.member import Member, MemberConfig, established_adjacency, established_links
 from peerlab.trace import Tracer
 from sim.faults import FaultReport
 from sim.links import FIN, RST, LinkModel, Pipe
@@ -134,17 +134,11 @@ class SimNetwork:
 
     def adjacency(self) -> dict[str, set[str]]:
         """Ground truth: pairs of live members that both hold an established connection."""
-        adj: dict[str, set[str]] = {m: set() for m in self.members}
-        for mid, m in self.members.items():
-            for p in m.neighbours:
-                if p in self.members and mid in self.members[p].neighbours:
-                    adj[mid].add(p)
-        return adj
+        return established_adjacency(self.members)
 
     def links(self) -> list[tuple[str, str]]:
         """Ground-truth links as sorted pairs."""
-        adj = self.adjacency()
-        return sorted({(u, v) for u in adj for v in adj[u] if u < v})
+        return established_links(self.members)
 
     # --- faults --------------------------------------------------------------------------
 

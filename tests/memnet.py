@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from peerlab.member import Member, MemberConfig
+from peerlab.member import Member, MemberConfig, established_adjacency
 from peerlab.trace import Tracer
 from peerlab.transport import ConnectionHandler, Transport
 
@@ -202,12 +202,7 @@ class MemoryNetwork:
 
     def adjacency(self) -> dict[str, set[str]]:
         """Ground truth: established two-way neighbour relations."""
-        adj = {m: set() for m in self.members}
-        for mid, m in self.members.items():
-            for p in m.neighbours:
-                if p in self.members and mid in self.members[p].neighbours:
-                    adj[mid].add(p)
-        return adj
+        return established_adjacency(self.members)
 
     # --- fabric --------------------------------------------------------------------------
 
