@@ -18,26 +18,11 @@ from peerlab.trace import TraceEvent, Tracer
 __version__ = "0.1.0"
 
 
-def load_scenario(path):
-    """Load and validate a scenario file (see ``peerlab.scenario.load_scenario``)."""
-    from peerlab.scenario import load_scenario as load
-
-    return load(path)
-
-
-def run(scenario, backend: str = "sim", **kwargs):
-    """Run a scenario on a backend and return a RunResult (see ``peerlab.runner.run``)."""
-    from peerlab.runner import run as run_scenario
-
-    return run_scenario(scenario, backend, **kwargs)
-
-
-def compare(scenario, **kwargs):
-    """Run a scenario in sim and real; returns (comparison, sim result, real result)."""
-    from peerlab.compare import compare as compare_worlds
-
-    return compare_worlds(scenario, **kwargs)
-
+# The tool API. ``compare`` is both a submodule and the function below; importing the function
+# here, after the submodule, keeps ``peerlab.compare`` the function.
+from peerlab.compare import compare
+from peerlab.runner import run
+from peerlab.scenario import load_scenario
 
 __all__ = [
     "LocalProtocolError",

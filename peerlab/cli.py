@@ -112,10 +112,84 @@ def _cmd_member(args: argparse.Namespace) -> int:
     return run_peer(args.id, args.listen, args.join, sys.stdin, interactive, args.run_for)
 
 
+def _load_result(path: str, args: argparse.Namespace):
+    """A RunResult from a results JSON file, or by running a scenario file in sim."""
+    from peerlab.results import RunResult
+    from peerlab.runner import run
+
+    if path.endswith(".json"):
+        try:
+            return RunResult.read(path)
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise PeerlabError(f"{path}: not a peerlab results file ({exc})") from None
+    return run(path, "sim", progress=_progress(args))
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from peerlab import plot
+
+    result = _load_result(args.input, args)
+    kind = args.kind
+    if kind == "compare":
+        if args.other:
+            other = _load_result(args.other, args)
+        elif not args.input.endswith(".json"):
+            from peerlab.runner import run
+
+            other = run(args.input, "real", progress=_progress(args))
+        else:
+            raise PeerlabError("--kind compare with a results file needs --other RESULTS.json")
+        sim, real = (result, other) if result.backend == "sim" else (other, result)
+        fig = plot.draw_comparison(sim, real)["fig"]
+    else:
+        fig, ax = plt.subplots(figsize=(9, 4) if kind == "timeline" else (6, 5))
+        member = args.member or (result.members[0] if result.members else None)
+        if kind == "route":
+            src = args.src or member
+            dst = args.dst or (result.members[-1] if result.members else None)
+            if src not in result.routing_tables:
+                raise PeerlabError(
+                    f"--src {src!r} is not a live member (members: {', '.join(result.members)})"
+                )
+            plot.draw_route(result, src, dst, ax=ax)
+        elif kind in ("view", "table"):
+            if member not in result.routing_tables:
+                raise PeerlabError(
+                    f"--member {member!r} is not a live member "
+                    f"(members: {', '.join(result.members)})"
+                )
+            plot.KINDS[kind](result, member, ax=ax)
+        else:
+            plot.KINDS[kind](result, ax=ax)
+        fig.tight_layout()
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.output, dpi=100)
+    print(f"{kind} plot written to {args.output}")
+    if args.animate:
+        info = plot.animate(result, args.animate)
+        print(f"animation ({info['frames']} frames) written to {args.animate}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     args.scenario = str(DEFAULT_SCENARIO)
     args.out = None
-    return _cmd_compare(args)
+    code = _cmd_compare(args)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from peerlab import plot
+    from peerlab.results import RunResult
+
+    result = RunResult.read("out/compare-quickstart-real.json")
+    picture = plot.overview(result, "out/quickstart.png")
+    print(f"picture of the real run written to {picture}")
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +232,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", help="read commands from this file instead of stdin")
     p.add_argument("--run-for", type=float, help="after the last command, keep running this long")
     p.set_defaults(func=_cmd_member)
+
+    p = sub.add_parser("plot", help="draw a scenario (run in sim first) or a results file")
+    p.add_argument("input", metavar="SCENARIO_OR_RESULTS")
+    p.add_argument("-o", "--output", required=True, help="image file to write (.png, .svg, ...)")
+    p.add_argument(
+        "--kind",
+        default="topology",
+        choices=[
+            "topology",
+            "route",
+            "view",
+            "timeline",
+            "latency",
+            "hops",
+            "adjacency",
+            "table",
+            "compare",
+        ],
+    )
+    p.add_argument("--member", help="for view and table: whose")
+    p.add_argument("--src", help="for route: from whom")
+    p.add_argument("--dst", help="for route: to whom")
+    p.add_argument("--other", help="for compare: the other backend's results JSON")
+    p.add_argument("--animate", metavar="OUT.gif", help="also write an animation of the run")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("demo", help="compare sim and real on the built-in quickstart scenario")
     p.add_argument("--time-scale", type=float, default=1.0)

@@ -18,6 +18,8 @@ class RunResult:
     is ``{"id", "src", "dst", "sent_at", "delivered_at", "path", "drop_reason"}``; each of
     ``convergence`` is ``{"event", "at", "converged_at", "status"}``; each of ``expectations`` is
     ``{"name", "ok", "detail"}``; ``counters`` holds frames and bytes sent by message type.
+    ``initial_links`` are the scenario's links at the start, ``views`` each live member's belief
+    of the links at the end, and ``events`` the scenario's timeline ``{"at", "kind", "label"}``.
     """
 
     scenario: str
@@ -34,6 +36,9 @@ class RunResult:
     wall_time: float
     faults: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    initial_links: list[list[str]] = field(default_factory=list)
+    views: dict[str, list[list[str]]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
     trace: list[Any] = field(default_factory=list, repr=False, compare=False)
 

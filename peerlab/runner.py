@@ -353,9 +353,10 @@ class _Run:
         def snapshot():
             members = self.net.members
             tables = {m: members[m].routing_table() for m in sorted(members)}
-            return tables, established_links(members)
+            views = {m: [list(e) for e in sorted(members[m].view())] for m in sorted(members)}
+            return tables, views, established_links(members)
 
-        tables, actual_links = self.driver.call(snapshot)
+        tables, views, actual_links = self.driver.call(snapshot)
         truth_links = self.truth.current_links()
         if [list(x) for x in actual_links] != [list(x) for x in truth_links]:
             self.warnings.append(
@@ -387,6 +388,12 @@ class _Run:
             faults=faults,
             warnings=self.warnings,
             trace=list(self.tracer.events),
+            initial_links=[list(link.pair) for link in self.scenario.links],
+            views=views,
+            events=[
+                {"at": e.at, "kind": e.kind, "label": e.describe()}
+                for e in sorted(self.scenario.events, key=lambda e: (e.at, e.index))
+            ],
         )
 
 

@@ -143,6 +143,8 @@ def test_demo_runs_compare_on_quickstart(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "scenario quickstart: real vs sim" in out and "AGREE" in out
     assert (tmp_path / "out" / "compare-quickstart.json").exists()
+    assert "picture of the real run written to out/quickstart.png" in out
+    assert (tmp_path / "out" / "quickstart.png").stat().st_size > 10_000
 
 
 def test_unknown_backend_is_bad_input():
