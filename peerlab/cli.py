@@ -32,7 +32,7 @@ def _summary(result) -> str:
         lines.append("  convergence:")
         for c in result.convergence:
             took = (
-                "never"
+                c["status"].replace("_", " ")
                 if c["converged_at"] is None
                 else f"{(c['converged_at'] - c['at']) * 1000:.0f}ms"
             )

@@ -113,6 +113,7 @@ class _Run:
                 self._track(self.net.add_member(m))
             for link in sc.links:
                 self.net.connect(link.a, link.b)
+            self.driver.start_clock()
             self._topology_changed("start", 0.0)
             end = sc.end_time
             events = sorted(sc.events, key=lambda e: (e.at, e.index))

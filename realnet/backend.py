@@ -29,6 +29,10 @@ class RealDriver:
         for link in scenario.links:
             if link.params != scenario.defaults:
                 self.net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
+        self.start_clock()
+
+    def start_clock(self) -> None:
+        """Make scenario time 0 now (called once the initial members and links are set up)."""
         self._t0 = time.monotonic()
         self._loop0 = self.net.loop.now()
 
