@@ -201,7 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a scenario on one backend")
     p.add_argument("scenario")
-    p.add_argument("--backend", choices=["sim", "real"], default="sim")
+    p.add_argument(
+        "--backend",
+        choices=["sim", "real", "proc"],
+        default="sim",
+        help="sim: SimPy; real: loopback TCP in this process; proc: one process each",
+    )
     p.add_argument("--out", help="write results JSON here")
     p.add_argument("--trace", help="write the event trace (JSON lines) here")
     p.add_argument("--seed", type=int, help="override the scenario's seed")

@@ -25,7 +25,11 @@ from peerlab.scenario import TOPOLOGY_EVENTS, Event, Scenario, load_scenario
 from peerlab.trace import Tracer
 
 #: backend name -> "module:DriverClass"
-BACKENDS: dict[str, str] = {"sim": "sim.backend:SimDriver", "real": "realnet.backend:RealDriver"}
+BACKENDS: dict[str, str] = {
+    "sim": "sim.backend:SimDriver",
+    "real": "realnet.backend:RealDriver",
+    "proc": "realnet.backend:ProcDriver",  # the real backend, one OS process per member
+}
 
 #: Member settings used for scenarios unless the scenario's ``member`` section overrides them:
 #: a faster keepalive than the library default, so silent faults show within about a second.
@@ -289,7 +293,7 @@ class _Run:
 
     def _messages(self) -> list[dict[str, Any]]:
         messages: dict[str, dict[str, Any]] = {}
-        for e in self.tracer.events:
+        for e in sorted(self.tracer.events, key=lambda e: e.time):
             f = e.fields
             if e.kind == ev.SEND:
                 messages[f["msg_id"]] = {

@@ -27,6 +27,7 @@ class NetPolicy(Policy):
 
     def __init__(self) -> None:
         self.sock_owner: dict[tuple, str] = {}
+        self.ip_owner: dict[str, str] = {}  # when each member has its own loopback address
         self.address_owner: dict[str, str] = {}
         self.cuts: set[frozenset[str]] = set()
         self.dead: set[str] = set()
@@ -41,10 +42,13 @@ class NetPolicy(Policy):
             self.sock_owner[sockname[:2]] = host
 
     def host_of_peer(self, peername: tuple) -> str | None:
-        return self.sock_owner.get(peername[:2])
+        return self.sock_owner.get(peername[:2]) or self.ip_owner.get(peername[0])
 
     def host_of_address(self, address: str) -> str | None:
-        return self.address_owner.get(address)
+        owner = self.address_owner.get(address)
+        if owner is None and self.ip_owner:
+            owner = self.ip_owner.get(address.rpartition(":")[0].strip("[]"))
+        return owner
 
     def verdict(self, src: str | None, dst: str | None) -> str:
         if src is None or dst is None:

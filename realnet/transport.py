@@ -101,14 +101,15 @@ class TcpTransport(Transport):
         name: str | None = None,
         limits: TcpLimits | None = None,
         policy: Policy | None = None,
+        source_host: str | None = None,
     ) -> None:
         self.loop = loop
         self.name = name
+        self.source_host = source_host  # dial from this address (identifies us to peers)
         self.limits = limits or TcpLimits()
         self.policy = policy or Policy()
         self.handler: ConnectionHandler | None = None
         self.conns: dict[int, TcpConn] = {}
-        self._by_sock: dict[int, TcpConn] = {}
         self._dialing: dict[int, tuple[socket.socket, str, LoopTimer]] = {}
         self._next = 0
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -148,6 +149,14 @@ class TcpTransport(Transport):
             self._later(lambda: self.handler.connect_failed(address, reason))
             return
         sock.setblocking(False)
+        if self.source_host is not None:
+            try:
+                sock.bind((self.source_host, 0))
+            except OSError as exc:
+                sock.close()
+                reason = f"cannot dial from {self.source_host}: {exc.strerror}"
+                self._later(lambda: self.handler.connect_failed(address, reason))
+                return
         err = sock.connect_ex(target)
         if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             sock.close()

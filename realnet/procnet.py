@@ -1,0 +1,347 @@
+"""ProcessNetwork: every member in its own OS process (no GIL shared between members).
+
+The parent keeps one JSON-lines control connection per worker on loopback. Each member listens
+and dials from its own loopback address (127.0.0.2, 127.0.0.3, ...), so every process can tell
+which member a connection comes from and emulate cuts and partitions as the in-process network
+does. A crash is a real ``SIGKILL``; a power-off is ``SIGSTOP`` (the sockets stay open and
+silent until keepalive gives up on them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+from peerlab.member import MemberConfig
+from peerlab.routing import Route
+from peerlab.trace import Tracer
+from realnet.transport import format_address
+
+T = TypeVar("T")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class _Counters:
+    frames_sent: dict[str, int] = field(default_factory=dict)
+    bytes_sent: dict[str, int] = field(default_factory=dict)
+    route_computations: int = 0
+
+
+class MemberProxy:
+    """The parent's picture of a worker's member, refreshed by :meth:`ProcessNetwork.refresh`."""
+
+    def __init__(self, net: ProcessNetwork, member_id: str) -> None:
+        self.net = net
+        self.id = member_id
+        self.table: dict[str, dict[str, Any]] = {}
+        self.neighbours: list[str] = []
+        self.routes_pending = False
+        self.counters = _Counters()
+        self._view: list[tuple[str, str]] = []
+
+    def update(self, snap: dict[str, Any]) -> None:
+        """Take in a worker snapshot."""
+        self.table = snap["routes"]
+        self.neighbours = snap["neighbours"]
+        self.routes_pending = snap["pending"]
+        self.counters = _Counters(snap["frames"], snap["bytes"], snap["computations"])
+        self._view = [tuple(e) for e in snap["view"]]
+
+    @property
+    def routes(self) -> dict[str, Route]:
+        """The member's table as of the last refresh."""
+        return {d: Route(r["next_hop"], r["hops"]) for d, r in self.table.items()}
+
+    def routing_table(self) -> dict[str, dict[str, Any]]:
+        """The member's table as JSON-ready dicts."""
+        return dict(sorted(self.table.items()))
+
+    def view(self) -> set[tuple[str, str]]:
+        """The links the member believed in at the last refresh."""
+        return set(self._view)
+
+    def send(self, dst: str, payload: bytes = b"", *, reliable: bool = False) -> str:
+        """Have the member send a message; returns its id."""
+        return self.net.request(
+            self.id,
+            {"op": "send", "dst": dst, "reliable": reliable, "payload": payload.decode("latin-1")},
+        )
+
+
+class _Worker:
+    def __init__(
+        self,
+        member_id: str,
+        proc: subprocess.Popen,
+        sock: socket.socket,
+        tracer: Tracer,
+        lock: threading.Lock,
+    ) -> None:
+        self.id = member_id
+        self.proc = proc
+        self.sock = sock
+        self.replies: queue.Queue[Any] = queue.Queue()
+        self.tracer = tracer
+        self.lock = lock
+        self.reader = threading.Thread(target=self._read, name=f"ctl-{member_id}", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        buf = b""
+        try:
+            while chunk := self.sock.recv(1 << 16):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    msg = json.loads(line)
+                    if "ev" in msg:
+                        t, kind, fields = msg["ev"]
+                        with self.lock:
+                            self.tracer.emit(t, self.id, kind, **fields)
+                    elif "reply" in msg:
+                        self.replies.put(msg["reply"])
+        except OSError:
+            pass
+        self.replies.put(ConnectionError(f"worker {self.id} closed its control channel"))
+
+    def request(self, req: dict[str, Any], timeout: float) -> Any:
+        self.sock.sendall(json.dumps(req).encode() + b"\n")
+        reply = self.replies.get(timeout=timeout)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def close(self, kill: bool = False) -> None:
+        if self.proc.poll() is None:
+            if kill:
+                self.proc.send_signal(signal.SIGCONT)
+                self.proc.kill()
+            else:
+                try:
+                    self.request({"op": "stop"}, 5)
+                except (OSError, ConnectionError, queue.Empty):
+                    self.proc.kill()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.reader.join(10)
+
+
+class ProcessNetwork:
+    """Real members, one OS process each, with the control surface of ``TcpNetwork``."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        config: MemberConfig | None = None,
+        tracer: Tracer | None = None,
+        spawn_timeout: float = 20.0,
+    ) -> None:
+        self.seed = seed
+        self.config = config or MemberConfig()
+        self.tracer = tracer if tracer is not None else Tracer()
+        self.spawn_timeout = spawn_timeout
+        self.lock = threading.Lock()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(spawn_timeout)
+        self.control_address = format_address(*self.server.getsockname()[:2])
+        self.workers: dict[str, _Worker] = {}
+        self.members: dict[str, MemberProxy] = {}
+        self.addresses: dict[str, str] = {}
+        self.owners: dict[str, str] = {}
+        self.latency: dict[frozenset[str], float] = {}
+        self.default_latency = 0.0
+        self.incarnations: dict[str, int] = {}
+        self._stopped: dict[str, _Worker] = {}
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def request(self, member_id: str, req: dict[str, Any], timeout: float = 10.0) -> Any:
+        """Send one command to a member's worker and return its reply."""
+        return self.workers[member_id].request(req, timeout)
+
+    def _broadcast(self, req: dict[str, Any]) -> None:
+        for mid in list(self.members):
+            self.request(mid, req)
+
+    def refresh(self) -> None:
+        """Update every live member's proxy with a fresh snapshot."""
+        for mid, proxy in list(self.members.items()):
+            proxy.update(self.request(mid, {"op": "snapshot"}))
+
+    def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
+        """Refresh the proxies, then evaluate ``fn`` against them."""
+        self.refresh()
+        return fn()
+
+    def close(self) -> None:
+        """Stop every worker process, reap it, close every socket and thread."""
+        for w in [*self.workers.values(), *self._stopped.values()]:
+            w.close(kill=w.id in self._stopped)
+        self.workers.clear()
+        self._stopped.clear()
+        self.members.clear()
+        self.server.close()
+
+    def __enter__(self) -> ProcessNetwork:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- building ------------------------------------------------------------------------
+
+    def address_of(self, member_id: str) -> str:
+        """A member's listen address."""
+        return self.addresses[member_id]
+
+    def set_link(self, a: str, b: str, latency: float, bandwidth: float = 0.0) -> None:
+        """Emulate ``latency`` seconds between a and b (bandwidth is not emulated here)."""
+        self.latency[frozenset((a, b))] = latency
+
+    def add_member(
+        self, member_id: str, *, join: Iterable[str] = (), config: MemberConfig | None = None
+    ) -> MemberProxy:
+        """Spawn a worker process for ``member_id`` and start it, dialling ``join``."""
+        if member_id in self.members:
+            raise ValueError(f"member {member_id!r} already exists")
+        if member_id not in self.addresses:
+            ip = f"127.0.0.{len(self.addresses) + 2}"
+            self.addresses[member_id] = format_address(ip, _free_port(ip))
+            self.owners[ip] = member_id
+            self._broadcast({"op": "owners", "owners": {ip: member_id}})
+        incarnation = self.incarnations.get(member_id, 0) + 1
+        self.incarnations[member_id] = incarnation
+        cfg = asdict(config or self.config)
+        cmd = [
+            sys.executable,
+            "-m",
+            "realnet.worker",
+            "--id",
+            member_id,
+            "--listen",
+            self.addresses[member_id],
+            "--control",
+            self.control_address,
+            "--config",
+            json.dumps(cfg),
+            "--owners",
+            json.dumps(self.owners),
+            "--seed",
+            f"{self.seed}:{member_id}:{incarnation}",
+        ]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(
+                    None,
+                    [
+                        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        os.environ.get("PYTHONPATH"),
+                    ],
+                )
+            ),
+        }
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        try:
+            sock, _ = self.server.accept()
+        except TimeoutError:
+            proc.kill()
+            proc.wait(10)
+            raise RuntimeError(
+                f"worker for {member_id!r} did not call back within {self.spawn_timeout}s"
+            ) from None
+        sock.settimeout(None)
+        worker = _Worker(member_id, proc, sock, self.tracer, self.lock)
+        self.workers[member_id] = worker
+        proxy = MemberProxy(self, member_id)
+        self.members[member_id] = proxy
+        links = {
+            next(iter(pair - {member_id})): s
+            for pair, s in self.latency.items()
+            if member_id in pair
+        }
+        self.request(member_id, {"op": "latency", "links": links, "default": self.default_latency})
+        self.request(member_id, {"op": "start", "join": [self.addresses[j] for j in join]})
+        return proxy
+
+    def connect(self, a: str, b: str) -> None:
+        """Have member ``a`` dial member ``b``."""
+        self.request(a, {"op": "connect", "address": self.addresses[b]})
+
+    # --- faults --------------------------------------------------------------------------
+
+    def link_down(self, a: str, b: str, *, silent: bool = False) -> None:
+        """Cut the path between a and b: closed (both told) or silent."""
+        for x, y in ((a, b), (b, a)):
+            if x in self.members:
+                self.request(x, {"op": "cut", "peer": y, "silent": silent})
+
+    def link_up(self, a: str, b: str, *, connect: bool = True) -> None:
+        """Restore the path between a and b and (by default) have a dial b."""
+        for x, y in ((a, b), (b, a)):
+            if x in self.members:
+                self.request(x, {"op": "uncut", "peer": y})
+        if connect and a in self.members and b in self.members:
+            self.connect(a, b)
+
+    def partition(self, groups: Sequence[Iterable[str]], *, one_way: bool = False) -> None:
+        """Hold back every byte between groups until heal."""
+        mapping = {m: i for i, g in enumerate(groups) for m in g}
+        self._broadcast({"op": "partition", "groups": mapping, "one_way": one_way})
+
+    def heal(self) -> None:
+        """End the partition; held bytes go on."""
+        self._broadcast({"op": "heal"})
+
+    def crash(self, member_id: str) -> None:
+        """SIGKILL the member's process: the OS resets its connections."""
+        self.members.pop(member_id)
+        self.workers.pop(member_id).close(kill=True)
+
+    def power_off(self, member_id: str) -> None:
+        """SIGSTOP the member's process: silent until keepalive gives up on it."""
+        self.members.pop(member_id)
+        worker = self.workers.pop(member_id)
+        worker.proc.send_signal(signal.SIGSTOP)
+        self._stopped[member_id] = worker
+
+    def restart(self, member_id: str, *, join: Iterable[str] = ()) -> MemberProxy:
+        """A fresh process for a crashed or powered-off member, same id and address."""
+        old = self._stopped.pop(member_id, None)
+        if old is not None:
+            old.close(kill=True)
+        return self.add_member(member_id, join=join)
+
+    def leave(self, member_id: str) -> None:
+        """Graceful leave, then the worker exits."""
+        self.request(member_id, {"op": "leave"})
+        self.members.pop(member_id)
+        self.workers.pop(member_id).close()
+
+    def join(self, member_id: str, connect: Iterable[str]) -> MemberProxy:
+        """Start a new member that dials ``connect``."""
+        return self.add_member(member_id, join=connect)

@@ -1,0 +1,156 @@
+"""One member in its own OS process, driven over a JSON-lines control channel on loopback.
+
+Started by :class:`realnet.procnet.ProcessNetwork`; not meant to be run by hand. The worker
+connects back to the parent, then obeys one command per line and answers each with a reply line;
+trace events stream back as they happen, stamped with the system-wide monotonic clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import socket
+import sys
+from typing import Any
+
+from peerlab.member import Member, MemberConfig
+from peerlab.trace import TraceEvent, Tracer
+from realnet.loop import EventLoop
+from realnet.network import NetPolicy
+from realnet.transport import TcpTransport, parse_address
+
+
+class Worker:
+    """The worker's state: its loop, transport, member and control socket."""
+
+    def __init__(
+        self,
+        member_id: str,
+        listen: str,
+        control: str,
+        config: dict[str, Any],
+        owners: dict[str, str],
+        seed: str,
+    ) -> None:
+        self.loop = EventLoop(f"worker-{member_id}")
+        self.control = socket.create_connection(parse_address(control), timeout=10)
+        self.control.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.inbox = b""
+        self.policy = NetPolicy()
+        self.policy.ip_owner.update(owners)
+        host, port = parse_address(listen)
+        self.transport = TcpTransport(
+            self.loop, host, port, name=member_id, policy=self.policy, source_host=host
+        )
+        self.member = Member(
+            member_id,
+            self.transport,
+            config=MemberConfig(**config),
+            tracer=Tracer(keep=False, sink=self._event),
+            rng=random.Random(seed),
+        )
+        self.transport.handler = self.member
+        self.transport.start()
+        self.loop.selector.register(self.control, 1, self._on_control)  # EVENT_READ
+        self._write({"ready": member_id, "address": self.transport.listen_address})
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self.control.sendall(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+
+    def _event(self, event: TraceEvent) -> None:
+        self._write({"ev": [event.time + self.loop.t0, event.kind, event.fields]})
+
+    def _on_control(self, _mask: int) -> None:
+        data = self.control.recv(1 << 16)
+        if not data:
+            self.loop._stopping = True  # the parent went away
+            return
+        self.inbox += data
+        while b"\n" in self.inbox:
+            line, self.inbox = self.inbox.split(b"\n", 1)
+            request = json.loads(line)
+            self._write({"reply": self._handle(request)})
+
+    def _handle(self, req: dict[str, Any]) -> Any:
+        op, m = req["op"], self.member
+        if op == "start":
+            m.start(req.get("join", []))
+        elif op == "connect":
+            m.connect(req["address"])
+        elif op == "send":
+            return m.send(
+                req["dst"], req["payload"].encode("latin-1"), reliable=req.get("reliable", False)
+            )
+        elif op == "cut":
+            self.policy.cuts.add(frozenset((m.id, req["peer"])))
+            if not req.get("silent"):
+                for handle, c in list(self.transport.conns.items()):
+                    if c.remote_host == req["peer"]:
+                        self.transport.drop_connection(handle, "link down")
+        elif op == "owners":
+            self.policy.ip_owner.update(req["owners"])
+        elif op == "uncut":
+            self.policy.cuts.discard(frozenset((m.id, req["peer"])))
+        elif op == "partition":
+            self.policy.groups = req["groups"]
+            self.policy.one_way = req.get("one_way", False)
+        elif op == "heal":
+            self.policy.groups = {}
+            self.transport.release_held()
+        elif op == "latency":
+            for peer, seconds in req["links"].items():
+                self.policy.latency[frozenset((m.id, peer))] = seconds
+            self.policy.default_latency = req.get("default", 0.0)
+        elif op == "snapshot":
+            return {
+                "routes": m.routing_table(),
+                "neighbours": m.neighbours,
+                "pending": m.routes_pending,
+                "computations": m.counters.route_computations,
+                "view": sorted(m.view()),
+                "frames": dict(m.counters.frames_sent),
+                "bytes": dict(m.counters.bytes_sent),
+            }
+        elif op == "leave":
+            m.leave()
+        elif op == "stop":
+            m.stop()
+            self.loop._stopping = True
+        else:
+            return {"error": f"unknown op {op!r}"}
+        return None
+
+    def run(self) -> None:
+        """Serve until told to stop or the parent disconnects."""
+        try:
+            self.loop.run_forever()
+        finally:
+            self.transport.shutdown()
+            self.control.close()
+            self.loop.selector.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m realnet.worker --id A --listen IP:PORT --control IP:PORT``."""
+    p = argparse.ArgumentParser(prog="python -m realnet.worker")
+    p.add_argument("--id", required=True)
+    p.add_argument("--listen", required=True)
+    p.add_argument("--control", required=True)
+    p.add_argument("--config", default="{}")
+    p.add_argument("--owners", default="{}")
+    p.add_argument("--seed", default="0")
+    args = p.parse_args(argv)
+    Worker(
+        args.id,
+        args.listen,
+        args.control,
+        json.loads(args.config),
+        json.loads(args.owners),
+        args.seed,
+    ).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
