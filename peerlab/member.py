@@ -175,6 +175,15 @@ class Member:
         routes = sorted(self.routes.items())
         return {d: {"next_hop": r.next_hop, "hops": r.hops} for d, r in routes}
 
+    def peer_addresses(self) -> set[str]:
+        """Addresses of established neighbours: the one we dialled and the one they announce."""
+        out = set()
+        for c in self._peers.values():
+            out.add(c.peer_address)
+            if c.outbound:
+                out.add(c.remote_address)
+        return out
+
     def view(self) -> set[tuple[str, str]]:
         """The two-way links this member believes exist, as sorted pairs."""
         return self.db.edges()

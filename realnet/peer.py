@@ -63,10 +63,23 @@ class Peer:
         self.transport.handler = self.member
         self.loop.call(self.transport.start)
 
-    def start(self, join: Iterable[str] = ()) -> None:
-        """Start the member and dial the ``join`` addresses."""
+    def start(self, join: Iterable[str] = (), retry_every: float = 1.0) -> None:
+        """Start the member and dial the ``join`` addresses, again every ``retry_every``
+        seconds while one of them is not a neighbour (the others may start later)."""
         join = list(join)
+
+        def retry() -> None:
+            if self.member.running:
+                connected = self.member.peer_addresses()
+                for address in join:
+                    if address not in connected:
+                        self.member.connect(address)
+            if self.member.running:
+                self.loop.call_later(retry_every, retry)
+
         self.loop.call(lambda: self.member.start(join))
+        if join:
+            self.loop.call(lambda: self.loop.call_later(retry_every, retry))
         self._say(f"member {self.member.id} listening on {self.transport.listen_address}")
 
     def close(self) -> None:

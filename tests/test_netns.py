@@ -8,9 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
+from peerproc import ask, read_until, spawn, stop, wait_for_route
 
 pytestmark = pytest.mark.netns
 
@@ -87,55 +87,24 @@ def member(name: str, listen: str, join: list[str]) -> subprocess.Popen:
     ]
     if join:
         cmd += ["--join", *join]
-    return subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-
-
-def read_until(proc: subprocess.Popen, needle: str, timeout: float = 20) -> str:
-    seen, deadline = "", time.monotonic() + timeout
-    while needle not in seen:
-        assert time.monotonic() < deadline and proc.poll() is None, seen
-        seen += proc.stdout.readline()
-    return seen
+    return spawn(cmd)
 
 
 def test_overlay_relays_across_namespaces(namespaces):
     procs = []
     try:
-        b = member("b", "0.0.0.0:9100", [])
-        procs.append(b)
-        read_until(b, "listening on")
         a = member("a", "10.201.1.1:9100", ["10.201.1.2:9100"])
-        procs.append(a)
         c = member("c", "10.201.2.2:9100", ["10.201.2.1:9100"])
-        procs.append(c)
-        read_until(a, "connect peer=b")
-        read_until(c, "connect peer=b")
-        deadline = time.monotonic() + 20
-        while True:
-            c.stdin.write("routes\n")
-            c.stdin.flush()
-            if c.stdout.readline().strip().startswith("a via b"):
-                break
-            assert time.monotonic() < deadline
-        c.stdin.write("send a across namespaces\n")
-        c.stdin.flush()
+        b = member("b", "0.0.0.0:9100", [])
+        procs += [a, b, c]
+        read_until(a, "connect peer=b", timeout=20)
+        read_until(c, "connect peer=b", timeout=20)
+        wait_for_route(c, "a", "b")
+        ask(c, "send a across namespaces")
         assert "(path c -> b -> a)" in read_until(a, "<c> across namespaces")
         for p in procs:
-            p.stdin.write("quit\n")
-            p.stdin.flush()
+            ask(p, "quit")
         for p in procs:
             assert p.wait(timeout=10) == 0
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait(timeout=10)
-            p.stdin.close()
-            p.stdout.close()
+        stop(procs)

@@ -3,9 +3,9 @@
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
+from peerproc import ask, read_until, spawn, stop, wait_for_route
 
 
 def free_port() -> int:
@@ -15,7 +15,7 @@ def free_port() -> int:
 
 
 def start(member_id: str, port: int, join: list[int]) -> subprocess.Popen:
-    args = [
+    cmd = [
         sys.executable,
         "-m",
         "peerlab.cli",
@@ -26,66 +26,28 @@ def start(member_id: str, port: int, join: list[int]) -> subprocess.Popen:
         f"127.0.0.1:{port}",
     ]
     if join:
-        args += ["--join", *[f"127.0.0.1:{p}" for p in join]]
-    return subprocess.Popen(
-        args,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-
-
-def ask(proc: subprocess.Popen, command: str) -> None:
-    proc.stdin.write(command + "\n")
-    proc.stdin.flush()
-
-
-def read_until(proc: subprocess.Popen, needle: str, timeout: float = 15) -> str:
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while needle not in seen:
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise AssertionError(f"{needle!r} not seen; output so far:\n{seen}")
-        line = proc.stdout.readline()
-        seen += line
-    return seen
+        cmd += ["--join", *[f"127.0.0.1:{p}" for p in join]]
+    return spawn(cmd)
 
 
 @pytest.fixture
 def procs():
     started: list[subprocess.Popen] = []
     yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait(timeout=10)
-        for stream in (p.stdin, p.stdout):
-            stream.close()
+    stop(started)
 
 
 def test_three_processes_relay_a_message(procs):
     pa, pb, pc = free_port(), free_port(), free_port()
-    a = start("a", pa, [])
-    procs.append(a)
-    read_until(a, "listening on")
-    b = start("b", pb, [pa])
-    procs.append(b)
+    # started in the "wrong" order: c and b retry their joins until the others listen
     c = start("c", pc, [pb])
-    procs.append(c)
+    b = start("b", pb, [pa])
+    a = start("a", pa, [])
+    procs += [a, b, c]
     read_until(c, "connect peer=b")
-    # wait until c has a route to a, asking with the routes command
-    deadline = time.monotonic() + 15
-    while True:
-        ask(c, "routes")
-        out = c.stdout.readline()
-        if out.strip().startswith("a via b"):
-            break
-        assert time.monotonic() < deadline, out
+    wait_for_route(c, "a", "b")
     ask(c, "send a hello across two hops")
-    got = read_until(a, "<c> hello across two hops")
-    assert "(path c -> b -> a)" in got
+    assert "(path c -> b -> a)" in read_until(a, "<c> hello across two hops")
     ask(a, "send nobody x")
     assert "drop" in read_until(a, "reason=no_route")
     ask(b, "frobnicate")
