@@ -103,6 +103,26 @@ def scale(sizes: list[int]) -> None:
             (x - mx) ** 2 for x in xs
         )
         print(f"  fitted growth exponent: time ~ N^{slope:.2f}")
+        plot_scale(points, unit)
+
+
+def plot_scale(
+    points: list[tuple[int, float]], unit: float, path: str = "benchmarks/scale.png"
+) -> None:
+    """Write a log-log PNG of cold-start convergence time against N."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.loglog([n for n, _ in points], [t / unit for _, t in points], "o-")
+    ax.set_xlabel("members (random 4-regular)")
+    ax.set_ylabel("cold start (units of 1M bare SimPy callbacks)")
+    ax.set_title("simulated cold-start convergence")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"  plot written to {path}")
 
 
 if __name__ == "__main__":

@@ -457,26 +457,32 @@ class Member:
             self._schedule_flush()
 
     def _on_routed(self, c: _Conn, message: Data | Ack) -> None:
-        if isinstance(message, Data):
-            message = msgspec.structs.replace(message, path=[*message.path, self.id])
-            if message.dst == self.id:
-                self._deliver(message)
-                return
-        elif message.dst == self.id:
-            self._on_ack(message)
+        is_data = isinstance(message, Data)
+        if message.dst == self.id:
+            if is_data:
+                self._deliver(msgspec.structs.replace(message, path=[*message.path, self.id]))
+            else:
+                self._on_ack(message)
             return
         if message.ttl <= 1:
+            if is_data:
+                message = msgspec.structs.replace(message, path=[*message.path, self.id])
             self._drop(message, TTL_EXPIRED)
             return
-        message = msgspec.structs.replace(message, ttl=message.ttl - 1)
-        if isinstance(message, Data):
-            self._emit(
-                ev.FORWARD,
-                msg_id=message.msg_id,
-                src=message.src,
-                dst=message.dst,
-                came_from=c.peer,
+        if is_data:
+            message = msgspec.structs.replace(
+                message, ttl=message.ttl - 1, path=[*message.path, self.id]
             )
+            if ev.FORWARD in self.tracer.kinds:
+                self._emit(
+                    ev.FORWARD,
+                    msg_id=message.msg_id,
+                    src=message.src,
+                    dst=message.dst,
+                    came_from=c.peer,
+                )
+        else:
+            message = msgspec.structs.replace(message, ttl=message.ttl - 1)
         self._route_data(message)
 
     # --- data ----------------------------------------------------------------------------

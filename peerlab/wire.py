@@ -133,7 +133,7 @@ def encode_frame(message: Message, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE)
     return bytes(buf)
 
 
-def decode_body(body: bytes) -> Message:
+def decode_body(body: bytes | memoryview) -> Message:
     """Decode one frame body; raises :class:`MalformedMessage` on anything but a valid message."""
     try:
         return _decoder.decode(body)
@@ -163,8 +163,33 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[Message]:
         """Add received bytes; return the messages completed by them, in order."""
-        self._buf += data
         self.bytes += len(data)
+        out: list[Message] = []
+        if not self._buf and self._need is None:
+            # fast path: parse straight from ``data`` and buffer only an incomplete tail
+            view = memoryview(data)
+            pos, end = 0, len(data)
+            header = HEADER.size
+            while end - pos >= header:
+                (size,) = HEADER.unpack_from(view, pos)
+                if size > self.max_frame_size:
+                    raise FrameTooLarge(
+                        f"frame length {size} exceeds the maximum frame size {self.max_frame_size}"
+                    )
+                if end - pos - header < size:
+                    break
+                out.append(decode_body(view[pos + header : pos + header + size]))
+                self.frames += 1
+                pos += header + size
+            if pos < end:
+                self._buf += view[pos:]
+                out.extend(self._drain())
+            return out
+        self._buf += data
+        out.extend(self._drain())
+        return out
+
+    def _drain(self) -> list[Message]:
         out: list[Message] = []
         buf = self._buf
         pos = 0

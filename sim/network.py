@@ -293,6 +293,8 @@ class SimNetwork:
     # --- the wire ------------------------------------------------------------------------
 
     def _blocker(self, src: str, dst: str) -> FaultReport | None:
+        if not self._cuts and self._partition is None:
+            return None
         cut = self._cuts.get(frozenset((src, dst)))
         if cut is not None:
             return cut

@@ -221,3 +221,24 @@ def test_peer_that_never_reads_is_disconnected(net):
     ]
     assert any("not reading" in r for r in reasons), reasons
     wait_converged(net, links)
+
+
+def test_link_latency_is_emulated_in_user_space(net):
+    links = build(net, nx.path_graph(3))
+    wait_converged(net, links)
+    net.set_link("m0", "m1", latency=0.08)
+    net.set_link("m1", "m2", latency=0.02)
+    msg_id = net.call(lambda: net.members["m0"].send("m2", b"slow link"))
+    assert net.run_until(
+        lambda: any(
+            e.kind == ev.DELIVER and e.fields["msg_id"] == msg_id for e in net.tracer.events
+        ),
+        5,
+    )
+    sent = next(
+        e.time for e in net.tracer.events if e.kind == ev.SEND and e.fields["msg_id"] == msg_id
+    )
+    got = next(
+        e.time for e in net.tracer.events if e.kind == ev.DELIVER and e.fields["msg_id"] == msg_id
+    )
+    assert 0.10 <= got - sent < 0.10 + 0.5

@@ -114,7 +114,7 @@ def test_oversize_length_rejected_before_body_is_buffered():
     decoder = FrameDecoder(max_frame_size=100)
     with pytest.raises(FrameTooLarge, match="101 exceeds the maximum frame size 100"):
         decoder.feed(struct.pack(">I", 101))
-    assert decoder.buffered == 4  # only the header, never a body
+    assert decoder.buffered <= 4  # at most the header, never a body
 
 
 def test_max_size_frame_is_accepted():
