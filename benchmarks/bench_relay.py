@@ -3,16 +3,21 @@
 Baseline measured in the same run: a bare selectors relay of 104-byte length-prefixed frames
 with batched writes (the fastest a Python relay of this shape can go). Also one-way latency
 (median, p99) at low load. Run: python benchmarks/bench_relay.py [MESSAGES]
+
+With PEERLAB_BASELINE_PYTHON set to an interpreter that has p2pnetwork installed, the run also
+measures p2pnetwork sending A -> B (benchmarks/baseline_p2pnetwork.py) for comparison.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import platform
 import selectors
 import socket
 import statistics
 import struct
+import subprocess
 import sys
 import time
 
@@ -179,6 +184,14 @@ def main() -> None:
         f"throughput A->B->C, {PAYLOAD}-byte payloads: peerlab {ours:,.0f} msg/s, "
         f"bare selectors relay {base:,.0f} msg/s, ratio {ours / base:.3f}"
     )
+    baseline = os.environ.get("PEERLAB_BASELINE_PYTHON")
+    if baseline:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline_p2pnetwork.py")
+        out = subprocess.run(
+            [baseline, script, "5000"], capture_output=True, text=True, timeout=600, check=True
+        )
+        p2p = float(next(x for x in out.stdout.splitlines() if x.startswith("RESULT ")).split()[1])
+        print(f"  p2pnetwork A -> B: {p2p:,.0f} msg/s; peerlab / p2pnetwork = {ours / p2p:.1f}")
     lat = sorted(recv - sent for recv, sent in peerlab_relay(500, "latency"))
     p99 = lat[int(0.99 * (len(lat) - 1))]
     print(

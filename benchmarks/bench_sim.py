@@ -4,15 +4,20 @@ Throughput: hop deliveries per wall second of routed Data on a converged 100-mem
 4-regular network, against a bare SimPy callback loop doing the same number of hop deliveries.
 Scale: cold-start convergence for growing N, in seconds and in units of the same run's bare-SimPy
 1M-callback time. Run: python benchmarks/bench_sim.py [N ...]
+
+With PEERLAB_BASELINE_PYTHON set to an interpreter that has ns.py installed, the run also measures
+ns.py's generator -> wire -> sink (benchmarks/baseline_nspy.py) for comparison.
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import os
 import platform
 import random
 import resource
+import subprocess
 import sys
 import time
 
@@ -76,6 +81,18 @@ def throughput(messages: int = 20_000) -> None:
         f"= {hops / wall:,.0f} hops/s; bare SimPy {hops / bare:,.0f} callbacks/s; "
         f"ratio {bare / wall:.2f}"
     )
+    baseline = os.environ.get("PEERLAB_BASELINE_PYTHON")
+    if baseline:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline_nspy.py")
+        out = subprocess.run(
+            [baseline, script, "200000"], capture_output=True, text=True, timeout=600, check=True
+        )
+        line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+        nspy = float(line.split()[1])
+        print(
+            f"  ns.py generator -> wire -> sink: {nspy:,.0f} packets/s; "
+            f"peerlab hops / ns.py packets = {hops / wall / nspy:.2f}"
+        )
 
 
 def scale(sizes: list[int]) -> None:

@@ -1,0 +1,34 @@
+"""Baseline for bench_sim.py: ns.py's packet generator -> wire -> sink, packets per wall second.
+
+Runs in its own environment (ns.py clashes with other simulators' wheels):
+    python -m venv /tmp/benchenv && /tmp/benchenv/bin/pip install ns.py
+    /tmp/benchenv/bin/python benchmarks/baseline_nspy.py 200000
+Prints "RESULT n": packets delivered per wall second.
+"""
+
+import sys
+import time
+
+import simpy
+from ns.packet.dist_generator import DistPacketGenerator
+from ns.packet.sink import PacketSink
+from ns.port.wire import Wire
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    env = simpy.Environment()
+    gen = DistPacketGenerator(env, "gen", lambda: 0.001, lambda: 100, finish=count * 0.001)
+    wire = Wire(env, lambda: 0.005)
+    sink = PacketSink(env, rec_arrivals=False, rec_waits=False, rec_flow_ids=False)
+    gen.out = wire
+    wire.out = sink
+    t0 = time.perf_counter()
+    env.run(until=count * 0.001 + 1)
+    elapsed = time.perf_counter() - t0
+    received = sum(sink.packets_received.values())
+    print(f"RESULT {received / elapsed}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
