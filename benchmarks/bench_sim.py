@@ -53,7 +53,7 @@ def converged_network(n: int, seed: int = 1) -> SimNetwork:
     for u, v in g.edges:
         net.connect(f"m{u}", f"m{v}")
     ok = net.run_until(
-        lambda: all(len(m.routes) == n - 1 and not m.routes_pending for m in net.members.values()),
+        lambda: all(m.reachable == n - 1 and not m.routes_pending for m in net.members.values()),
         120,
         0.05,
     )

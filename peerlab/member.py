@@ -170,6 +170,11 @@ class Member:
             self._routes = self._tree.routes()
         return self._routes
 
+    @property
+    def reachable(self) -> int:
+        """How many destinations the current table reaches (cheaper than ``len(routes)``)."""
+        return len(self._tree.first_hop)
+
     def routing_table(self) -> dict[str, dict[str, str | int]]:
         """The next-hop table as plain JSON-ready dicts, sorted by destination."""
         routes = sorted(self.routes.items())
@@ -415,44 +420,52 @@ class Member:
 
     def _on_adverts(self, c: _Conn, batch: Adverts) -> None:
         changes: list[EdgeChange] = []
-        fresh = 0
+        fresh: dict[str, msgspec.Raw] = {}
         sender = c.peer
         assert sender is not None
         decode = self.cache.decode
         held_record = self.db.get
+        offer = self.db.offer
+        new = Verdict.NEW
         for raw in batch.adverts:
             record = decode(raw)
-            if held_record(record.advert.origin) is record:
+            origin = record.advert.origin
+            if held_record(origin) is record:
                 continue  # the very advert we hold: the common case in a flood
-            outcome = self.db.offer(record)
+            outcome = offer(record)
             verdict = outcome.verdict
-            if verdict is Verdict.NEW:
-                fresh += 1
-                changes.extend(outcome.changes)
-                origin = record.advert.origin
-                self._unreachable_since.pop(origin, None)
-                for peer in self._peers:
-                    if peer != sender:
-                        self._outbox.setdefault(peer, {})[origin] = record.raw
+            if verdict is new:
+                fresh[origin] = record.raw
+                if outcome.changes:
+                    changes += outcome.changes
             elif verdict is Verdict.OLD:
-                held = self.db.get(record.advert.origin)
+                held = held_record(origin)
                 assert held is not None
-                self._outbox.setdefault(sender, {})[held.advert.origin] = held.raw
+                self._outbox.setdefault(sender, {})[origin] = held.raw
             elif verdict is Verdict.SELF_NEWER:
                 self._emit(
                     ev.FIGHT_BACK, heard_seq=record.advert.seq, own_seq=self.db.own.advert.seq
                 )
                 self._originate(self._peers, above=record.advert.seq)
             elif verdict is Verdict.REJECTED:
-                self._emit(
-                    ev.ADVERT_REJECTED,
-                    peer=sender,
-                    origin=record.advert.origin,
-                    reason=outcome.reason,
-                )
+                self._emit(ev.ADVERT_REJECTED, peer=sender, origin=origin, reason=outcome.reason)
+        if fresh:
+            unreachable = self._unreachable_since
+            if unreachable:
+                for origin in fresh:
+                    unreachable.pop(origin, None)
+            outbox = self._outbox
+            for peer in self._peers:
+                if peer != sender:
+                    box = outbox.get(peer)
+                    if box is None:
+                        outbox[peer] = dict(fresh)
+                    else:
+                        box.update(fresh)
         if self.tracer.wants(ev.ADVERT_IN):
-            self._emit(ev.ADVERT_IN, peer=sender, count=len(batch.adverts), new=fresh)
-        self._apply_changes(changes)
+            self._emit(ev.ADVERT_IN, peer=sender, count=len(batch.adverts), new=len(fresh))
+        if changes:
+            self._apply_changes(changes)
         if self._outbox:
             self._schedule_flush()
 
