@@ -43,7 +43,17 @@ class AdvertCache:
     def __init__(self, max_size: int = 1_000_000) -> None:
         self.max_size = max_size
         self._records: dict[bytes, AdvertRecord] = {}
+        self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.misses = 0
+
+    def intern(self, neighbours: tuple[str, ...]) -> tuple[str, ...]:
+        """The shared copy of a neighbour tuple (databases that agree share their tuples)."""
+        shared = self._tuples.get(neighbours)
+        if shared is None:
+            if len(self._tuples) >= self.max_size:
+                self._tuples.clear()
+            shared = self._tuples[neighbours] = neighbours
+        return shared
 
     def __len__(self) -> int:
         return len(self._records)
@@ -101,14 +111,22 @@ class LinkStateDB:
     """One member's view of the overlay: the freshest advert of every origin it has heard of."""
 
     def __init__(
-        self, owner: str, address: str, *, max_entries: int = 100_000, max_neighbours: int = 1024
+        self,
+        owner: str,
+        address: str,
+        *,
+        max_entries: int = 100_000,
+        max_neighbours: int = 1024,
+        cache: AdvertCache | None = None,
     ) -> None:
         self.owner = owner
+        self._intern = cache.intern if cache is not None else (lambda t: t)
         self.address = address
         self.max_entries = max_entries
         self.max_neighbours = max_neighbours
         self._records: dict[str, AdvertRecord] = {}
-        self._adj: dict[str, set[str]] = {}
+        # neighbour tuples, not sets: one per origin in every member's database adds up
+        self._adj: dict[str, tuple[str, ...]] = {}
         self.own = self._install(AdvertRecord.of(Advert(owner, 1, (), address)))[1]
 
     # --- reading -------------------------------------------------------------------------
@@ -131,7 +149,7 @@ class LinkStateDB:
         return [self._records[o] for o in sorted(self._records)]
 
     @property
-    def adjacency(self) -> dict[str, set[str]]:
+    def adjacency(self) -> dict[str, tuple[str, ...]]:
         """The two-way graph: member -> neighbours that list each other. Do not mutate."""
         return self._adj
 
@@ -196,9 +214,8 @@ class LinkStateDB:
         old = records.get(origin)
         records[origin] = record
         adj = self._adj
-        mine = adj.get(origin)
-        if mine is None:
-            mine = adj[origin] = set()
+        if origin not in adj:
+            adj[origin] = ()
         changes: list[EdgeChange] = []
         listed = record.listed
         if old is not None:
@@ -206,7 +223,7 @@ class LinkStateDB:
             if old_listed == listed:
                 return changes, record
             for n in old_listed - listed:
-                if n in mine:
+                if n in adj[origin]:
                     self._unlink(origin, n)
                     changes.append((origin, n, False))
             added = listed - old_listed
@@ -215,11 +232,13 @@ class LinkStateDB:
         for n in added:
             other = records.get(n)
             if other is not None and n != origin and origin in other.listed:
-                mine.add(n)
-                adj[n].add(origin)
+                intern = self._intern
+                adj[origin] = intern(tuple(sorted((*adj[origin], n))))
+                adj[n] = intern(tuple(sorted((*adj[n], origin))))
                 changes.append((origin, n, True))
         return changes, record
 
     def _unlink(self, u: str, v: str) -> None:
-        self._adj[u].discard(v)
-        self._adj[v].discard(u)
+        adj, intern = self._adj, self._intern
+        adj[u] = intern(tuple(x for x in adj[u] if x != v))
+        adj[v] = intern(tuple(x for x in adj[v] if x != u))

@@ -134,6 +134,7 @@ class Member:
             transport.listen_address,
             max_entries=self.config.max_entries,
             max_neighbours=self.config.max_neighbours,
+            cache=self.cache,
         )
         self.counters = Counters()
         self.running = False

@@ -19,11 +19,10 @@ class Route(NamedTuple):
 
 
 class ShortestPathTree(NamedTuple):
-    """The BFS tree from one source: distance, parent and first hop of every reachable member."""
+    """The BFS tree from one source: distance and first hop of every reachable member."""
 
     source: str
     dist: dict[str, int]
-    parent: dict[str, str]
     first_hop: dict[str, str]
 
     def routes(self) -> dict[str, Route]:
@@ -36,15 +35,17 @@ class ShortestPathTree(NamedTuple):
         """Whether adding (or removing) the edge u-v can alter this tree.
 
         Adding an edge between two members at the same distance, or between two unreachable
-        members, changes nothing; removing an edge that is not a tree edge changes nothing.
-        Everything else might (a new edge one level apart can win a sorted-order tie).
+        members, changes nothing. Removing an edge can only matter if it joins two consecutive
+        levels (only those can be tree edges). Everything else might (a new edge one level
+        apart can win a sorted-order tie). No parent map is kept: a large network holds one
+        tree per member, and the map would cost as much memory as the distances.
         """
+        du, dv = self.dist.get(u), self.dist.get(v)
         if added:
-            du, dv = self.dist.get(u), self.dist.get(v)
             if du is None and dv is None:
                 return False
             return du != dv
-        return self.parent.get(v) == u or self.parent.get(u) == v
+        return du is not None and dv is not None and abs(du - dv) == 1
 
 
 def shortest_path_tree(adjacency: Mapping[str, Iterable[str]], source: str) -> ShortestPathTree:
@@ -55,7 +56,6 @@ def shortest_path_tree(adjacency: Mapping[str, Iterable[str]], source: str) -> S
     neighbour lists, but only the newly found neighbours are ever sorted.
     """
     dist = {source: 0}
-    parent: dict[str, str] = {}
     first: dict[str, str] = {}
     get = adjacency.get
     frontier = [source]
@@ -72,11 +72,10 @@ def shortest_path_tree(adjacency: Mapping[str, Iterable[str]], source: str) -> S
             hop = first.get(u)
             for v in found:
                 dist[v] = level
-                parent[v] = u
                 first[v] = v if hop is None else hop
             following += found
         frontier = following
-    return ShortestPathTree(source, dist, parent, first)
+    return ShortestPathTree(source, dist, first)
 
 
 def next_hops(adjacency: Mapping[str, Iterable[str]], source: str) -> dict[str, Route]:
