@@ -54,8 +54,9 @@ def member_process(name, port, join, count, mode, out) -> None:
     m.start()
 
     def dial() -> None:  # the other processes may not be listening yet
-        if join and not m.neighbours:
-            m.connect(f"127.0.0.1:{join[0]}")
+        target = f"127.0.0.1:{join[0]}" if join else None
+        if target is not None and target not in m.peer_addresses():
+            m.connect(target)
             loop.call_later(0.05, dial)
 
     dial()

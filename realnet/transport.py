@@ -86,6 +86,7 @@ class TcpConn:
     delayed: deque[tuple[float, bytes]] = field(default_factory=deque)
     delay_timer: LoopTimer | None = None
     held: list[bytes] = field(default_factory=list)
+    pending: list[bytes] = field(default_factory=list)  # sent during this pass of the loop
     reported: bool = False
 
 
@@ -111,6 +112,8 @@ class TcpTransport(Transport):
         self.handler: ConnectionHandler | None = None
         self.conns: dict[int, TcpConn] = {}
         self._dialing: dict[int, tuple[socket.socket, str, LoopTimer]] = {}
+        self._dirty: list[TcpConn] = []
+        self._flush_scheduled = False
         self._next = 0
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
@@ -185,12 +188,32 @@ class TcpTransport(Transport):
         if delay > 0 or c.delayed:
             self._delay(c, bytes(data), delay)
             return
-        self._write(c, data)
+        # Frames sent during one pass of the loop leave in one write: coalescing saves a
+        # system call per frame when a member relays a burst.
+        if not c.pending:
+            self._dirty.append(c)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_later(0, self._flush_pending)
+        c.pending.append(data)
+
+    def _flush_pending(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for c in dirty:
+            self._write_pending(c)
+
+    def _write_pending(self, c: TcpConn) -> None:
+        if c.pending:
+            data = c.pending[0] if len(c.pending) == 1 else b"".join(c.pending)
+            c.pending.clear()
+            self._write(c, data)
 
     def close(self, conn) -> None:
         c = self.conns.get(conn)
         if c is None or c.closing:
             return
+        self._write_pending(c)
         c.closing = True
         if not c.wbuf and not c.delayed and not c.held:
             self._teardown(c)
