@@ -154,6 +154,32 @@ class Member:
         self._pending: dict[str, _Pending] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
 
+    @classmethod
+    def incarnate(
+        cls,
+        member_id: str,
+        transport: Transport,
+        *,
+        seed: int,
+        incarnation: int,
+        config: MemberConfig,
+        tracer: Tracer,
+        cache: AdvertCache,
+        deliver: Callable[[str, Data], None] | None = None,
+    ) -> Member:
+        """A member as a network creates it: its randomness seeded by (network seed, id,
+        incarnation), so a restarted member draws differently from its earlier life, and
+        deliveries reported to ``deliver(member_id, data)``."""
+        return cls(
+            member_id,
+            transport,
+            config=config,
+            rng=random.Random(f"{seed}:{member_id}:{incarnation}"),
+            tracer=tracer,
+            cache=cache,
+            on_deliver=(lambda data: deliver(member_id, data)) if deliver else None,
+        )
+
     # --- public API ----------------------------------------------------------------------
 
     def __repr__(self) -> str:

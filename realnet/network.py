@@ -8,7 +8,6 @@ the GIL would serialise one thread per member anyway). Faults the OS cannot prod
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
@@ -179,16 +178,15 @@ class TcpNetwork:
         self.policy.dead.discard(member_id)
         incarnation = self.incarnations.get(member_id, 0) + 1
         self.incarnations[member_id] = incarnation
-        member = Member(
+        member = Member.incarnate(
             member_id,
             transport,
+            seed=self.seed,
+            incarnation=incarnation,
             config=config or self.config,
             tracer=self.tracer,
-            rng=random.Random(f"{self.seed}:{member_id}:{incarnation}"),
             cache=self.cache,
-            on_deliver=(lambda data, mid=member_id: self.on_deliver(mid, data))
-            if self.on_deliver
-            else None,
+            deliver=self.on_deliver,
         )
         transport.handler = member
         transport.start()

@@ -111,16 +111,15 @@ class SimNetwork:
         self.incarnations[member_id] = incarnation
         self.powered_off.discard(member_id)
         transport = SimTransport(self, member_id, self.address_of(member_id))
-        member = Member(
+        member = Member.incarnate(
             member_id,
             transport,
+            seed=self.seed,
+            incarnation=incarnation,
             config=config or self.config,
             tracer=self.tracer,
-            rng=random.Random(f"{self.seed}:{member_id}:{incarnation}"),
             cache=self.cache,
-            on_deliver=(lambda data, mid=member_id: self.on_deliver(mid, data))
-            if self.on_deliver
-            else None,
+            deliver=self.on_deliver,
         )
         transport.handler = member
         self.transports[member_id] = transport
