@@ -94,7 +94,11 @@ Message = Hello | Adverts | Data | Ack | Ping | Pong | Bye
 MESSAGE_TYPES: Final = (Hello, Adverts, Data, Ack, Ping, Pong, Bye)
 
 _encoder = msgspec.msgpack.Encoder()
+_unpack_header = HEADER.unpack_from
+_encode_into = _encoder.encode_into
+_pack_header = HEADER.pack_into
 _decoder = msgspec.msgpack.Decoder(Message)
+_decode = _decoder.decode
 _advert_decoder = msgspec.msgpack.Decoder(Advert)
 
 
@@ -116,21 +120,21 @@ def decode_advert(raw: bytes | msgspec.Raw) -> Advert:
         raise MalformedMessage(f"invalid advert: {exc}") from None
 
 
-def encode_frame(message: Message, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
-    """Encode a message as one frame (length prefix + body).
+def encode_frame(message: Message, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytearray:
+    """Encode a message as one frame (length prefix + body), as a fresh bytearray.
 
     Raises :class:`LocalProtocolError` if the body would exceed ``max_frame_size``.
     """
-    buf = bytearray(HEADER.size)
-    _encoder.encode_into(message, buf, HEADER.size)
-    size = len(buf) - HEADER.size
+    buf = bytearray(4)
+    _encode_into(message, buf, 4)
+    size = len(buf) - 4
     if size > max_frame_size:
         raise LocalProtocolError(
             f"refusing to send a {size}-byte {message_kind(message)} frame "
             f"(max frame size {max_frame_size})"
         )
-    HEADER.pack_into(buf, 0, size)
-    return bytes(buf)
+    _pack_header(buf, 0, size)
+    return buf
 
 
 def decode_body(body: bytes | memoryview) -> Message:
@@ -153,8 +157,6 @@ class FrameDecoder:
         self.max_frame_size = max_frame_size
         self._buf = bytearray()
         self._need: int | None = None  # body length of the frame being read, once known
-        self.frames = 0
-        self.bytes = 0
 
     @property
     def buffered(self) -> int:
@@ -163,7 +165,15 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[Message]:
         """Add received bytes; return the messages completed by them, in order."""
-        self.bytes += len(data)
+        end = len(data)
+        if not self._buf and self._need is None and end > HEADER.size:
+            (size,) = _unpack_header(data)
+            if size + HEADER.size == end and size <= self.max_frame_size:
+                # exactly one whole frame: the common case on a lightly loaded link
+                try:
+                    return [_decode(data[HEADER.size :])]
+                except msgspec.DecodeError:
+                    return [decode_body(data[HEADER.size :])]  # raises the protocol error
         out: list[Message] = []
         if not self._buf and self._need is None:
             # fast path: parse straight from ``data`` and buffer only an incomplete tail
@@ -179,7 +189,6 @@ class FrameDecoder:
                 if end - pos - header < size:
                     break
                 out.append(decode_body(view[pos + header : pos + header + size]))
-                self.frames += 1
                 pos += header + size
             if pos < end:
                 self._buf += view[pos:]
@@ -210,7 +219,6 @@ class FrameDecoder:
             pos += self._need
             self._need = None
             out.append(decode_body(body))
-            self.frames += 1
         if pos:
             del buf[:pos]
         return out
