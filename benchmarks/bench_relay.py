@@ -43,7 +43,7 @@ def member_process(name, port, join, count, mode, out) -> None:
         sent = struct.unpack_from(">d", data.payload)[0]
         stamps.append((time.perf_counter(), sent))
         if len(stamps) == count:
-            loop._stopping = True
+            loop.request_stop()
 
     t = TcpTransport(
         loop, "127.0.0.1", port, name=name, limits=TcpLimits(max_write_buffer=64 << 20)
@@ -76,7 +76,7 @@ def member_process(name, port, join, count, mode, out) -> None:
 
         loop.call_later(0.2, pump)
     deadline = time.monotonic() + 60
-    while not loop._stopping and time.monotonic() < deadline:
+    while not loop.stopping and time.monotonic() < deadline:
         loop.run_once(0.05)
     if loop.errors:
         print(f"{name}: {loop.errors!r}", file=sys.stderr)

@@ -113,6 +113,15 @@ class EventLoop:
         self._wake_r.close()
         self._wake_w.close()
 
+    def request_stop(self) -> None:
+        """Make :meth:`run_forever` return after the current pass (call on the loop thread)."""
+        self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested."""
+        return self._stopping
+
     def run_forever(self) -> None:
         """Run until :meth:`stop`."""
         while not self._stopping:

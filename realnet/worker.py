@@ -64,7 +64,7 @@ class Worker:
     def _on_control(self, _mask: int) -> None:
         data = self.control.recv(1 << 16)
         if not data:
-            self.loop._stopping = True  # the parent went away
+            self.loop.request_stop()  # the parent went away
             return
         self.inbox += data
         while b"\n" in self.inbox:
@@ -116,7 +116,7 @@ class Worker:
             m.leave()
         elif op == "stop":
             m.stop()
-            self.loop._stopping = True
+            self.loop.request_stop()
         else:
             return {"error": f"unknown op {op!r}"}
         return None
