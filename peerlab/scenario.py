@@ -319,7 +319,7 @@ LINK_KEYS = ("latency", "jitter", "bandwidth", "loss")
 
 def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
     # ---- pass 1: structure
-    doc = check.mapping(data if data is not None else {}, (), TOP_KEYS, ("members", "topology"))
+    doc = check.mapping(data if data is not None else {}, (), TOP_KEYS, ("topology",))
     name = check.string(doc.get("name", Path(check.source).stem), ("name",))
     description = doc.get("description", "")
     if not isinstance(description, str):
@@ -341,11 +341,19 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
         else:
             member[key] = check.duration(value, ("member", key))
 
-    members = _members(check, doc["members"])
     topo = check.mapping(doc["topology"], ("topology",), ("links", "generator", "file"))
     if len(topo) != 1:
         raise check.fail(("topology",), "expected exactly one of 'links', 'generator', 'file'")
     ((topo_kind, topo_value),) = topo.items()
+    graph = None
+    if topo_kind == "file":
+        graph = _read_topology_file(check, topo_value, base_dir)
+    if "members" in doc:
+        members = _members(check, doc["members"])
+    elif graph is not None:
+        members = graph[0]  # a topology file may name the members itself
+    else:
+        raise check.fail((), "missing required key 'members' (only a topology file may omit it)")
 
     # ---- pass 2: meaning
     seen: set[str] = set()
@@ -359,7 +367,8 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
     elif topo_kind == "generator":
         links = _generated_links(check, topo_value, members, defaults, rng)
     else:
-        links = _file_links(check, topo_value, members, defaults, base_dir)
+        assert graph is not None
+        links = _file_links(check, graph, members, defaults)
     events = _events(check, doc.get("events", []), members)
     expect = _expect(check, doc.get("expect", {}))
     return Scenario(
@@ -508,7 +517,14 @@ def _generated_links(check, raw, members, defaults, rng) -> list[LinkSpec]:
     return [LinkSpec(members[u], members[v], defaults) for u, v in sorted(g.edges)]
 
 
-def _file_links(check, raw, members, defaults, base_dir: Path) -> list[LinkSpec]:
+def _read_topology_file(
+    check: _Checker, raw: Any, base_dir: Path
+) -> tuple[list[str], list[tuple[str, str, dict]]]:
+    """Member names and edges (with attributes) of a GML, GraphML or edge-list file.
+
+    GML nodes are named by their ``label`` (as the Internet Topology Zoo writes them); a label
+    that repeats gets its node id appended, so every member name is unique.
+    """
     import networkx as nx
 
     path = ("topology", "file")
@@ -516,7 +532,13 @@ def _file_links(check, raw, members, defaults, base_dir: Path) -> list[LinkSpec]
     file = (base_dir / name).resolve()
     try:
         if file.suffix == ".gml":
-            g = nx.read_gml(file, label="label")
+            g = nx.read_gml(file, label="id")
+            labels = [str(g.nodes[n].get("label", n)) for n in g]
+            names = {
+                n: label if labels.count(label) == 1 else f"{label}-{n}"
+                for n, label in zip(g, labels, strict=True)
+            }
+            g = nx.relabel_nodes(g, names)
         elif file.suffix == ".graphml":
             g = nx.read_graphml(file)
         elif file.suffix in (".txt", ".edges", ".edgelist", ".csv"):
@@ -533,10 +555,15 @@ def _file_links(check, raw, members, defaults, base_dir: Path) -> list[LinkSpec]
         raise check.fail(path, f"cannot read topology file {str(file)!r}: {exc.strerror}") from None
     except (nx.NetworkXError, ValueError, TypeError) as exc:
         raise check.fail(path, f"cannot parse topology file {str(file)!r}: {exc}") from None
+    edges = sorted(((str(u), str(v), a) for u, v, a in g.edges(data=True)), key=lambda e: e[:2])
+    return [str(n) for n in g], edges
+
+
+def _file_links(check, graph, members, defaults) -> list[LinkSpec]:
+    path = ("topology", "file")
     known = set(members)
     links = []
-    for u, v, attrs in sorted(g.edges(data=True), key=lambda e: (str(e[0]), str(e[1]))):
-        a, b = str(u), str(v)
+    for a, b, attrs in graph[1]:
         for m in (a, b):
             if m not in known:
                 raise check.fail(path, f"file names member {m!r} that is not in 'members'")

@@ -336,3 +336,20 @@ def test_whole_database_shared_on_connect():
     net.link("m05", "m04")
     net.run_for(0.1)
     assert set(net.members["m05"].db) == set(net.members)
+
+
+def test_connection_limit_turns_away_extra_peers():
+    net = MemoryNetwork(6, config=MemberConfig(max_connections=2))
+    hub = net.add("hub")
+    for i in range(4):
+        net.add(f"s{i}")
+        net.link(f"s{i}", "hub")
+    net.run_for(SETTLE)
+    assert len(hub.neighbours) == 2
+    limited = [
+        e
+        for e in net.tracer.of_kind(ev.DISCONNECT)
+        if e.member == "hub" and "connection limit" in e.fields["reason"]
+    ]
+    assert len(limited) >= 2
+    assert table_errors(tables(net), truth(net)) == []

@@ -102,3 +102,21 @@ def test_units_reject_nonsense():
             parse_duration(bad)
     assert parse_bandwidth("100Mbps") == 100e6 and parse_bandwidth("1.5Gbps") == 1.5e9
     assert parse_bandwidth("512kbps") == 512e3 and parse_bandwidth(1000) == 1000.0
+
+
+def test_topology_zoo_style_gml_names_the_members(tmp_path):
+    (tmp_path / "zoo.gml").write_text("""graph [
+  node [ id 0 label "Vienna" Latitude 48.2 Longitude 16.4 ]
+  node [ id 1 label "None" ]
+  node [ id 2 label "None" ]
+  node [ id 3 label "Graz" ]
+  edge [ source 0 target 1 LinkSpeed "10" ]
+  edge [ source 1 target 2 ]
+  edge [ source 2 target 3 latency "7ms" ]
+  edge [ source 3 target 0 ]
+]""")
+    (tmp_path / "s.yaml").write_text("topology: {file: zoo.gml}\n")
+    s = load_scenario(tmp_path / "s.yaml")
+    assert sorted(s.members) == ["Graz", "None-1", "None-2", "Vienna"]
+    assert len(s.links) == 4
+    assert s.link_params("None-2", "Graz").latency == pytest.approx(0.007)
