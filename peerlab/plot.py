@@ -8,6 +8,7 @@ functions, as networkx's drawing functions do.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,9 +31,13 @@ def _pair(a: str, b: str) -> tuple[str, str]:
 
 
 def layout(result: RunResult, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """A stable seeded layout of every member the run ever had (initial and final)."""
+    """Positions of every member the run ever had: from the topology file when it gives them
+    (e.g. a Topology Zoo GML's longitude and latitude), otherwise a stable seeded layout."""
     import networkx as nx
 
+    everyone = {*result.members, *(m for link in result.initial_links for m in link)}
+    if result.positions and everyone <= set(result.positions):
+        return {m: tuple(result.positions[m]) for m in sorted(everyone)}
     g = nx.Graph()
     g.add_nodes_from(sorted({*result.members, *(m for link in result.initial_links for m in link)}))
     g.add_edges_from(tuple(x) for x in (*result.initial_links, *result.final_links))
@@ -91,11 +96,10 @@ def draw_topology(
     )
     if len(nodes) <= 60:
         nx.draw_networkx_labels(g, pos, font_size=8, ax=ax)
-    ax.set_title(
-        title
-        or f"{result.scenario} ({result.backend}): {len(up)} links up"
-        + (f", {len(down)} down" if down else "")
+    title = title or f"{result.scenario} ({result.backend}): {len(up)} links up" + (
+        f", {len(down)} down" if down else ""
     )
+    ax.set_title(textwrap.fill(title, 60), fontsize=10)
     ax.set_axis_off()
     return {
         "ax": ax,

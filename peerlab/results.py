@@ -19,7 +19,8 @@ class RunResult:
     ``convergence`` is ``{"event", "at", "converged_at", "status"}``; each of ``expectations`` is
     ``{"name", "ok", "detail"}``; ``counters`` holds frames and bytes sent by message type.
     ``initial_links`` are the scenario's links at the start, ``views`` each live member's belief
-    of the links at the end, and ``events`` the scenario's timeline ``{"at", "kind", "label"}``.
+    of the links at the end, ``events`` the scenario's timeline ``{"at", "kind", "label"}``, and
+    ``positions`` member coordinates from the topology file, when it has them.
     """
 
     scenario: str
@@ -39,6 +40,7 @@ class RunResult:
     initial_links: list[list[str]] = field(default_factory=list)
     views: dict[str, list[list[str]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    positions: dict[str, list[float]] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
     trace: list[Any] = field(default_factory=list, repr=False, compare=False)
 

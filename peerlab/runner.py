@@ -394,6 +394,7 @@ class _Run:
             warnings=self.warnings,
             trace=list(self.tracer.events),
             initial_links=[list(link.pair) for link in self.scenario.links],
+            positions={m: list(xy) for m, xy in self.scenario.positions.items()},
             views=views,
             events=[
                 {"at": e.at, "kind": e.kind, "label": e.describe()}

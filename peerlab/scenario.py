@@ -148,6 +148,7 @@ class Scenario:
     duration: float | None = None
     member: dict[str, float] = field(default_factory=dict)
     source: str = "<scenario>"
+    positions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def end_time(self) -> float:
@@ -384,6 +385,7 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
         duration,
         member,
         check.source,
+        graph[2] if graph is not None else {},
     )
 
 
@@ -519,8 +521,9 @@ def _generated_links(check, raw, members, defaults, rng) -> list[LinkSpec]:
 
 def _read_topology_file(
     check: _Checker, raw: Any, base_dir: Path
-) -> tuple[list[str], list[tuple[str, str, dict]]]:
-    """Member names and edges (with attributes) of a GML, GraphML or edge-list file.
+) -> tuple[list[str], list[tuple[str, str, dict]], dict[str, tuple[float, float]]]:
+    """Member names, edges (with attributes) and node positions (when every node has one) of a
+    GML, GraphML or edge-list file.
 
     GML nodes are named by their ``label`` (as the Internet Topology Zoo writes them); a label
     that repeats gets its node id appended, so every member name is unique.
@@ -556,7 +559,20 @@ def _read_topology_file(
     except (nx.NetworkXError, ValueError, TypeError) as exc:
         raise check.fail(path, f"cannot parse topology file {str(file)!r}: {exc}") from None
     edges = sorted(((str(u), str(v), a) for u, v, a in g.edges(data=True)), key=lambda e: e[:2])
-    return [str(n) for n in g], edges
+    return [str(n) for n in g], edges, _positions(g)
+
+
+def _positions(g) -> dict[str, tuple[float, float]]:
+    """Node positions a file gives: Longitude/Latitude (Topology Zoo) or x/y; else none."""
+    out = {}
+    for n, attrs in g.nodes(data=True):
+        for kx, ky in (("Longitude", "Latitude"), ("x", "y")):
+            try:
+                out[str(n)] = (float(attrs[kx]), float(attrs[ky]))
+                break
+            except (KeyError, TypeError, ValueError):
+                continue
+    return out if len(out) == len(g) else {}
 
 
 def _file_links(check, graph, members, defaults) -> list[LinkSpec]:

@@ -140,3 +140,12 @@ def test_plot_command(tmp_path, capsys):
         == 2
     )
     assert "--member 'zz' is not a live member" in capsys.readouterr().err
+
+
+def test_positions_from_the_topology_file_are_used():
+    result = run(ROOT / "scenarios" / "abilene.yaml", "sim")
+    pos = plot.layout(result)
+    assert pos["Seattle"] == (-122.33, 47.61)  # longitude, latitude from the GML file
+    assert pos["New York"][0] > pos["Chicago"][0]  # east is right
+    drawn = plot.draw_route(result, "Seattle", "Atlanta")
+    assert drawn["path"][0] == "Seattle" and drawn["path"][-1] == "Atlanta"
