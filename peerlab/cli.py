@@ -102,6 +102,23 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0 if comparison["agree"] else 1
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from peerlab.sweep import format_sweep, parse_seeds, sweep
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet and sys.stderr.isatty():
+            sys.stderr.write(f"\r{done}/{total} runs")
+            sys.stderr.write("\n" if done == total else "")
+            sys.stderr.flush()
+
+    rows = sweep(args.scenarios, parse_seeds(args.seeds), jobs=args.jobs, progress=progress)
+    print(format_sweep(rows))
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"sweep written to {args.out}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
 def _cmd_member(args: argparse.Namespace) -> int:
     from realnet.peer import run_peer
 
@@ -229,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-scale", type=float, default=1.0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("sweep", help="run scenarios x seeds in simulation, in parallel")
+    p.add_argument("scenarios", nargs="+")
+    p.add_argument("--seeds", default="1-5", help="e.g. 1-10 or 3,5,8 (default 1-5)")
+    p.add_argument("--jobs", type=int, help="processes (default: one per CPU)")
+    p.add_argument("--out", help="write the per-run summaries as JSON here")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("member", help="run one live member with a command prompt")
     p.add_argument("--id", required=True)
