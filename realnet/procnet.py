@@ -229,7 +229,8 @@ class ProcessNetwork:
         if member_id in self.members:
             raise ValueError(f"member {member_id!r} already exists")
         if member_id not in self.addresses:
-            ip = f"127.0.0.{len(self.addresses) + 2}"
+            i = len(self.addresses)
+            ip = f"127.0.{i // 250}.{i % 250 + 2}"  # 127.0.0.2 onwards; 127/8 is all loopback
             self.addresses[member_id] = format_address(ip, _free_port(ip))
             self.owners[ip] = member_id
             self._broadcast({"op": "owners", "owners": {ip: member_id}})
