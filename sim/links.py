@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -71,3 +72,4 @@ class Pipe:
     held: list[bytes | str] = field(default_factory=list)
     dead: bool = False  # silently dropping everything (power-off, silent cut)
     blocked_by: FaultReport | None = None  # holding everything back (partition)
+    on_arrival: Callable[[object], None] | None = None  # SimPy callback: deliver what is due

@@ -352,6 +352,8 @@ class SimNetwork:
         self._handles += 1
         b = SimEnd(self._handles, acceptor, backward)
         forward.end, backward.end = b, a
+        forward.on_arrival = lambda _event: self._deliver(forward)
+        backward.on_arrival = lambda _event: self._deliver(backward)
         dialer.ends[a.handle] = a
         acceptor.ends[b.handle] = b
 
@@ -402,7 +404,7 @@ class SimNetwork:
             inbox.append((arrival, item[cut:]))
         else:
             inbox.append((arrival, item))
-        self.schedule(arrival - now, lambda: self._deliver(pipe))
+        self.env.timeout(arrival - now).callbacks.append(pipe.on_arrival)
 
     def _deliver(self, pipe: Pipe) -> None:
         end = pipe.end
@@ -431,4 +433,9 @@ class SimNetwork:
                 and rng.random() < 0.5
             ):
                 item += inbox.popleft()[1]
-            transport.dispatch(lambda h=end.handle, d=item: transport.handler.data_received(h, d))
+            if transport.paused:
+                transport.dispatch(
+                    lambda h=end.handle, d=item: transport.handler.data_received(h, d)
+                )
+            else:
+                transport.handler.data_received(end.handle, item)
