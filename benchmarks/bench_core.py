@@ -6,10 +6,10 @@ Each ratio is against a baseline measured in the same run. Run: python benchmark
 from __future__ import annotations
 
 import json
-import platform
 import time
 
 import networkx as nx
+from harness import machine_line
 
 from peerlab.routing import next_hops
 from peerlab.wire import Advert, Adverts, Data, FrameDecoder, encode_advert, encode_frame
@@ -99,10 +99,7 @@ def bench_codec(count: int = 20_000) -> None:
 
 
 def main() -> None:
-    print(
-        f"{time.strftime('%Y-%m-%d')}  {platform.python_implementation()} "
-        f"{platform.python_version()}  {platform.machine()}  {platform.processor() or ''}"
-    )
+    print(machine_line())
     bench_routing()
     bench_codec()
 

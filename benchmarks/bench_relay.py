@@ -11,15 +11,14 @@ measures p2pnetwork sending A -> B (benchmarks/baseline_p2pnetwork.py) for compa
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
-import platform
 import selectors
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import time
+
+from harness import external_baseline, machine_line
 
 from peerlab.member import Member, MemberConfig
 from realnet.loop import EventLoop
@@ -106,8 +105,7 @@ def peerlab_relay(count: int, mode: str) -> list[tuple[float, float]]:
 FRAME = struct.pack(">I", PAYLOAD) + bytes(PAYLOAD)
 
 
-def bare_sink(port, count, out) -> None:
-    srv = socket.create_server(("127.0.0.1", port))
+def bare_sink(srv: socket.socket, count, out) -> None:
     conn, _ = srv.accept()
     got = 0
     buf = b""
@@ -126,8 +124,7 @@ def bare_sink(port, count, out) -> None:
     srv.close()
 
 
-def bare_relay(port, dst) -> None:
-    srv = socket.create_server(("127.0.0.1", port))
+def bare_relay(srv: socket.socket, dst: int) -> None:
     conn, _ = srv.accept()
     nxt = socket.create_connection(("127.0.0.1", dst))
     sel = selectors.DefaultSelector()
@@ -152,15 +149,16 @@ def bare_relay(port, dst) -> None:
 
 
 def bare(count: int) -> float:
-    pb, pc = free_port(), free_port()
-    out: mp.Queue = mp.Queue()
-    sink = mp.Process(target=bare_sink, args=(pc, count, out))
-    relay = mp.Process(target=bare_relay, args=(pb, pc))
+    # listening sockets are made here and inherited (fork), so every connect finds a listener
+    fork = mp.get_context("fork")
+    sink_srv = socket.create_server(("127.0.0.1", 0))
+    relay_srv = socket.create_server(("127.0.0.1", 0))
+    out = fork.Queue()
+    sink = fork.Process(target=bare_sink, args=(sink_srv, count, out))
+    relay = fork.Process(target=bare_relay, args=(relay_srv, sink_srv.getsockname()[1]))
     sink.start()
-    time.sleep(0.2)  # startup only; the measurement is taken inside the sink
     relay.start()
-    time.sleep(0.2)
-    src = socket.create_connection(("127.0.0.1", pb))
+    src = socket.create_connection(relay_srv.getsockname()[:2])
     batch = FRAME * 1000
     for _ in range(count // 1000):
         src.sendall(batch)
@@ -168,15 +166,14 @@ def bare(count: int) -> float:
     src.close()
     relay.join(10)
     sink.join(10)
+    sink_srv.close()
+    relay_srv.close()
     return got / (last - first)
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
-    print(
-        f"{time.strftime('%Y-%m-%d')}  {platform.python_implementation()} "
-        f"{platform.python_version()}  {platform.machine()}"
-    )
+    print(machine_line())
     stamps = peerlab_relay(count, "throughput")
     elapsed = stamps[-1][0] - stamps[0][0]
     ours = (len(stamps) - 1) / elapsed
@@ -185,13 +182,8 @@ def main() -> None:
         f"throughput A->B->C, {PAYLOAD}-byte payloads: peerlab {ours:,.0f} msg/s, "
         f"bare selectors relay {base:,.0f} msg/s, ratio {ours / base:.3f}"
     )
-    baseline = os.environ.get("PEERLAB_BASELINE_PYTHON")
-    if baseline:
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline_p2pnetwork.py")
-        out = subprocess.run(
-            [baseline, script, "5000"], capture_output=True, text=True, timeout=600, check=True
-        )
-        p2p = float(next(x for x in out.stdout.splitlines() if x.startswith("RESULT ")).split()[1])
+    p2p = external_baseline("baseline_p2pnetwork.py", "5000")
+    if p2p is not None:
         print(f"  p2pnetwork A -> B: {p2p:,.0f} msg/s; peerlab / p2pnetwork = {ours / p2p:.1f}")
     lat = sorted(recv - sent for recv, sent in peerlab_relay(500, "latency"))
     p99 = lat[int(0.99 * (len(lat) - 1))]

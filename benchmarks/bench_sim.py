@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import gc
 import math
-import os
-import platform
 import random
 import resource
-import subprocess
 import sys
 import time
 
 import networkx as nx
 import simpy
+from harness import external_baseline, machine_line
 
 from peerlab.trace import Tracer
 from sim import SimNetwork
@@ -81,14 +79,8 @@ def throughput(messages: int = 20_000) -> None:
         f"= {hops / wall:,.0f} hops/s; bare SimPy {hops / bare:,.0f} callbacks/s; "
         f"ratio {bare / wall:.2f}"
     )
-    baseline = os.environ.get("PEERLAB_BASELINE_PYTHON")
-    if baseline:
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline_nspy.py")
-        out = subprocess.run(
-            [baseline, script, "200000"], capture_output=True, text=True, timeout=600, check=True
-        )
-        line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-        nspy = float(line.split()[1])
+    nspy = external_baseline("baseline_nspy.py", "200000")
+    if nspy is not None:
         print(
             f"  ns.py generator -> wire -> sink: {nspy:,.0f} packets/s; "
             f"peerlab hops / ns.py packets = {hops / wall / nspy:.2f}"
@@ -143,9 +135,6 @@ def plot_scale(
 
 
 if __name__ == "__main__":
-    print(
-        f"{time.strftime('%Y-%m-%d')}  {platform.python_implementation()} "
-        f"{platform.python_version()}  {platform.machine()}"
-    )
+    print(machine_line())
     throughput()
     scale([int(a) for a in sys.argv[1:]] or [250, 500, 1000])

@@ -85,6 +85,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    return _compare_and_report(args)[0]
+
+
+def _compare_and_report(args: argparse.Namespace):
+    """Run the comparison, print and write it; returns (exit code, the real run's result)."""
     from peerlab.compare import compare, format_comparison
     from peerlab.scenario import load_scenario
 
@@ -99,7 +104,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     sim.write(out.parent / f"{out.name}-sim.json")
     real.write(out.parent / f"{out.name}-real.json")
     print(f"\ncomparison written to {out.with_suffix('.json')} and {out.with_suffix('.txt')}")
-    return 0 if comparison["agree"] else 1
+    return (0 if comparison["agree"] else 1), real
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -196,15 +201,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     args.scenario = str(DEFAULT_SCENARIO)
     args.out = None
-    code = _cmd_compare(args)
+    code, real = _compare_and_report(args)
     import matplotlib
 
     matplotlib.use("Agg")
     from peerlab import plot
-    from peerlab.results import RunResult
 
-    result = RunResult.read("out/compare-quickstart-real.json")
-    picture = plot.overview(result, "out/quickstart.png")
+    picture = plot.overview(real, "out/quickstart.png")
     print(f"picture of the real run written to {picture}")
     return code
 

@@ -100,11 +100,10 @@ class _Pending:
 
 @dataclass
 class Counters:
-    """Frames and bytes this member sent and received, by message kind."""
+    """Frames and bytes this member sent, by message kind, and its route computations."""
 
     frames_sent: Counter[str] = field(default_factory=Counter)
     bytes_sent: Counter[str] = field(default_factory=Counter)
-    frames_received: Counter[str] = field(default_factory=Counter)
     route_computations: int = 0
 
 
@@ -301,13 +300,6 @@ class Member:
         self._pending.clear()
         self._emit(ev.STOP)
 
-    def recompute_routes(self) -> None:
-        """Recompute the routing table now (normally done lazily after changes)."""
-        if self._route_timer is not None:
-            self._route_timer.cancel()
-            self._route_timer = None
-        self._recompute()
-
     # --- transport callbacks -------------------------------------------------------------
 
     def connection_made(self, conn: Conn, outbound: bool, remote_address: str) -> None:
@@ -374,7 +366,6 @@ class Member:
     # --- messages ------------------------------------------------------------------------
 
     def _handle(self, c: _Conn, message: Message) -> None:
-        self.counters.frames_received[message_kind(message)] += 1
         if c.peer is None:
             if not isinstance(message, Hello):
                 raise HandshakeError(f"received {message_kind(message)} before Hello")

@@ -480,7 +480,8 @@ def _generated_links(check, raw, members, defaults, rng) -> list[LinkSpec]:
         "barabasi_albert": {"m"},
         "watts_strogatz": {"k", "p"},
     }[kind]
-    for key in sorted(extra - allowed):
+    if unexpected := sorted(extra - allowed):
+        key = unexpected[0]
         raise check.fail(
             (*path, key),
             f"generator {kind!r} takes no {key!r} "

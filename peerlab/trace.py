@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any, Final
+from typing import Any, Final
 
 CONNECT: Final = "connect"
 DISCONNECT: Final = "disconnect"
@@ -113,12 +113,6 @@ class Tracer:
     def of_kind(self, *kinds: str) -> list[TraceEvent]:
         """The recorded events of the given kinds, in order."""
         return [e for e in self.events if e.kind in kinds]
-
-    def write_jsonl(self, out: IO[str]) -> None:
-        """Write the recorded events, one JSON object per line."""
-        for event in self.events:
-            out.write(event.to_json())
-            out.write("\n")
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON lines: equal digests mean byte-identical traces."""

@@ -4,39 +4,31 @@ from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(us|µs|ms|s|m|min)?\s*$")
+_NUMBER = r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*({units})?\s*$"
 _SECONDS = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "m": 60.0, "min": 60.0}
-_BANDWIDTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(bps|kbps|Mbps|Gbps)?\s*$")
 _BPS = {None: 1.0, "bps": 1.0, "kbps": 1e3, "Mbps": 1e6, "Gbps": 1e9}
+_DURATION = re.compile(_NUMBER.format(units="us|µs|ms|s|min|m"))
+_BANDWIDTH = re.compile(_NUMBER.format(units="bps|kbps|Mbps|Gbps"))
+
+
+def _parse(value: object, pattern: re.Pattern, scale: dict, what: str, examples: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        match = pattern.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise ValueError(f"expected a {what} like {examples}, got {value!r}")
+        number = float(match.group(1)) * scale[match.group(2)]
+    if number < 0:
+        raise ValueError(f"a {what} cannot be negative, got {value!r}")
+    return number
 
 
 def parse_duration(value: object) -> float:
     """Seconds from ``"5ms"``, ``"1.5s"``, ``"200us"``, ``"2m"`` or a plain number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 5ms, 2s or 0.5, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value)) if isinstance(value, str) else None
-        if match is None:
-            raise ValueError(f"expected a duration like 5ms, 2s or 0.5, got {value!r}")
-        seconds = float(match.group(1)) * _SECONDS[match.group(2)]
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative, got {value!r}")
-    return seconds
+    return _parse(value, _DURATION, _SECONDS, "duration", "5ms, 2s or 0.5")
 
 
 def parse_bandwidth(value: object) -> float:
     """Bits per second from ``"100Mbps"``, ``"512kbps"``, ``"1Gbps"`` or a plain number (bps)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a bandwidth like 100Mbps, got {value!r}")
-    if isinstance(value, int | float):
-        bps = float(value)
-    else:
-        match = _BANDWIDTH.match(str(value)) if isinstance(value, str) else None
-        if match is None:
-            raise ValueError(f"expected a bandwidth like 100Mbps, 512kbps or 1Gbps, got {value!r}")
-        bps = float(match.group(1)) * _BPS[match.group(2)]
-    if bps < 0:
-        raise ValueError(f"a bandwidth cannot be negative, got {value!r}")
-    return bps
+    return _parse(value, _BANDWIDTH, _BPS, "bandwidth", "100Mbps, 512kbps or 1Gbps")

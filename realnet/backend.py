@@ -24,17 +24,20 @@ class RealDriver:
         self, scenario: Scenario, config: MemberConfig, tracer: Tracer, time_scale: float = 1.0
     ) -> None:
         self.time_scale = time_scale
-        self.net = TcpNetwork(scenario.seed, config=config, tracer=tracer)
-        self.net.policy.default_latency = scenario.defaults.latency
+        self.net = self._open(scenario.seed, config, tracer)
+        self.net.default_latency = scenario.defaults.latency
         for link in scenario.links:
             if link.params != scenario.defaults:
                 self.net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
         self.start_clock()
 
+    def _open(self, seed: int, config: MemberConfig, tracer: Tracer):
+        return TcpNetwork(seed, config=config, tracer=tracer)
+
     def start_clock(self) -> None:
         """Make scenario time 0 now (called once the initial members and links are set up)."""
         self._t0 = time.monotonic()
-        self._loop0 = self.net.loop.now()
+        self._clock0 = self.net.now
 
     def now(self) -> float:
         """Scenario seconds elapsed (wall clock divided by the time scale)."""
@@ -52,7 +55,7 @@ class RealDriver:
 
     def to_scenario_time(self, loop_time: float) -> float:
         """Convert a member clock reading (trace time) to scenario time."""
-        return (loop_time - self._loop0) / self.time_scale
+        return (loop_time - self._clock0) / self.time_scale
 
     def faults(self) -> list[dict]:
         """The real backend does not count fault effects."""
@@ -69,20 +72,7 @@ class ProcDriver(RealDriver):
     name = "proc"
     poll_interval = 0.05
 
-    def __init__(
-        self, scenario: Scenario, config: MemberConfig, tracer: Tracer, time_scale: float = 1.0
-    ) -> None:
+    def _open(self, seed: int, config: MemberConfig, tracer: Tracer):
         from realnet.procnet import ProcessNetwork
 
-        self.time_scale = time_scale
-        self.net = ProcessNetwork(scenario.seed, config=config, tracer=tracer)
-        self.net.default_latency = scenario.defaults.latency
-        for link in scenario.links:
-            if link.params != scenario.defaults:
-                self.net.set_link(link.a, link.b, link.params.latency)
-        self.start_clock()
-
-    def start_clock(self) -> None:
-        """Make scenario time 0 now; worker trace times are system-wide monotonic."""
-        self._t0 = time.monotonic()
-        self._loop0 = self._t0
+        return ProcessNetwork(seed, config=config, tracer=tracer)

@@ -50,8 +50,8 @@ class NetPolicy(Policy):
         return owner
 
     def verdict(self, src: str | None, dst: str | None) -> str:
-        if src is None or dst is None:
-            return "pass"
+        if src is None or dst is None or not (self.dead or self.cuts or self.groups):
+            return "pass"  # the common case: no fault active, checked on every frame
         if src in self.dead or dst in self.dead or frozenset((src, dst)) in self.cuts:
             return "drop"
         gs, gd = self.groups.get(src), self.groups.get(dst)
@@ -60,7 +60,7 @@ class NetPolicy(Policy):
         return "pass"
 
     def delay(self, src: str | None, dst: str | None, nbytes: int) -> float:
-        if src is None or dst is None:
+        if src is None or dst is None or not (self.latency or self.bandwidth):
             return self.default_latency
         pair = frozenset((src, dst))
         bandwidth = self.bandwidth.get(pair, 0.0)
@@ -106,12 +106,6 @@ class TcpNetwork:
         """Seconds since the network started (the members' clock)."""
         return self.loop.now()
 
-    def run(self, duration: float) -> None:
-        """Let the network run for ``duration`` wall-clock seconds."""
-        deadline = time.monotonic() + duration
-        while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(left, 0.05))
-
     def run_until(
         self, predicate: Callable[[], bool], timeout: float, check_every: float = 0.005
     ) -> bool:
@@ -149,6 +143,15 @@ class TcpNetwork:
     def address_of(self, member_id: str) -> str:
         """The listen address of a member (known once it has been added)."""
         return self.addresses[member_id]
+
+    @property
+    def default_latency(self) -> float:
+        """Latency emulated between members with no link of their own (seconds)."""
+        return self.policy.default_latency
+
+    @default_latency.setter
+    def default_latency(self, seconds: float) -> None:
+        self.policy.default_latency = seconds
 
     def set_link(self, a: str, b: str, latency: float, bandwidth: float = 0.0) -> None:
         """Emulate ``latency`` seconds (and ``bandwidth`` bits/s) on bytes between a and b."""

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -178,6 +179,11 @@ class ProcessNetwork:
         self._stopped: dict[str, _Worker] = {}
 
     # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """The clock workers stamp their trace events with (system-wide monotonic)."""
+        return time.monotonic()
 
     def request(self, member_id: str, req: dict[str, Any], timeout: float = 10.0) -> Any:
         """Send one command to a member's worker and return its reply."""

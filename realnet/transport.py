@@ -8,6 +8,7 @@ EVENT_WRITE only while something is buffered. Socket errors never reach the memb
 from __future__ import annotations
 
 import errno
+import os
 import selectors
 import socket
 from collections import deque
@@ -124,7 +125,6 @@ class TcpTransport(Transport):
         bound = self._listener.getsockname()
         self._address = format_address(bound[0], bound[1])
         self.closed = False
-        self.stats = {"accepted": 0, "dialled": 0, "bytes_out": 0, "bytes_in": 0, "overflows": 0}
 
     def start(self) -> None:
         """Start accepting (call on the loop thread, once ``handler`` is set)."""
@@ -288,11 +288,8 @@ class TcpTransport(Transport):
         for _ in range(64):
             try:
                 sock, addr = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # nothing more to accept (BlockingIOError) or the listener failed
                 return
-            except OSError:
-                return
-            self.stats["accepted"] += 1
             c = self._adopt(sock, False, format_address(addr[0], addr[1]), self._new_handle())
             self.handler.connection_made(c.handle, False, c.remote_address)
 
@@ -308,7 +305,6 @@ class TcpTransport(Transport):
             sock.close()
             self.handler.connect_failed(address, os_reason(err))
             return
-        self.stats["dialled"] += 1
         self._adopt(sock, True, address, key)
         self.handler.connection_made(key, True, address)
 
@@ -342,7 +338,6 @@ class TcpTransport(Transport):
             return
         if c.closing:
             return
-        self.stats["bytes_in"] += len(data)
         if self.policy.verdict(c.remote_host, self.name) == "drop":
             return
         self.handler.data_received(c.handle, data)
@@ -360,13 +355,11 @@ class TcpTransport(Transport):
                 self._teardown(c)
                 self._later(lambda: self._lost(c, reason))
                 return
-            self.stats["bytes_out"] += sent
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
         c.wbuf += data
         if len(c.wbuf) > self.limits.max_write_buffer:
-            self.stats["overflows"] += 1
             reason = f"write buffer over {self.limits.max_write_buffer} bytes (peer is not reading)"
             self._teardown(c)
             self._later(lambda: self._lost(c, reason))
@@ -382,7 +375,6 @@ class TcpTransport(Transport):
         except OSError as exc:
             self._lost(c, os_reason(exc.errno, str(exc)))
             return
-        self.stats["bytes_out"] += sent
         del c.wbuf[:sent]
         if not c.wbuf:
             if c.closing and not c.delayed and not c.held:
@@ -440,8 +432,6 @@ class TcpTransport(Transport):
 
 def os_reason(err: int | None, fallback: str = "") -> str:
     """A readable reason for an OS error number."""
-    import os
-
     if err:
         return f"{os.strerror(err).lower()} ({errno.errorcode.get(err, err)})"
     return fallback or "socket error"

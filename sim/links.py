@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sim.faults import FaultReport
     from sim.transport import SimEnd
 
 
@@ -71,5 +70,4 @@ class Pipe:
     inbox: deque[tuple[float, bytes | str]] = field(default_factory=deque)
     held: list[bytes | str] = field(default_factory=list)
     dead: bool = False  # silently dropping everything (power-off, silent cut)
-    blocked_by: FaultReport | None = None  # holding everything back (partition)
     on_arrival: Callable[[object], None] | None = None  # SimPy callback: deliver what is due

@@ -199,7 +199,6 @@ class SimNetwork:
         holding, self._holding = self._holding, []
         for pipe in holding:
             held, pipe.held = pipe.held, []
-            pipe.blocked_by = None
             if report is not None:
                 report.bytes_held += sum(len(x) for x in held if isinstance(x, bytes))
                 report.members_affected.update((pipe.src, pipe.dst))
@@ -374,7 +373,6 @@ class SimNetwork:
             if not pipe.held:
                 self._holding.append(pipe)
             pipe.held.append(item)
-            pipe.blocked_by = blocker
             if isinstance(item, bytes):
                 blocker.bytes_held += len(item)
                 blocker.chunks_held += 1

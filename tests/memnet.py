@@ -176,7 +176,7 @@ class MemoryNetwork:
         self.members[a].disconnect(b)
 
     def kill(self, member_id: str) -> None:
-        """Remove a member as a crash would: its connections reset at once."""
+        """Remove a member at once: it stops, its connections close, its state is gone."""
         m = self.members.pop(member_id)
         t = m.transport
         assert isinstance(t, MemTransport)

@@ -135,7 +135,6 @@ def test_line_takes_detour_then_drops_with_no_route(line):
 
 
 def test_ttl_expiry_is_a_drop_with_reason(line):
-    line.members["a"].send("d", b"x")
     # forge a nearly-expired message from a's position
     a = line.members["a"]
     a._route_data(Data("forged", "a", "d", 2, ["a"], b"", False))
