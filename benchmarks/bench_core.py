@@ -11,7 +11,7 @@ import time
 import networkx as nx
 from harness import machine_line
 
-from peerlab.routing import next_hops
+from peerlab.routing import next_hops, numbered, shortest_path_tree
 from peerlab.wire import Advert, Adverts, Data, FrameDecoder, encode_advert, encode_frame
 
 
@@ -32,17 +32,26 @@ def networkx_next_hops(g: nx.Graph, source) -> dict:
 
 
 def bench_routing() -> None:
-    print("next_hops vs networkx.single_source_shortest_path (random 4-regular)")
+    print("next hops vs networkx.single_source_shortest_path + extraction (random 4-regular)")
+    print("  tree: what a member computes on each recompute (its database's numbered graph)")
+    print("  table: the tree plus the {id: Route} dict; from-map: next_hops on {id: set of ids}")
     for n in (1_000, 10_000):
         g = nx.random_regular_graph(4, n, seed=1)
-        adj = {str(u): {str(v) for v in g[u]} for u in g}
+        as_map = {str(u): {str(v) for v in g[u]} for u in g}
+        adj, names = numbered(as_map)
+        src = names.index("0")
         gs = nx.relabel_nodes(g, str)
-        ours = best(lambda adj=adj: next_hops(adj, "0"))
-        theirs = best(lambda gs=gs: networkx_next_hops(gs, "0"))
-        ratio = theirs / ours
+        tree = best(lambda adj=adj, names=names, src=src: shortest_path_tree(adj, src, names), 9)
+        table = best(
+            lambda adj=adj, names=names, src=src: shortest_path_tree(adj, src, names).routes(names),
+            9,
+        )
+        from_map = best(lambda m=as_map: next_hops(m, "0"), 9)
+        theirs = best(lambda gs=gs: networkx_next_hops(gs, "0"), 9)
         print(
-            f"  n={n:>6}: ours {ours * 1e3:8.2f} ms  networkx {theirs * 1e3:8.2f} ms  "
-            f"speed-up {ratio:4.1f}x"
+            f"  n={n:>6}: networkx {theirs * 1e3:6.2f} ms | tree {tree * 1e3:6.2f} ms "
+            f"{theirs / tree:4.1f}x | table {table * 1e3:6.2f} ms {theirs / table:4.1f}x | "
+            f"from-map {from_map * 1e3:6.2f} ms {theirs / from_map:4.1f}x"
         )
 
 

@@ -18,35 +18,61 @@ import msgspec
 from peerlab.wire import Advert, decode_advert, encode_advert
 
 
+class MemberIndex:
+    """Small integers for member ids, assigned on first sight and never reused.
+
+    Databases and routing work on these numbers (list indexing instead of hashing strings);
+    everything that leaves the core speaks member ids again.
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self._numbers: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def number(self, member_id: str) -> int:
+        """The number of ``member_id``, assigning the next free one if it is new."""
+        n = self._numbers.get(member_id)
+        if n is None:
+            n = self._numbers[member_id] = len(self.ids)
+            self.ids.append(member_id)
+        return n
+
+    def get(self, member_id: str) -> int | None:
+        """The number of ``member_id`` if it has one."""
+        return self._numbers.get(member_id)
+
+
 @dataclass(frozen=True, slots=True)
 class AdvertRecord:
-    """An advert together with its encoded bytes and its neighbours as a set (all immutable)."""
+    """An advert with its encoded bytes, its origin's number and its neighbours' numbers."""
 
     advert: Advert
     raw: msgspec.Raw
-    listed: frozenset[str]
-
-    @classmethod
-    def of(cls, advert: Advert) -> AdvertRecord:
-        """Build a record by encoding ``advert``."""
-        return cls(advert, encode_advert(advert), frozenset(advert.neighbours))
+    origin: int
+    listed: frozenset[int]
 
 
 class AdvertCache:
     """Decode each distinct advert once and share the immutable record.
 
     Many members of one process may share a cache: an advert that reaches every member of a large
-    simulated network is then decoded and stored once, not once per member. The cache is bounded;
-    when full it starts afresh (records already held by databases stay valid).
+    simulated network is then decoded and stored once, not once per member. The cache also holds
+    the :class:`MemberIndex` its records are numbered in, so every database that takes records
+    from one cache must be built on it. The record store is bounded; when full it starts afresh
+    (records already held by databases stay valid, and numbers are never reassigned).
     """
 
     def __init__(self, max_size: int = 1_000_000) -> None:
         self.max_size = max_size
+        self.index = MemberIndex()
         self._records: dict[bytes, AdvertRecord] = {}
-        self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
         self.misses = 0
 
-    def intern(self, neighbours: tuple[str, ...]) -> tuple[str, ...]:
+    def intern(self, neighbours: tuple[int, ...]) -> tuple[int, ...]:
         """The shared copy of a neighbour tuple (databases that agree share their tuples)."""
         shared = self._tuples.get(neighbours)
         if shared is None:
@@ -58,6 +84,10 @@ class AdvertCache:
     def __len__(self) -> int:
         return len(self._records)
 
+    def record(self, advert: Advert) -> AdvertRecord:
+        """A record for an advert of our own making (encoded here, not cached)."""
+        return self._numbered(advert, encode_advert(advert))
+
     def decode(self, raw: bytes | msgspec.Raw) -> AdvertRecord:
         """The record for an encoded advert; raises ``MalformedMessage`` if it is invalid."""
         key = bytes(raw)
@@ -65,12 +95,17 @@ class AdvertCache:
         if record is not None:
             return record
         self.misses += 1
-        advert = decode_advert(key)
-        record = AdvertRecord(advert, msgspec.Raw(key), frozenset(advert.neighbours))
+        record = self._numbered(decode_advert(key), msgspec.Raw(key))
         if len(self._records) >= self.max_size:
             self._records.clear()
         self._records[key] = record
         return record
+
+    def _numbered(self, advert: Advert, raw: msgspec.Raw) -> AdvertRecord:
+        number = self.index.number
+        return AdvertRecord(
+            advert, raw, number(advert.origin), frozenset(map(number, advert.neighbours))
+        )
 
 
 class Verdict(enum.Enum):
@@ -85,10 +120,10 @@ class Verdict(enum.Enum):
 
 
 class EdgeChange(NamedTuple):
-    """One two-way edge that appeared (``added``) or disappeared in the graph."""
+    """One two-way edge that appeared (``added``) or disappeared, as member numbers."""
 
-    u: str
-    v: str
+    u: int
+    v: int
     added: bool
 
 
@@ -108,7 +143,11 @@ _SELF_NEWER = Outcome(Verdict.SELF_NEWER, [])
 
 
 class LinkStateDB:
-    """One member's view of the overlay: the freshest advert of every origin it has heard of."""
+    """One member's view of the overlay: the freshest advert of every origin it has heard of.
+
+    Records must come from the database's cache (:meth:`AdvertCache.decode` or
+    :meth:`AdvertCache.record`), whose :class:`MemberIndex` numbers the graph.
+    """
 
     def __init__(
         self,
@@ -119,43 +158,63 @@ class LinkStateDB:
         max_neighbours: int = 1024,
         cache: AdvertCache | None = None,
     ) -> None:
+        self.cache = cache if cache is not None else AdvertCache()
+        self.index = self.cache.index
         self.owner = owner
-        self._intern = cache.intern if cache is not None else (lambda t: t)
         self.address = address
         self.max_entries = max_entries
         self.max_neighbours = max_neighbours
-        self._records: dict[str, AdvertRecord] = {}
-        # neighbour tuples, not sets: one per origin in every member's database adds up
-        self._adj: dict[str, tuple[str, ...]] = {}
-        self.own = self._install(AdvertRecord.of(Advert(owner, 1, (), address)))[1]
+        self._held: dict[int, AdvertRecord] = {}
+        # neighbour tuples by member number; tuples, not sets, as one per origin in every
+        # member's database adds up, and interned so that databases that agree share them
+        self._adj: list[tuple[int, ...]] = []
+        self.own = self.cache.record(Advert(owner, 1, (), address))
+        self.me = self.own.origin
+        self._install(self.own)
 
     # --- reading -------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._held)
 
     def __contains__(self, origin: object) -> bool:
-        return origin in self._records
+        number = self.index.get(origin) if isinstance(origin, str) else None
+        return number in self._held
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._records)
+        return map(self.index.ids.__getitem__, self._held)
 
     def get(self, origin: str) -> AdvertRecord | None:
         """The record held for ``origin``, if any."""
-        return self._records.get(origin)
+        number = self.index.get(origin)
+        return None if number is None else self._held.get(number)
+
+    def held(self, number: int) -> AdvertRecord | None:
+        """The record held for the member numbered ``number``, if any."""
+        return self._held.get(number)
 
     def records(self) -> list[AdvertRecord]:
         """Every record held, in origin order."""
-        return [self._records[o] for o in sorted(self._records)]
+        return sorted(self._held.values(), key=lambda r: r.advert.origin)
 
     @property
-    def adjacency(self) -> dict[str, tuple[str, ...]]:
-        """The two-way graph: member -> neighbours that list each other. Do not mutate."""
+    def adjacency(self) -> list[tuple[int, ...]]:
+        """The two-way graph by member number: neighbours that list each other. Do not mutate.
+
+        Members numbered after the last change to the graph may lie beyond its end.
+        """
         return self._adj
 
     def edges(self) -> set[tuple[str, str]]:
-        """The two-way edges as sorted pairs."""
-        return {(u, v) for u, ns in self._adj.items() for v in ns if u < v}
+        """The two-way edges as sorted pairs of member ids."""
+        ids = self.index.ids
+        pairs = set()
+        for u, ns in enumerate(self._adj):
+            for v in ns:
+                if u < v:
+                    a, b = ids[u], ids[v]
+                    pairs.add((a, b) if a < b else (b, a))
+        return pairs
 
     # --- writing -------------------------------------------------------------------------
 
@@ -163,18 +222,19 @@ class LinkStateDB:
         """Replace our own advert with one listing ``neighbours`` and a higher ``seq``."""
         new_seq = max(self.own.advert.seq + 1, seq or 0)
         advert = Advert(self.owner, new_seq, tuple(sorted(neighbours)), self.address)
-        changes, record = self._install(AdvertRecord.of(advert))
+        record = self.cache.record(advert)
+        changes = self._install(record)
         self.own = record
         return Outcome(Verdict.NEW, changes)
 
     def offer(self, record: AdvertRecord) -> Outcome:
         """Consider an advert heard from a peer; install it if it is news."""
         advert = record.advert
-        held = self._records.get(advert.origin)
+        held = self._held.get(record.origin)
         if held is not None:
             if held is record:
                 return _SAME
-            if advert.origin == self.owner:
+            if record.origin == self.me:
                 own = held.advert
                 if advert.seq >= own.seq and advert != own:
                     return _SELF_NEWER
@@ -183,7 +243,7 @@ class LinkStateDB:
                 return _OLD
             if advert.seq == held.advert.seq:
                 return _SAME
-        elif len(self._records) >= self.max_entries:
+        elif len(self._held) >= self.max_entries:
             return Outcome(Verdict.REJECTED, [], f"database full ({self.max_entries} origins)")
         if len(advert.neighbours) > self.max_neighbours:
             return Outcome(
@@ -192,36 +252,33 @@ class LinkStateDB:
                 f"advert of {advert.origin!r} lists {len(advert.neighbours)} neighbours "
                 f"(max {self.max_neighbours})",
             )
-        changes, _ = self._install(record)
-        return Outcome(Verdict.NEW, changes)
+        return Outcome(Verdict.NEW, self._install(record))
 
     def remove(self, origin: str) -> list[EdgeChange]:
         """Forget ``origin``'s advert (not our own); returns the edges that disappeared."""
-        if origin == self.owner or origin not in self._records:
+        u = self.index.get(origin)
+        if u is None or u == self.me or u not in self._held:
             return []
-        record = self._records.pop(origin)
-        changes = []
-        for n in sorted(record.listed):
-            if n in self._adj.get(origin, ()):
-                self._unlink(origin, n)
-                changes.append(EdgeChange(origin, n, False))
-        self._adj.pop(origin, None)
+        del self._held[u]
+        changes = [EdgeChange(u, v, False) for v in self._adj[u]]
+        for v in self._adj[u]:
+            self._unlink(u, v)
         return changes
 
-    def _install(self, record: AdvertRecord) -> tuple[list[EdgeChange], AdvertRecord]:
-        origin = record.advert.origin
-        records = self._records
-        old = records.get(origin)
-        records[origin] = record
+    def _install(self, record: AdvertRecord) -> list[EdgeChange]:
+        origin = record.origin
+        held = self._held
+        old = held.get(origin)
+        held[origin] = record
         adj = self._adj
-        if origin not in adj:
-            adj[origin] = ()
+        if len(adj) < len(self.index):
+            adj.extend([()] * (len(self.index) - len(adj)))
         changes: list[EdgeChange] = []
         listed = record.listed
         if old is not None:
             old_listed = old.listed
             if old_listed == listed:
-                return changes, record
+                return changes
             for n in old_listed - listed:
                 if n in adj[origin]:
                     self._unlink(origin, n)
@@ -229,16 +286,16 @@ class LinkStateDB:
             added = listed - old_listed
         else:
             added = listed
+        intern = self.cache.intern
         for n in added:
-            other = records.get(n)
+            other = held.get(n)
             if other is not None and n != origin and origin in other.listed:
-                intern = self._intern
                 adj[origin] = intern(tuple(sorted((*adj[origin], n))))
                 adj[n] = intern(tuple(sorted((*adj[n], origin))))
                 changes.append((origin, n, True))
-        return changes, record
+        return changes
 
-    def _unlink(self, u: str, v: str) -> None:
-        adj, intern = self._adj, self._intern
+    def _unlink(self, u: int, v: int) -> None:
+        adj, intern = self._adj, self.cache.intern
         adj[u] = intern(tuple(x for x in adj[u] if x != v))
         adj[v] = intern(tuple(x for x in adj[v] if x != u))

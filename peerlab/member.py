@@ -145,7 +145,7 @@ class Member:
         self._route_timer: TimerHandle | None = None
         self._tick_timer: TimerHandle | None = None
         self._last_route_at = float("-inf")
-        self._tree = shortest_path_tree({}, member_id)
+        self._tree = shortest_path_tree(self.db.adjacency, self.db.me, self.db.index.ids)
         self._routes: dict[str, Route] | None = {}
         self._unreachable_since: dict[str, float] = {}
         self._msg_counter = 0
@@ -182,7 +182,7 @@ class Member:
     # --- public API ----------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"<Member {self.id} peers={sorted(self._peers)} routes={len(self._tree.first_hop)}>"
+        return f"<Member {self.id} peers={sorted(self._peers)} routes={self._tree.reachable}>"
 
     @property
     def neighbours(self) -> list[str]:
@@ -193,13 +193,13 @@ class Member:
     def routes(self) -> dict[str, Route]:
         """The current next-hop table ``{destination: Route(next_hop, hops)}``."""
         if self._routes is None:
-            self._routes = self._tree.routes()
+            self._routes = self._tree.routes(self.db.index.ids)
         return self._routes
 
     @property
     def reachable(self) -> int:
         """How many destinations the current table reaches (cheaper than ``len(routes)``)."""
-        return len(self._tree.first_hop)
+        return self._tree.reachable
 
     def routing_table(self) -> dict[str, dict[str, str | int]]:
         """The next-hop table as plain JSON-ready dicts, sorted by destination."""
@@ -522,8 +522,10 @@ class Member:
         if message.dst == self.id and isinstance(message, Data):
             self._deliver(message)
             return
-        hop = self._tree.first_hop.get(message.dst)
-        c = self._peers.get(hop) if hop is not None else None
+        index = self.db.index
+        dst = index.get(message.dst)
+        hop = -1 if dst is None else self._tree.hop_to(dst)
+        c = self._peers.get(index.ids[hop]) if hop >= 0 else None
         if c is None:
             self._drop(message, NO_ROUTE)
             return
@@ -626,24 +628,18 @@ class Member:
         self._last_route_at = now
         self.counters.route_computations += 1
         old = self._tree
-        tree = shortest_path_tree(self.db.adjacency, self.id)
+        db = self.db
+        tree = shortest_path_tree(db.adjacency, db.me, db.index.ids)
         self._tree = tree
         if tree.first_hop != old.first_hop or tree.dist != old.dist:
             self._routes = None
             if self.tracer.wants(ev.ROUTE_CHANGE):
-                old_hop, old_dist = old.first_hop, old.dist
-                changed = sum(
-                    1
-                    for d, h in tree.first_hop.items()
-                    if old_hop.get(d) != h or old_dist.get(d) != tree.dist[d]
-                )
-                removed = sum(1 for d in old_hop if d not in tree.first_hop)
-                self._emit(
-                    ev.ROUTE_CHANGE, changed=changed, removed=removed, size=len(tree.first_hop)
-                )
-        if len(self.db) > len(tree.dist) or self._unreachable_since:
-            for origin in self.db:
-                if origin in tree.dist:
+                changed, removed = tree.differences(old)
+                self._emit(ev.ROUTE_CHANGE, changed=changed, removed=removed, size=tree.reachable)
+        if len(db) > tree.reachable + 1 or self._unreachable_since:
+            number = db.index.get
+            for origin in db:
+                if tree.reaches(number(origin)):
                     self._unreachable_since.pop(origin, None)
                 else:
                     self._unreachable_since.setdefault(origin, now)

@@ -1,13 +1,15 @@
 """Shortest-path next-hop tables by breadth-first search.
 
-Pure functions over an adjacency mapping ``{member: iterable of neighbours}``. Neighbours are
-visited in sorted id order, so ties between equally short paths break the same way everywhere:
-two members (or two worlds) that hold the same graph compute identical tables.
+Pure functions over a graph of numbered members: ``adjacency[u]`` lists the numbers of u's
+neighbours and ``names[u]`` is u's id. Ties between equally short paths break as in a BFS that
+visits neighbours in sorted id order, so two members (or two worlds) that hold the same graph
+compute identical tables. :func:`next_hops` does the same for a plain ``{id: neighbours}`` map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress
 from typing import NamedTuple
 
 
@@ -19,19 +21,54 @@ class Route(NamedTuple):
 
 
 class ShortestPathTree(NamedTuple):
-    """The BFS tree from one source: distance and first hop of every reachable member."""
+    """The BFS tree from one source, indexed by member number.
 
-    source: str
-    dist: dict[str, int]
-    first_hop: dict[str, str]
+    ``dist[v]`` is v's hop count and ``first_hop[v]`` the number of the neighbour of the source
+    that starts v's path; both are -1 where v is unreachable (and the source's own first hop is
+    -1). Members numbered beyond the end of the lists are unreachable too.
+    """
 
-    def routes(self) -> dict[str, Route]:
-        """The next-hop table this tree implies (the source itself is not a destination)."""
-        dist = self.dist
+    source: int
+    dist: list[int]
+    first_hop: list[int]
+    reachable: int
+
+    def hop_to(self, v: int) -> int:
+        """The first hop towards member number ``v``, or -1."""
+        return self.first_hop[v] if v < len(self.first_hop) else -1
+
+    def reaches(self, v: int) -> bool:
+        """Whether member number ``v`` is reachable (the source reaches itself)."""
+        return v < len(self.dist) and self.dist[v] >= 0
+
+    def routes(self, names: Sequence[str]) -> dict[str, Route]:
+        """The next-hop table this tree implies, by member id (the source is not a destination).
+
+        Routes are immutable, so destinations with the same first hop and distance share one.
+        """
+        first, dist = self.first_hop, self.dist
+        reached = list(map((-1).__lt__, first))
+        if not any(reached):
+            return {}
         make = tuple.__new__
-        return {dst: make(Route, (hop, dist[dst])) for dst, hop in self.first_hop.items()}
+        shared = {
+            (hop, d): make(Route, (names[hop], d))
+            for hop in set(compress(first, reached))
+            for d in range(1, max(dist) + 1)
+        }
+        pairs = zip(compress(first, reached), compress(dist, reached), strict=True)
+        return dict(zip(compress(names, reached), map(shared.__getitem__, pairs), strict=True))
 
-    def may_change(self, u: str, v: str, added: bool) -> bool:
+    def differences(self, old: ShortestPathTree) -> tuple[int, int]:
+        """Against ``old``: how many members' route changed, and how many of those were lost."""
+        n = max(len(self.dist), len(old.dist))
+        changed = [v for v in range(n) if self._at(v) != old._at(v)]
+        return len(changed), sum(1 for v in changed if not self.reaches(v))
+
+    def _at(self, v: int) -> tuple[int, int]:
+        return (self.first_hop[v], self.dist[v]) if v < len(self.dist) else (-1, -1)
+
+    def may_change(self, u: int, v: int, added: bool) -> bool:
         """Whether adding (or removing) the edge u-v can alter this tree.
 
         Adding an edge between two members at the same distance, or between two unreachable
@@ -40,44 +77,72 @@ class ShortestPathTree(NamedTuple):
         apart can win a sorted-order tie). No parent map is kept: a large network holds one
         tree per member, and the map would cost as much memory as the distances.
         """
-        du, dv = self.dist.get(u), self.dist.get(v)
+        dist = self.dist
+        du = dist[u] if u < len(dist) else -1
+        dv = dist[v] if v < len(dist) else -1
         if added:
-            if du is None and dv is None:
-                return False
             return du != dv
-        return du is not None and dv is not None and abs(du - dv) == 1
+        return du >= 0 and dv >= 0 and abs(du - dv) == 1
 
 
-def shortest_path_tree(adjacency: Mapping[str, Iterable[str]], source: str) -> ShortestPathTree:
-    """BFS from ``source`` visiting neighbours in sorted order; see :class:`ShortestPathTree`.
+def shortest_path_tree(
+    adjacency: Sequence[Sequence[int]], source: int, names: Sequence[str]
+) -> ShortestPathTree:
+    """BFS from member number ``source``; see :class:`ShortestPathTree`.
 
-    Level by level: the members of one level are expanded in queue order, and each one's newly
-    found neighbours join the next level in sorted order. That is exactly BFS with sorted
-    neighbour lists, but only the newly found neighbours are ever sorted.
+    A BFS with sorted neighbour lists queues level 1 in sorted order and every later level as
+    the children of level 1's first member, then those of its second, and so on: each level is
+    grouped by first hop, the groups in sorted order. So a member's first hop is the smallest
+    first hop among all its shortest paths, whatever order the other neighbour lists are in:
+    only the source's own neighbours need sorting.
     """
-    dist = {source: 0}
-    first: dict[str, str] = {}
-    get = adjacency.get
-    frontier = [source]
-    level = 0
+    n = len(adjacency)
+    first = [-1] * n
+    dist = [-1] * n
+    if source >= n:
+        return ShortestPathTree(source, dist, first, 0)
+    dist[source] = 0
+    level1 = sorted({v for v in adjacency[source] if v != source}, key=names.__getitem__)
+    for v in level1:
+        first[v] = v
+        dist[v] = 1
+    first[source] = source  # marks it seen; reset below
+    reachable = len(level1)
+    frontier = level1
+    level = 1
     while frontier:
         level += 1
-        following: list[str] = []
+        found: list[int] = []
+        add = found.append
         for u in frontier:
-            found = [v for v in get(u, ()) if v not in dist]
-            if not found:
-                continue
-            if len(found) > 1:
-                found.sort()
-            hop = first.get(u)
-            for v in found:
-                dist[v] = level
-                first[v] = v if hop is None else hop
-            following += found
-        frontier = following
-    return ShortestPathTree(source, dist, first)
+            hop = first[u]
+            for v in adjacency[u]:
+                if first[v] < 0:
+                    first[v] = hop
+                    add(v)
+        for v in found:
+            dist[v] = level
+        reachable += len(found)
+        frontier = found
+    first[source] = -1
+    return ShortestPathTree(source, dist, first, reachable)
+
+
+def numbered(adjacency: Mapping[str, Iterable[str]]) -> tuple[list[list[int]], list[str]]:
+    """A ``{id: neighbours}`` map as numbered adjacency lists and the ids they number."""
+    number = {u: i for i, u in enumerate(adjacency)}
+    for vs in adjacency.values():
+        for v in vs:
+            if v not in number:
+                number[v] = len(number)
+    lists = [[number[v] for v in vs] for vs in adjacency.values()]
+    lists += [[] for _ in range(len(number) - len(lists))]
+    return lists, list(number)
 
 
 def next_hops(adjacency: Mapping[str, Iterable[str]], source: str) -> dict[str, Route]:
     """Per reachable destination (other than ``source``): next hop and hop count."""
-    return shortest_path_tree(adjacency, source).routes()
+    if source not in adjacency:
+        return {}
+    lists, names = numbered(adjacency)
+    return shortest_path_tree(lists, names.index(source), names).routes(names)

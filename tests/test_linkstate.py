@@ -2,16 +2,23 @@ import msgspec
 import pytest
 
 from peerlab.errors import MalformedMessage
-from peerlab.linkstate import AdvertCache, AdvertRecord, EdgeChange, LinkStateDB, Verdict
+from peerlab.linkstate import AdvertCache, LinkStateDB, Verdict
 from peerlab.wire import Advert
+
+CACHE = AdvertCache()
 
 
 def rec(origin, seq, neighbours, address=""):
-    return AdvertRecord.of(Advert(origin, seq, tuple(neighbours), address))
+    return CACHE.record(Advert(origin, seq, tuple(neighbours), address))
+
+
+def named(db, changes):
+    ids = db.index.ids
+    return [(ids[u], ids[v], added) for u, v, added in changes]
 
 
 def test_higher_seq_wins_and_old_news_is_ignored():
-    db = LinkStateDB("me", "addr")
+    db = LinkStateDB("me", "addr", cache=CACHE)
     assert db.offer(rec("x", 5, ["y"])).verdict is Verdict.NEW
     assert db.offer(rec("x", 4, ["z"])).verdict is Verdict.OLD
     assert db.offer(rec("x", 5, ["y"])).verdict is Verdict.SAME
@@ -20,21 +27,21 @@ def test_higher_seq_wins_and_old_news_is_ignored():
 
 
 def test_edge_counts_only_when_both_sides_list_each_other():
-    db = LinkStateDB("a", "")
+    db = LinkStateDB("a", "", cache=CACHE)
     db.originate(["b"])
     assert db.edges() == set()
     out = db.offer(rec("b", 1, ["a", "c"]))
-    assert out.changes == [EdgeChange("b", "a", True)]
+    assert named(db, out.changes) == [("b", "a", True)]
     assert db.edges() == {("a", "b")}
     db.offer(rec("c", 1, []))  # c does not list b: no b-c edge
     assert db.edges() == {("a", "b")}
     out = db.offer(rec("b", 2, ["c"]))  # b drops a
-    assert out.changes == [EdgeChange("b", "a", False)]
+    assert named(db, out.changes) == [("b", "a", False)]
     assert db.edges() == set()
 
 
 def test_newer_advert_about_ourselves_asks_for_fight_back():
-    db = LinkStateDB("me", "addr")
+    db = LinkStateDB("me", "addr", cache=CACHE)
     assert db.own.advert.seq == 1
     stale = rec("me", 40, ["old-friend"])
     assert db.offer(stale).verdict is Verdict.SELF_NEWER
@@ -45,7 +52,7 @@ def test_newer_advert_about_ourselves_asks_for_fight_back():
 
 
 def test_caps_reject_without_raising():
-    db = LinkStateDB("me", "", max_entries=2, max_neighbours=3)
+    db = LinkStateDB("me", "", max_entries=2, max_neighbours=3, cache=CACHE)
     assert db.offer(rec("x", 1, [])).verdict is Verdict.NEW
     out = db.offer(rec("y", 1, []))
     assert out.verdict is Verdict.REJECTED and "database full" in out.reason
@@ -54,10 +61,10 @@ def test_caps_reject_without_raising():
 
 
 def test_remove_drops_edges():
-    db = LinkStateDB("a", "")
+    db = LinkStateDB("a", "", cache=CACHE)
     db.originate(["b"])
     db.offer(rec("b", 1, ["a"]))
-    assert db.remove("b") == [EdgeChange("b", "a", False)]
+    assert named(db, db.remove("b")) == [("b", "a", False)]
     assert "b" not in db and db.edges() == set()
     assert db.remove("a") == []  # never our own
 
@@ -70,3 +77,16 @@ def test_cache_decodes_once_and_shares():
     assert first is second and cache.misses == 1
     with pytest.raises(MalformedMessage):
         cache.decode(b"\x93\xa1x")
+
+
+def test_numbers_are_shared_by_databases_on_one_cache():
+    cache = AdvertCache()
+    a = LinkStateDB("a", "", cache=cache)
+    b = LinkStateDB("b", "", cache=cache)
+    a.originate(["b"])
+    b.originate(["a"])
+    a.offer(b.own)
+    b.offer(a.own)
+    assert a.index is b.index and a.adjacency == b.adjacency
+    assert a.edges() == b.edges() == {("a", "b")}
+    assert sorted(a) == ["a", "b"] and "b" in a and "zz" not in a

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peerlab.oracle import table_errors
-from peerlab.routing import Route, next_hops, shortest_path_tree
+from peerlab.routing import Route, next_hops, numbered, shortest_path_tree
 
 
 def adjacency(g: nx.Graph) -> dict[str, set[str]]:
@@ -43,20 +43,53 @@ def test_unknown_source_and_isolated_member_have_empty_tables():
 @given(graphs, st.data())
 def test_may_change_never_misses_a_change(g, data):
     """If may_change says an edge change cannot alter the tree, recomputing agrees."""
-    adj = adjacency(g)
-    nodes = sorted(adj)
-    src = data.draw(st.sampled_from(nodes))
-    tree = shortest_path_tree(adj, src)
-    u = data.draw(st.sampled_from(nodes))
-    v = data.draw(st.sampled_from(nodes))
+    adj, names = numbered(adjacency(g))
+    src = data.draw(st.integers(0, len(names) - 1))
+    tree = shortest_path_tree(adj, src, names)
+    u = data.draw(st.integers(0, len(names) - 1))
+    v = data.draw(st.integers(0, len(names) - 1))
     if u == v:
         return
     added = v not in adj[u]
     if added:
-        adj[u].add(v)
-        adj[v].add(u)
+        adj[u].append(v)
+        adj[v].append(u)
     else:
-        adj[u].discard(v)
-        adj[v].discard(u)
+        adj[u].remove(v)
+        adj[v].remove(u)
     if not tree.may_change(u, v, added):
-        assert shortest_path_tree(adj, src).routes() == tree.routes()
+        assert shortest_path_tree(adj, src, names).routes(names) == tree.routes(names)
+
+
+def sorted_bfs_table(adj: dict[str, set[str]], src: str) -> dict[str, Route]:
+    """The textbook definition: a queue, every neighbour list visited in sorted order."""
+    first: dict[str, str] = {}
+    dist = {src: 0}
+    queue = [src]
+    for u in queue:
+        for v in sorted(adj.get(u, ())):
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                first[v] = v if u == src else first[u]
+                queue.append(v)
+    return {d: Route(first[d], dist[d]) for d in first}
+
+
+@settings(max_examples=150)
+@given(graphs, st.data())
+def test_tables_equal_a_bfs_with_sorted_neighbour_lists(g, data):
+    """Only the source's neighbours are sorted, yet every tie breaks as in the textbook BFS."""
+    adj = adjacency(g)
+    src = data.draw(st.sampled_from(sorted(adj)))
+    assert next_hops(adj, src) == sorted_bfs_table(adj, src)
+
+
+def test_tree_counts_what_changed():
+    adj, names = numbered({"a": {"b"}, "b": {"a", "c"}, "c": {"b"}})
+    before = shortest_path_tree(adj, 0, names)
+    adj[1].remove(2)
+    adj[2].remove(1)
+    after = shortest_path_tree(adj, 0, names)
+    assert (before.reachable, after.reachable) == (2, 1)
+    assert after.differences(before) == (1, 1)
+    assert not after.reaches(2) and after.hop_to(2) == -1 and after.hop_to(99) == -1
