@@ -9,7 +9,7 @@ half-dead links and stale adverts out of the routes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -69,17 +69,10 @@ class AdvertCache:
         self.max_size = max_size
         self.index = MemberIndex()
         self._records: dict[bytes, AdvertRecord] = {}
-        self._tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
+        # interns adjacency rows: rows.setdefault(row, row) is the shared copy of row, so
+        # databases that agree share their rows; bounded by max_size like the records
+        self.rows: dict[tuple[int, ...], tuple[int, ...]] = {}
         self.misses = 0
-
-    def intern(self, neighbours: tuple[int, ...]) -> tuple[int, ...]:
-        """The shared copy of a neighbour tuple (databases that agree share their tuples)."""
-        shared = self._tuples.get(neighbours)
-        if shared is None:
-            if len(self._tuples) >= self.max_size:
-                self._tuples.clear()
-            shared = self._tuples[neighbours] = neighbours
-        return shared
 
     def __len__(self) -> int:
         return len(self._records)
@@ -160,11 +153,14 @@ class LinkStateDB:
     ) -> None:
         self.cache = cache if cache is not None else AdvertCache()
         self.index = self.cache.index
+        self._ids = self.index.ids
         self.owner = owner
         self.address = address
         self.max_entries = max_entries
         self.max_neighbours = max_neighbours
         self._held: dict[int, AdvertRecord] = {}
+        # the record held for a member number, if any (the dict's own get: called per advert)
+        self.held: Callable[[int], AdvertRecord | None] = self._held.get
         # neighbour tuples by member number; tuples, not sets, as one per origin in every
         # member's database adds up, and interned so that databases that agree share them
         self._adj: list[tuple[int, ...]] = []
@@ -188,10 +184,6 @@ class LinkStateDB:
         """The record held for ``origin``, if any."""
         number = self.index.get(origin)
         return None if number is None else self._held.get(number)
-
-    def held(self, number: int) -> AdvertRecord | None:
-        """The record held for the member numbered ``number``, if any."""
-        return self._held.get(number)
 
     def records(self) -> list[AdvertRecord]:
         """Every record held, in origin order."""
@@ -271,8 +263,9 @@ class LinkStateDB:
         old = held.get(origin)
         held[origin] = record
         adj = self._adj
-        if len(adj) < len(self.index):
-            adj.extend([()] * (len(self.index) - len(adj)))
+        known = len(self._ids)
+        if len(adj) < known:
+            adj.extend([()] * (known - len(adj)))
         changes: list[EdgeChange] = []
         listed = record.listed
         if old is not None:
@@ -286,16 +279,29 @@ class LinkStateDB:
             added = listed - old_listed
         else:
             added = listed
-        intern = self.cache.intern
+        share = self._share_row()
+        linked = []
         for n in added:
             other = held.get(n)
-            if other is not None and n != origin and origin in other.listed:
-                adj[origin] = intern(tuple(sorted((*adj[origin], n))))
-                adj[n] = intern(tuple(sorted((*adj[n], origin))))
+            if other is not None and origin in other.listed and n != origin:
+                row = tuple(sorted((*adj[n], origin)))
+                adj[n] = share(row, row)
+                linked.append(n)
                 changes.append((origin, n, True))
+        if linked:
+            row = tuple(sorted((*adj[origin], *linked)))
+            adj[origin] = share(row, row)
         return changes
 
+    def _share_row(self) -> Callable[[tuple[int, ...], tuple[int, ...]], tuple[int, ...]]:
+        rows = self.cache.rows
+        if len(rows) >= self.cache.max_size:
+            rows.clear()
+        return rows.setdefault
+
     def _unlink(self, u: int, v: int) -> None:
-        adj, intern = self._adj, self.cache.intern
-        adj[u] = intern(tuple(x for x in adj[u] if x != v))
-        adj[v] = intern(tuple(x for x in adj[v] if x != u))
+        adj, share = self._adj, self._share_row()
+        row = tuple(x for x in adj[u] if x != v)
+        adj[u] = share(row, row)
+        row = tuple(x for x in adj[v] if x != u)
+        adj[v] = share(row, row)

@@ -442,14 +442,14 @@ class Member:
         sender = c.peer
         assert sender is not None
         decode = self.cache.decode
-        held_record = self.db.get
+        held = self.db.held
         offer = self.db.offer
         new = Verdict.NEW
         for raw in batch.adverts:
             record = decode(raw)
-            origin = record.advert.origin
-            if held_record(origin) is record:
+            if held(record.origin) is record:
                 continue  # the very advert we hold: the common case in a flood
+            origin = record.advert.origin
             outcome = offer(record)
             verdict = outcome.verdict
             if verdict is new:
@@ -457,9 +457,9 @@ class Member:
                 if outcome.changes:
                     changes += outcome.changes
             elif verdict is Verdict.OLD:
-                held = held_record(origin)
-                assert held is not None
-                self._outbox.setdefault(sender, {})[origin] = held.raw
+                ours = held(record.origin)
+                assert ours is not None
+                self._outbox.setdefault(sender, {})[origin] = ours.raw
             elif verdict is Verdict.SELF_NEWER:
                 self._emit(
                     ev.FIGHT_BACK, heard_seq=record.advert.seq, own_seq=self.db.own.advert.seq

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress
+from operator import and_, ne, or_
 from typing import NamedTuple
 
 
@@ -62,11 +63,11 @@ class ShortestPathTree(NamedTuple):
     def differences(self, old: ShortestPathTree) -> tuple[int, int]:
         """Against ``old``: how many members' route changed, and how many of those were lost."""
         n = max(len(self.dist), len(old.dist))
-        changed = [v for v in range(n) if self._at(v) != old._at(v)]
-        return len(changed), sum(1 for v in changed if not self.reaches(v))
-
-    def _at(self, v: int) -> tuple[int, int]:
-        return (self.first_hop[v], self.dist[v]) if v < len(self.dist) else (-1, -1)
+        hop, dist = _padded(self.first_hop, n), _padded(self.dist, n)
+        old_hop, old_dist = _padded(old.first_hop, n), _padded(old.dist, n)
+        changed = sum(map(or_, map(ne, hop, old_hop), map(ne, dist, old_dist)))
+        lost = sum(map(and_, map((-1).__eq__, hop), map((-1).__ne__, old_hop)))
+        return changed, lost
 
     def may_change(self, u: int, v: int, added: bool) -> bool:
         """Whether adding (or removing) the edge u-v can alter this tree.
@@ -83,6 +84,10 @@ class ShortestPathTree(NamedTuple):
         if added:
             return du != dv
         return du >= 0 and dv >= 0 and abs(du - dv) == 1
+
+
+def _padded(values: list[int], n: int) -> list[int]:
+    return values if len(values) == n else values + [-1] * (n - len(values))
 
 
 def shortest_path_tree(

@@ -91,7 +91,9 @@ class Tracer:
             unknown = set(kinds) - KINDS
             if unknown:
                 raise ValueError(f"unknown trace kinds {sorted(unknown)}; known: {sorted(KINDS)}")
-        self.kinds = frozenset(kinds) if kinds is not None else KINDS
+        # a tracer that neither keeps nor forwards wants nothing, so callers skip building events
+        wanted = frozenset(kinds) if kinds is not None else KINDS
+        self.kinds = wanted if keep or sink is not None else frozenset()
         self.keep = keep
         self.sink = sink
         self.events: list[TraceEvent] = []
