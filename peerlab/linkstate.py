@@ -47,11 +47,17 @@ class MemberIndex:
 
 @dataclass(frozen=True, slots=True)
 class AdvertRecord:
-    """An advert with its encoded bytes, its origin's number and its neighbours' numbers."""
+    """An advert with its encoded bytes and its members as numbers.
+
+    ``numbers`` holds the listed neighbours' numbers, sorted and without repeats; ``listed``
+    holds the same as a set for the two-way check.
+    """
 
     advert: Advert
     raw: msgspec.Raw
     origin: int
+    seq: int
+    numbers: tuple[int, ...]
     listed: frozenset[int]
 
 
@@ -69,9 +75,6 @@ class AdvertCache:
         self.max_size = max_size
         self.index = MemberIndex()
         self._records: dict[bytes, AdvertRecord] = {}
-        # interns adjacency rows: rows.setdefault(row, row) is the shared copy of row, so
-        # databases that agree share their rows; bounded by max_size like the records
-        self.rows: dict[tuple[int, ...], tuple[int, ...]] = {}
         self.misses = 0
 
     def __len__(self) -> int:
@@ -94,10 +97,21 @@ class AdvertCache:
         self._records[key] = record
         return record
 
+    def decode_all(self, raws: Iterable[bytes | msgspec.Raw]) -> list[AdvertRecord]:
+        """:meth:`decode` for a batch, with the cache lookups done without a call per advert."""
+        keys = list(map(bytes, raws))
+        records = list(map(self._records.get, keys))
+        if not all(records):
+            for i, record in enumerate(records):
+                if record is None:
+                    records[i] = self.decode(keys[i])
+        return records
+
     def _numbered(self, advert: Advert, raw: msgspec.Raw) -> AdvertRecord:
         number = self.index.number
+        listed = frozenset(map(number, advert.neighbours))
         return AdvertRecord(
-            advert, raw, number(advert.origin), frozenset(map(number, advert.neighbours))
+            advert, raw, number(advert.origin), advert.seq, tuple(sorted(listed)), listed
         )
 
 
@@ -127,6 +141,14 @@ class Outcome:
     verdict: Verdict
     changes: list[EdgeChange]
     reason: str = ""
+
+
+class Absorbed(NamedTuple):
+    """What a database made of a batch of adverts."""
+
+    fresh: list[AdvertRecord]  # installed, in batch order
+    changes: list[EdgeChange]  # graph edges they changed
+    others: list[tuple[AdvertRecord, Outcome]]  # neither installed nor already held
 
 
 _SAME = Outcome(Verdict.SAME, [])
@@ -166,7 +188,8 @@ class LinkStateDB:
         self._adj: list[tuple[int, ...]] = []
         self.own = self.cache.record(Advert(owner, 1, (), address))
         self.me = self.own.origin
-        self._install(self.own)
+        self._grow()
+        self._install(self.own, None)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -212,10 +235,11 @@ class LinkStateDB:
 
     def originate(self, neighbours: Iterable[str], seq: int | None = None) -> Outcome:
         """Replace our own advert with one listing ``neighbours`` and a higher ``seq``."""
-        new_seq = max(self.own.advert.seq + 1, seq or 0)
+        new_seq = max(self.own.seq + 1, seq or 0)
         advert = Advert(self.owner, new_seq, tuple(sorted(neighbours)), self.address)
         record = self.cache.record(advert)
-        changes = self._install(record)
+        self._grow()
+        changes = self._install(record, self.own)
         self.own = record
         return Outcome(Verdict.NEW, changes)
 
@@ -231,20 +255,59 @@ class LinkStateDB:
                 if advert.seq >= own.seq and advert != own:
                     return _SELF_NEWER
                 return _SELF
-            if advert.seq < held.advert.seq:
+            if advert.seq < held.seq:
                 return _OLD
-            if advert.seq == held.advert.seq:
+            if advert.seq == held.seq:
                 return _SAME
         elif len(self._held) >= self.max_entries:
             return Outcome(Verdict.REJECTED, [], f"database full ({self.max_entries} origins)")
-        if len(advert.neighbours) > self.max_neighbours:
+        if len(record.numbers) > self.max_neighbours:
             return Outcome(
                 Verdict.REJECTED,
                 [],
-                f"advert of {advert.origin!r} lists {len(advert.neighbours)} neighbours "
+                f"advert of {advert.origin!r} lists {len(record.numbers)} neighbours "
                 f"(max {self.max_neighbours})",
             )
-        return Outcome(Verdict.NEW, self._install(record))
+        self._grow()
+        return Outcome(Verdict.NEW, self._install(record, held))
+
+    def absorb(self, records: Iterable[AdvertRecord]) -> Absorbed:
+        """:meth:`offer` each record of a batch; the adverts already held are skipped.
+
+        The common cases (an origin we did not know, a higher seq of someone else's advert)
+        install at once; every other case goes through :meth:`offer` and lands in ``others``.
+        """
+        held = self._held
+        get = held.get
+        me, max_entries, max_neighbours = self.me, self.max_entries, self.max_neighbours
+        install = self._install
+        self._grow()
+        fresh: list[AdvertRecord] = []
+        changes: list[EdgeChange] = []
+        others: list[tuple[AdvertRecord, Outcome]] = []
+        room = max_entries - len(held)
+        for record in records:
+            old = get(record.origin)
+            if old is record:
+                continue
+            if (
+                (room > 0 if old is None else record.seq > old.seq)
+                and record.origin != me
+                and len(record.numbers) <= max_neighbours
+            ):
+                changes += install(record, old)
+                fresh.append(record)
+                if old is None:
+                    room -= 1
+            else:
+                outcome = self.offer(record)
+                if outcome.verdict is Verdict.NEW:
+                    changes += outcome.changes
+                    fresh.append(record)
+                    room = max_entries - len(held)
+                elif outcome.verdict is not Verdict.SAME:
+                    others.append((record, outcome))
+        return Absorbed(fresh, changes, others)
 
     def remove(self, origin: str) -> list[EdgeChange]:
         """Forget ``origin``'s advert (not our own); returns the edges that disappeared."""
@@ -252,56 +315,53 @@ class LinkStateDB:
         if u is None or u == self.me or u not in self._held:
             return []
         del self._held[u]
-        changes = [EdgeChange(u, v, False) for v in self._adj[u]]
-        for v in self._adj[u]:
-            self._unlink(u, v)
+        adj = self._adj
+        changes = [EdgeChange(u, v, False) for v in adj[u]]
+        for v in adj[u]:
+            adj[v] = tuple(x for x in adj[v] if x != u)
+        adj[u] = ()
         return changes
 
-    def _install(self, record: AdvertRecord) -> list[EdgeChange]:
+    # Rows of the two-way graph are tuples, one per origin in every member's database, so a
+    # large simulated network would hold N^2 of them. A row that holds all of its origin's
+    # listed neighbours (the steady state) is therefore the record's own ``numbers`` tuple,
+    # shared by every database holding that record; only partial rows are private. A row
+    # never holds a member its origin's record does not list, so equal length means equal.
+
+    def _grow(self) -> None:
+        """Give every numbered member a row (numbers are assigned as adverts are decoded)."""
+        missing = len(self._ids) - len(self._adj)
+        if missing > 0:
+            self._adj.extend([()] * missing)
+
+    def _install(self, record: AdvertRecord, old: AdvertRecord | None) -> list[EdgeChange]:
+        """Hold ``record`` in place of ``old``; the caller has called :meth:`_grow`."""
         origin = record.origin
         held = self._held
-        old = held.get(origin)
         held[origin] = record
         adj = self._adj
-        known = len(self._ids)
-        if len(adj) < known:
-            adj.extend([()] * (known - len(adj)))
-        changes: list[EdgeChange] = []
-        listed = record.listed
-        if old is not None:
-            old_listed = old.listed
-            if old_listed == listed:
-                return changes
-            for n in old_listed - listed:
-                if n in adj[origin]:
-                    self._unlink(origin, n)
-                    changes.append((origin, n, False))
-            added = listed - old_listed
+        numbers = record.numbers
+        if old is None:
+            row: tuple[int, ...] = ()
+            changes: list[EdgeChange] = []
         else:
-            added = listed
-        share = self._share_row()
-        linked = []
-        for n in added:
-            other = held.get(n)
-            if other is not None and origin in other.listed and n != origin:
-                row = tuple(sorted((*adj[n], origin)))
-                adj[n] = share(row, row)
-                linked.append(n)
+            row = adj[origin]
+            listed = record.listed
+            if old.listed == listed:
+                if len(row) == len(numbers):
+                    adj[origin] = numbers
+                return []
+            changes = [(origin, n, False) for n in row if n not in listed]
+            for _, n, _ in changes:
+                adj[n] = tuple(x for x in adj[n] if x != origin)
+            row = tuple(n for n in row if n in listed)
+        get = held.get
+        for n in numbers:
+            other = get(n)
+            if other is not None and origin in other.listed and n != origin and n not in row:
+                grown = (*adj[n], origin)
+                adj[n] = other.numbers if len(grown) == len(other.numbers) else grown
+                row = (*row, n)
                 changes.append((origin, n, True))
-        if linked:
-            row = tuple(sorted((*adj[origin], *linked)))
-            adj[origin] = share(row, row)
+        adj[origin] = numbers if len(row) == len(numbers) else row
         return changes
-
-    def _share_row(self) -> Callable[[tuple[int, ...], tuple[int, ...]], tuple[int, ...]]:
-        rows = self.cache.rows
-        if len(rows) >= self.cache.max_size:
-            rows.clear()
-        return rows.setdefault
-
-    def _unlink(self, u: int, v: int) -> None:
-        adj, share = self._adj, self._share_row()
-        row = tuple(x for x in adj[u] if x != v)
-        adj[u] = share(row, row)
-        row = tuple(x for x in adj[v] if x != u)
-        adj[v] = share(row, row)

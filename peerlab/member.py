@@ -437,36 +437,24 @@ class Member:
         return b  # same opener: the newer one replaces a connection that is likely dead
 
     def _on_adverts(self, c: _Conn, batch: Adverts) -> None:
-        changes: list[EdgeChange] = []
-        fresh: dict[str, msgspec.Raw] = {}
         sender = c.peer
         assert sender is not None
-        decode = self.cache.decode
-        held = self.db.held
-        offer = self.db.offer
-        new = Verdict.NEW
-        for raw in batch.adverts:
-            record = decode(raw)
-            if held(record.origin) is record:
-                continue  # the very advert we hold: the common case in a flood
-            origin = record.advert.origin
-            outcome = offer(record)
+        # decode the whole batch first: a bad advert rejects it before anything is installed
+        absorbed = self.db.absorb(self.cache.decode_all(batch.adverts))
+        for record, outcome in absorbed.others:
             verdict = outcome.verdict
-            if verdict is new:
-                fresh[origin] = record.raw
-                if outcome.changes:
-                    changes += outcome.changes
-            elif verdict is Verdict.OLD:
-                ours = held(record.origin)
+            origin = record.advert.origin
+            if verdict is Verdict.OLD:
+                ours = self.db.held(record.origin)
                 assert ours is not None
                 self._outbox.setdefault(sender, {})[origin] = ours.raw
             elif verdict is Verdict.SELF_NEWER:
-                self._emit(
-                    ev.FIGHT_BACK, heard_seq=record.advert.seq, own_seq=self.db.own.advert.seq
-                )
-                self._originate(self._peers, above=record.advert.seq)
+                self._emit(ev.FIGHT_BACK, heard_seq=record.seq, own_seq=self.db.own.seq)
+                self._originate(self._peers, above=record.seq)
             elif verdict is Verdict.REJECTED:
                 self._emit(ev.ADVERT_REJECTED, peer=sender, origin=origin, reason=outcome.reason)
+        fresh = {record.advert.origin: record.raw for record in absorbed.fresh}
+        changes = absorbed.changes
         if fresh:
             unreachable = self._unreachable_since
             if unreachable:
@@ -686,15 +674,18 @@ class Member:
             if c is None:
                 continue
             raws = list(outbox[peer].values())
-            batch: list[msgspec.Raw] = []
-            size = 0
-            for raw in raws:
-                if batch and size + len(raw) > limit:
-                    self._send_msg(c, Adverts(batch))
-                    batch, size = [], 0
-                batch.append(raw)
-                size += len(raw)
-            self._send_msg(c, Adverts(batch))
+            if sum(map(len, raws)) <= limit:
+                self._send_msg(c, Adverts(raws))
+            else:
+                batch: list[msgspec.Raw] = []
+                size = 0
+                for raw in raws:
+                    if batch and size + len(raw) > limit:
+                        self._send_msg(c, Adverts(batch))
+                        batch, size = [], 0
+                    batch.append(raw)
+                    size += len(raw)
+                self._send_msg(c, Adverts(batch))
             if self.tracer.wants(ev.ADVERT_OUT):
                 self._emit(ev.ADVERT_OUT, peer=peer, count=len(raws))
 

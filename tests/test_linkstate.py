@@ -1,5 +1,7 @@
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peerlab.errors import MalformedMessage
 from peerlab.linkstate import AdvertCache, LinkStateDB, Verdict
@@ -90,3 +92,67 @@ def test_numbers_are_shared_by_databases_on_one_cache():
     assert a.index is b.index and a.adjacency == b.adjacency
     assert a.edges() == b.edges() == {("a", "b")}
     assert sorted(a) == ["a", "b"] and "b" in a and "zz" not in a
+
+
+def two_way(db):
+    """The two-way graph computed from scratch from the records a database holds."""
+    listed = {r.advert.origin: set(r.advert.neighbours) for r in db.records()}
+    return {(a, b) for a, ns in listed.items() for b in ns if a < b and a in listed.get(b, ())}
+
+
+ids = st.sampled_from(["a", "b", "c", "d", "e"])
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("offer"), ids, st.integers(1, 6), st.lists(ids, max_size=6)),
+        st.tuples(st.just("remove"), ids, st.just(0), st.just([])),
+        st.tuples(st.just("originate"), st.just("a"), st.just(0), st.lists(ids, max_size=4)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300)
+@given(ops, st.booleans())
+def test_graph_and_reported_changes_follow_any_sequence_of_adverts(steps, batched):
+    """Whatever arrives in whatever order, the incremental graph equals the from-scratch one,
+    and the reported edge changes replayed from the start give that graph too."""
+    cache = AdvertCache()
+    db = LinkStateDB("a", "", cache=cache)
+    replayed: set[tuple[str, str]] = set()
+    ids_of = db.index.ids
+    for kind, origin, seq, neighbours in steps:
+        if kind == "offer":
+            record = cache.record(Advert(origin, seq, tuple(neighbours), ""))
+            changes = db.absorb([record]).changes if batched else db.offer(record).changes
+        elif kind == "remove":
+            changes = db.remove(origin)
+        else:
+            changes = db.originate(neighbours).changes
+        for u, v, added in changes:
+            pair = tuple(sorted((ids_of[u], ids_of[v])))
+            assert (pair in replayed) != added, f"{pair} reported {'added' if added else 'gone'}"
+            (replayed.add if added else replayed.discard)(pair)
+        assert db.edges() == two_way(db) == replayed
+        assert all(len(set(row)) == len(row) for row in db.adjacency)
+
+
+def test_steady_state_rows_are_the_records_own_tuples():
+    cache = AdvertCache()
+    db = LinkStateDB("a", "", cache=cache)
+    db.originate(["b", "c"])
+    b = cache.record(Advert("b", 1, ("a", "c"), ""))
+    c = cache.record(Advert("c", 1, ("a", "b"), ""))
+    db.absorb([b, c])
+    me = db.index.get("a")
+    assert db.adjacency[b.origin] is b.numbers and db.adjacency[c.origin] is c.numbers
+    assert db.adjacency[me] is db.own.numbers
+
+
+def test_decode_all_decodes_each_distinct_advert_once():
+    cache = AdvertCache()
+    x, y = rec("x", 1, ["y"]).raw, rec("y", 1, ["x"]).raw
+    records = cache.decode_all([x, y, x])
+    assert [r.advert.origin for r in records] == ["x", "y", "x"]
+    assert records[0] is records[2] and cache.misses == 2
+    with pytest.raises(MalformedMessage):
+        cache.decode_all([x, b"\x93\xa1x"])
