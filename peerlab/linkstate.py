@@ -9,7 +9,7 @@ half-dead links and stale adverts out of the routes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -180,11 +180,10 @@ class LinkStateDB:
         self.address = address
         self.max_entries = max_entries
         self.max_neighbours = max_neighbours
-        self._held: dict[int, AdvertRecord] = {}
-        # the record held for a member number, if any (the dict's own get: called per advert)
-        self.held: Callable[[int], AdvertRecord | None] = self._held.get
-        # neighbour tuples by member number; tuples, not sets, as one per origin in every
-        # member's database adds up, and interned so that databases that agree share them
+        # records and rows by member number, lists rather than dicts: a large simulated network
+        # holds one of each per member, and a list slot costs 8 bytes
+        self._held: list[AdvertRecord | None] = []
+        self._count = 0
         self._adj: list[tuple[int, ...]] = []
         self.own = self.cache.record(Advert(owner, 1, (), address))
         self.me = self.own.origin
@@ -194,23 +193,27 @@ class LinkStateDB:
     # --- reading -------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._held)
+        return self._count
 
     def __contains__(self, origin: object) -> bool:
-        number = self.index.get(origin) if isinstance(origin, str) else None
-        return number in self._held
+        return isinstance(origin, str) and self.get(origin) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return map(self.index.ids.__getitem__, self._held)
+        ids = self._ids
+        return (ids[n] for n, record in enumerate(self._held) if record is not None)
 
     def get(self, origin: str) -> AdvertRecord | None:
         """The record held for ``origin``, if any."""
         number = self.index.get(origin)
-        return None if number is None else self._held.get(number)
+        return None if number is None else self.held(number)
+
+    def held(self, number: int) -> AdvertRecord | None:
+        """The record held for the member numbered ``number``, if any."""
+        return self._held[number] if number < len(self._held) else None
 
     def records(self) -> list[AdvertRecord]:
         """Every record held, in origin order."""
-        return sorted(self._held.values(), key=lambda r: r.advert.origin)
+        return sorted(filter(None, self._held), key=lambda r: r.advert.origin)
 
     @property
     def adjacency(self) -> list[tuple[int, ...]]:
@@ -246,7 +249,7 @@ class LinkStateDB:
     def offer(self, record: AdvertRecord) -> Outcome:
         """Consider an advert heard from a peer; install it if it is news."""
         advert = record.advert
-        held = self._held.get(record.origin)
+        held = self.held(record.origin)
         if held is not None:
             if held is record:
                 return _SAME
@@ -259,7 +262,7 @@ class LinkStateDB:
                 return _OLD
             if advert.seq == held.seq:
                 return _SAME
-        elif len(self._held) >= self.max_entries:
+        elif self._count >= self.max_entries:
             return Outcome(Verdict.REJECTED, [], f"database full ({self.max_entries} origins)")
         if len(record.numbers) > self.max_neighbours:
             return Outcome(
@@ -278,16 +281,15 @@ class LinkStateDB:
         install at once; every other case goes through :meth:`offer` and lands in ``others``.
         """
         held = self._held
-        get = held.get
         me, max_entries, max_neighbours = self.me, self.max_entries, self.max_neighbours
         install = self._install
         self._grow()
         fresh: list[AdvertRecord] = []
         changes: list[EdgeChange] = []
         others: list[tuple[AdvertRecord, Outcome]] = []
-        room = max_entries - len(held)
+        room = max_entries - self._count
         for record in records:
-            old = get(record.origin)
+            old = held[record.origin]
             if old is record:
                 continue
             if (
@@ -304,7 +306,7 @@ class LinkStateDB:
                 if outcome.verdict is Verdict.NEW:
                     changes += outcome.changes
                     fresh.append(record)
-                    room = max_entries - len(held)
+                    room = max_entries - self._count
                 elif outcome.verdict is not Verdict.SAME:
                     others.append((record, outcome))
         return Absorbed(fresh, changes, others)
@@ -312,9 +314,10 @@ class LinkStateDB:
     def remove(self, origin: str) -> list[EdgeChange]:
         """Forget ``origin``'s advert (not our own); returns the edges that disappeared."""
         u = self.index.get(origin)
-        if u is None or u == self.me or u not in self._held:
+        if u is None or u == self.me or self.held(u) is None:
             return []
-        del self._held[u]
+        self._held[u] = None
+        self._count -= 1
         adj = self._adj
         changes = [EdgeChange(u, v, False) for v in adj[u]]
         for v in adj[u]:
@@ -333,6 +336,7 @@ class LinkStateDB:
         missing = len(self._ids) - len(self._adj)
         if missing > 0:
             self._adj.extend([()] * missing)
+            self._held.extend([None] * missing)
 
     def _install(self, record: AdvertRecord, old: AdvertRecord | None) -> list[EdgeChange]:
         """Hold ``record`` in place of ``old``; the caller has called :meth:`_grow`."""
@@ -342,6 +346,7 @@ class LinkStateDB:
         adj = self._adj
         numbers = record.numbers
         if old is None:
+            self._count += 1
             row: tuple[int, ...] = ()
             changes: list[EdgeChange] = []
         else:
@@ -355,9 +360,8 @@ class LinkStateDB:
             for _, n, _ in changes:
                 adj[n] = tuple(x for x in adj[n] if x != origin)
             row = tuple(n for n in row if n in listed)
-        get = held.get
         for n in numbers:
-            other = get(n)
+            other = held[n]
             if other is not None and origin in other.listed and n != origin and n not in row:
                 grown = (*adj[n], origin)
                 adj[n] = other.numbers if len(grown) == len(other.numbers) else grown
