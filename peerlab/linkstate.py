@@ -49,8 +49,8 @@ class MemberIndex:
 class AdvertRecord:
     """An advert with its encoded bytes and its members as numbers.
 
-    ``numbers`` holds the listed neighbours' numbers, sorted and without repeats; ``listed``
-    holds the same as a set for the two-way check.
+    ``numbers`` holds the listed neighbours' numbers, sorted, without repeats and without the
+    origin itself; ``listed`` holds the same as a set for the two-way check.
     """
 
     advert: Advert
@@ -109,10 +109,9 @@ class AdvertCache:
 
     def _numbered(self, advert: Advert, raw: msgspec.Raw) -> AdvertRecord:
         number = self.index.number
-        listed = frozenset(map(number, advert.neighbours))
-        return AdvertRecord(
-            advert, raw, number(advert.origin), advert.seq, tuple(sorted(listed)), listed
-        )
+        origin = number(advert.origin)
+        listed = frozenset(map(number, advert.neighbours)) - {origin}  # no edge to itself
+        return AdvertRecord(advert, raw, origin, advert.seq, tuple(sorted(listed)), listed)
 
 
 class Verdict(enum.Enum):
@@ -345,27 +344,34 @@ class LinkStateDB:
         held[origin] = record
         adj = self._adj
         numbers = record.numbers
+        changes: list[EdgeChange] = []
+        kept: list[int] = []
         if old is None:
             self._count += 1
-            row: tuple[int, ...] = ()
-            changes: list[EdgeChange] = []
+            candidates: Iterable[int] = numbers
         else:
-            row = adj[origin]
             listed = record.listed
+            row = adj[origin]
             if old.listed == listed:
                 if len(row) == len(numbers):
                     adj[origin] = numbers
-                return []
-            changes = [(origin, n, False) for n in row if n not in listed]
-            for _, n, _ in changes:
-                adj[n] = tuple(x for x in adj[n] if x != origin)
-            row = tuple(n for n in row if n in listed)
-        for n in numbers:
+                return changes
+            for n in row:
+                if n in listed:
+                    kept.append(n)
+                else:
+                    adj[n] = tuple(x for x in adj[n] if x != origin)
+                    changes.append((origin, n, False))
+            candidates = [n for n in numbers if n not in row]
+        linked = []
+        for n in candidates:
             other = held[n]
-            if other is not None and origin in other.listed and n != origin and n not in row:
+            if other is not None and origin in other.listed:
                 grown = (*adj[n], origin)
                 adj[n] = other.numbers if len(grown) == len(other.numbers) else grown
-                row = (*row, n)
-                changes.append((origin, n, True))
-        adj[origin] = numbers if len(row) == len(numbers) else row
+                linked.append(n)
+        if linked:
+            changes += [(origin, n, True) for n in linked]
+        full = len(kept) + len(linked) == len(numbers)
+        adj[origin] = numbers if full else (*kept, *linked)
         return changes

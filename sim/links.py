@@ -6,6 +6,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -34,15 +35,21 @@ class LinkModel:
         if not 0.0 <= self.loss < 1.0:
             raise ValueError(f"link loss must be in [0, 1), got {self.loss}")
 
+    @cached_property
+    def varies(self) -> bool:
+        """Whether delays are drawn at random (jitter or loss), not fixed."""
+        return bool(self.jitter or self.loss)
+
+    @cached_property
+    def seconds_per_byte(self) -> float:
+        """Serialisation delay per byte (0 for unlimited bandwidth)."""
+        return 8 / self.bandwidth if self.bandwidth else 0.0
+
     def one_way(self, rng: random.Random) -> float:
         """A sampled one-way propagation delay."""
         if self.jitter:
             return self.latency + rng.random() * self.jitter
         return self.latency
-
-    def transmit_time(self, nbytes: int) -> float:
-        """Serialisation delay of ``nbytes`` at this link's bandwidth."""
-        return nbytes * 8 / self.bandwidth if self.bandwidth else 0.0
 
     def retransmit_delay(self, nbytes: int, rng: random.Random) -> float:
         """Extra delay from lost segments of a write of ``nbytes`` (each loss costs one rto)."""

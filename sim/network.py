@@ -368,7 +368,9 @@ class SimNetwork:
     def _transmit(self, pipe: Pipe, item: bytes | str) -> None:
         if pipe.dead:
             return
-        blocker = self._blocker(pipe.src, pipe.dst)
+        blocker = (
+            self._blocker(pipe.src, pipe.dst) if self._cuts or self._partition is not None else None
+        )
         if blocker is not None:
             if not pipe.held:
                 self._holding.append(pipe)
@@ -382,9 +384,13 @@ class SimNetwork:
         rng = self.rng
         now = self.env.now
         if isinstance(item, bytes):
-            start = max(now, pipe.busy_until)
-            pipe.busy_until = start + model.transmit_time(len(item))
-            arrival = pipe.busy_until + model.one_way(rng) + model.retransmit_delay(len(item), rng)
+            busy = pipe.busy_until
+            busy = (now if now > busy else busy) + len(item) * model.seconds_per_byte
+            pipe.busy_until = busy
+            if model.varies:
+                arrival = busy + model.one_way(rng) + model.retransmit_delay(len(item), rng)
+            else:
+                arrival = busy + model.latency
         else:
             arrival = now + model.one_way(rng)
         if arrival < pipe.last_arrival:
