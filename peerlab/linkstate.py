@@ -148,6 +148,7 @@ class Absorbed(NamedTuple):
     fresh: list[AdvertRecord]  # installed, in batch order
     changes: list[EdgeChange]  # graph edges they changed
     others: list[tuple[AdvertRecord, Outcome]]  # neither installed nor already held
+    known: list[AdvertRecord]  # the very records already held
 
 
 _SAME = Outcome(Verdict.SAME, [])
@@ -286,10 +287,12 @@ class LinkStateDB:
         fresh: list[AdvertRecord] = []
         changes: list[EdgeChange] = []
         others: list[tuple[AdvertRecord, Outcome]] = []
+        known: list[AdvertRecord] = []
         room = max_entries - self._count
         for record in records:
             old = held[record.origin]
             if old is record:
+                known.append(record)
                 continue
             if (
                 (room > 0 if old is None else record.seq > old.seq)
@@ -308,7 +311,7 @@ class LinkStateDB:
                     room = max_entries - self._count
                 elif outcome.verdict is not Verdict.SAME:
                     others.append((record, outcome))
-        return Absorbed(fresh, changes, others)
+        return Absorbed(fresh, changes, others, known)
 
     def remove(self, origin: str) -> list[EdgeChange]:
         """Forget ``origin``'s advert (not our own); returns the edges that disappeared."""

@@ -453,6 +453,13 @@ class Member:
                 self._originate(self._peers, above=record.seq)
             elif verdict is Verdict.REJECTED:
                 self._emit(ev.ADVERT_REJECTED, peer=sender, origin=origin, reason=outcome.reason)
+        if absorbed.known:
+            # the sender holds these already: do not flood them back to it
+            box = self._outbox.get(sender)
+            if box:
+                for record in absorbed.known:
+                    if box.get(record.advert.origin) is record.raw:
+                        del box[record.advert.origin]
         fresh = {record.advert.origin: record.raw for record in absorbed.fresh}
         changes = absorbed.changes
         if fresh:

@@ -8,7 +8,17 @@ from peerlab import trace as ev
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
 from peerlab.routing import next_hops
-from peerlab.wire import Data, Hello, encode_frame
+from peerlab.wire import (
+    PROTOCOL_VERSION,
+    Advert,
+    Adverts,
+    Data,
+    FrameDecoder,
+    Hello,
+    decode_advert,
+    encode_advert,
+    encode_frame,
+)
 
 SETTLE = 8.0
 
@@ -352,3 +362,34 @@ def test_connection_limit_turns_away_extra_peers():
     ]
     assert len(limited) >= 2
     assert table_errors(tables(net), truth(net)) == []
+
+
+def test_an_advert_is_not_flooded_back_to_a_peer_that_sent_it(line):
+    """b learns x from p, and then from q before its flood leaves: neither p nor q gets it."""
+    peers = {}
+    for name in "pq":
+        raw = RawPeer()
+        t = line.transport(f"mem:{name}")
+        t.handler = raw
+        t.connect("mem:b")
+        assert line.run_until(lambda raw=raw: raw.conns, timeout=1)
+        t.send(raw.conns[0], encode_frame(Hello(name, f"mem:{name}", PROTOCOL_VERSION)))
+        peers[name] = (t, raw)
+    assert line.run_until(lambda: {"p", "q"} <= set(line.members["b"].neighbours), timeout=1)
+    line.run_for(0.5)
+    for _, raw in peers.values():
+        raw.data = b""
+    news = encode_frame(Adverts([encode_advert(Advert("x", 1, ("p", "q"), "mem:x"))]))
+    for t, raw in peers.values():
+        t.send(raw.conns[0], news)
+    line.run_for(0.5)
+    assert line.members["b"].db.get("x") is not None
+    for name, (_, raw) in peers.items():
+        told = [
+            decode_advert(a).origin
+            for m in FrameDecoder().feed(raw.data)
+            if isinstance(m, Adverts)
+            for a in m.adverts
+        ]
+        assert "x" not in told, f"{name} was told about x"
+    assert "x" in line.members["c"].db
