@@ -254,7 +254,8 @@ class Member:
         self._msg_counter += 1
         msg_id = f"{self.id}:{self._msg_counter}"
         data = Data(msg_id, self.id, dst, self.config.default_ttl, [self.id], payload, reliable)
-        self._emit(ev.SEND, msg_id=msg_id, src=self.id, dst=dst, size=len(payload))
+        if ev.SEND in self.tracer.kinds:
+            self._emit(ev.SEND, msg_id=msg_id, src=self.id, dst=dst, size=len(payload))
         if not self.running:
             self._drop(data, NOT_RUNNING)
             return msg_id
@@ -519,7 +520,8 @@ class Member:
             return
         index = self.db.index
         dst = index.get(message.dst)
-        hop = -1 if dst is None else self._tree.hop_to(dst)
+        first = self._tree.first_hop
+        hop = first[dst] if dst is not None and dst < len(first) else -1
         c = self._peers.get(index.ids[hop]) if hop >= 0 else None
         if c is None:
             self._drop(message, NO_ROUTE)
@@ -536,15 +538,16 @@ class Member:
                 self._route_data(Ack(data.msg_id, self.id, data.src, self.config.default_ttl))
             if duplicate:
                 return
-        self._emit(
-            ev.DELIVER,
-            msg_id=data.msg_id,
-            src=data.src,
-            dst=data.dst,
-            path=data.path,
-            hops=len(data.path) - 1,
-            size=len(data.payload),
-        )
+        if ev.DELIVER in self.tracer.kinds:
+            self._emit(
+                ev.DELIVER,
+                msg_id=data.msg_id,
+                src=data.src,
+                dst=data.dst,
+                path=data.path,
+                hops=len(data.path) - 1,
+                size=len(data.payload),
+            )
         if self.on_deliver is not None:
             self.on_deliver(data)
 
@@ -756,7 +759,8 @@ class Member:
             self._emit(ev.DISCONNECT, peer=None, address=c.remote_address, reason=reason)
 
     def _emit(self, kind: str, **fields) -> None:
-        self.tracer.emit(self.transport.now(), self.id, kind, **fields)
+        if kind in self.tracer.kinds:
+            self.tracer.emit(self.transport.now(), self.id, kind, **fields)
 
 
 def established_adjacency(members: dict[str, Member]) -> dict[str, set[str]]:

@@ -34,10 +34,6 @@ class ShortestPathTree(NamedTuple):
     first_hop: list[int]
     reachable: int
 
-    def hop_to(self, v: int) -> int:
-        """The first hop towards member number ``v``, or -1."""
-        return self.first_hop[v] if v < len(self.first_hop) else -1
-
     def reaches(self, v: int) -> bool:
         """Whether member number ``v`` is reachable (the source reaches itself)."""
         return v < len(self.dist) and self.dist[v] >= 0
