@@ -37,6 +37,10 @@ class TruncatedFrame(RemoteProtocolError):
     """The stream ended in the middle of a frame."""
 
 
+class TooManyMembers(RemoteProtocolError):
+    """An advert named a member id beyond the number of ids this process will track."""
+
+
 class HandshakeError(RemoteProtocolError):
     """The peer's handshake was missing, late, or incompatible."""
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import msgspec
 
+from peerlab.errors import TooManyMembers
 from peerlab.wire import Advert, decode_advert, encode_advert
 
 
@@ -25,7 +26,8 @@ class MemberIndex:
     everything that leaves the core speaks member ids again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_size: int = 1_000_000) -> None:
+        self.max_size = max_size
         self.ids: list[str] = []
         self._numbers: dict[str, int] = {}
 
@@ -43,6 +45,20 @@ class MemberIndex:
     def get(self, member_id: str) -> int | None:
         """The number of ``member_id`` if it has one."""
         return self._numbers.get(member_id)
+
+    def admit(self, advert: Advert) -> None:
+        """Raise :class:`TooManyMembers` if numbering a peer's advert would pass ``max_size``.
+
+        Numbers are never reused, so without this a peer inventing ids could grow the index,
+        and every database's lists with it, without bound.
+        """
+        names = {advert.origin, *advert.neighbours}
+        new = sum(1 for name in names if name not in self._numbers)
+        if len(self.ids) + new > self.max_size:
+            raise TooManyMembers(
+                f"advert of {advert.origin!r} names {new} new member ids; this process tracks "
+                f"at most {self.max_size} and already knows {len(self.ids)}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +87,9 @@ class AdvertCache:
     (records already held by databases stay valid, and numbers are never reassigned).
     """
 
-    def __init__(self, max_size: int = 1_000_000) -> None:
+    def __init__(self, max_size: int = 1_000_000, max_members: int = 1_000_000) -> None:
         self.max_size = max_size
-        self.index = MemberIndex()
+        self.index = MemberIndex(max_members)
         self._records: dict[bytes, AdvertRecord] = {}
         self.misses = 0
 
@@ -85,13 +101,19 @@ class AdvertCache:
         return self._numbered(advert, encode_advert(advert))
 
     def decode(self, raw: bytes | msgspec.Raw) -> AdvertRecord:
-        """The record for an encoded advert; raises ``MalformedMessage`` if it is invalid."""
+        """The record for an encoded advert from a peer.
+
+        Raises ``MalformedMessage`` if it is invalid and ``TooManyMembers`` if it would take the
+        index past its size.
+        """
         key = bytes(raw)
         record = self._records.get(key)
         if record is not None:
             return record
         self.misses += 1
-        record = self._numbered(decode_advert(key), msgspec.Raw(key))
+        advert = decode_advert(key)
+        self.index.admit(advert)
+        record = self._numbered(advert, msgspec.Raw(key))
         if len(self._records) >= self.max_size:
             self._records.clear()
         self._records[key] = record

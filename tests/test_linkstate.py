@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerlab.errors import MalformedMessage
+from peerlab.errors import MalformedMessage, TooManyMembers
 from peerlab.linkstate import AdvertCache, LinkStateDB, Verdict
 from peerlab.wire import Advert
 
@@ -156,3 +156,14 @@ def test_decode_all_decodes_each_distinct_advert_once():
     assert records[0] is records[2] and cache.misses == 2
     with pytest.raises(MalformedMessage):
         cache.decode_all([x, b"\x93\xa1x"])
+
+
+def test_peers_cannot_grow_the_member_index_without_bound():
+    cache = AdvertCache(max_members=4)
+    cache.decode(rec("a", 1, ["b", "c"]).raw)
+    with pytest.raises(
+        TooManyMembers, match=r"names 2 new member ids.*at most 4 and already knows 3"
+    ):
+        cache.decode(rec("d", 1, ["a", "e"]).raw)
+    assert len(cache.index) == 3
+    assert cache.decode(rec("d", 1, ["a", "b"]).raw).origin == 3
