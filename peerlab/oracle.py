@@ -14,9 +14,9 @@ RouteLike = Any  # a Route, or {"next_hop": ..., "hops": ...}
 
 
 def _unpack(route: RouteLike) -> tuple[str, int]:
-    if isinstance(route, Mapping):
-        return route["next_hop"], route["hops"]
-    return route[0], route[1]
+    if isinstance(route, tuple):
+        return route[0], route[1]
+    return route["next_hop"], route["hops"]
 
 
 def graph_of(members: Iterable[str], links: Iterable[tuple[str, str]]):
@@ -50,6 +50,8 @@ class Oracle:
                 continue
             reach = dist[src]
             table = tables[src]
+            if self._right(src, table):
+                continue
             for d in sorted(set(reach) - set(table) - {src}):
                 errors.append(f"{src}: no route to reachable {d} ({reach[d]} hops)")
             for d in sorted(set(table) - set(reach)):
@@ -63,6 +65,17 @@ class Oracle:
                 elif dist[hop].get(d) != reach[d] - 1:
                     errors.append(f"{src}->{d}: next hop {hop} is not on a shortest path")
         return errors[:limit] if limit else errors
+
+    def _right(self, src: str, table: Mapping[str, RouteLike]) -> bool:
+        """Whether one table is entirely right (the quick check; :meth:`errors` says why not)."""
+        reach, dist, neighbours = self.dist[src], self.dist, self.graph.adj[src]
+        if len(table) != len(reach) - 1 or src in table:
+            return False
+        for d, route in table.items():
+            hop, hops = _unpack(route)
+            if reach.get(d) != hops or hop not in neighbours or dist[hop].get(d) != hops - 1:
+                return False
+        return True
 
     def agrees(self, tables: Mapping[str, Mapping[str, RouteLike]]) -> bool:
         """Whether every table matches the truth."""

@@ -2,7 +2,7 @@ import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerlab.oracle import table_errors
+from peerlab.oracle import Oracle, table_errors
 from peerlab.routing import Route, next_hops, numbered, shortest_path_tree
 
 
@@ -93,3 +93,43 @@ def test_tree_counts_what_changed():
     assert (before.reachable, after.reachable) == (2, 1)
     assert after.differences(before) == (1, 1)
     assert not after.reaches(2) and not after.reaches(99) and after.first_hop[2] == -1
+
+
+def wrongs(table: dict[str, Route], names: list[str], draw) -> dict[str, Route]:
+    """The table with one entry spoilt (removed, extra, wrong hops or a wrong next hop)."""
+    spoilt = dict(table)
+    how = draw(st.sampled_from(["remove", "extra", "hops", "hop"]))
+    if how == "extra" or not spoilt:
+        spoilt[draw(st.sampled_from(names))] = Route(draw(st.sampled_from(names)), 1)
+        return spoilt
+    d = draw(st.sampled_from(sorted(spoilt)))
+    if how == "remove":
+        del spoilt[d]
+    elif how == "hops":
+        spoilt[d] = Route(spoilt[d].next_hop, spoilt[d].hops + draw(st.sampled_from([-1, 1])))
+    else:
+        spoilt[d] = Route(draw(st.sampled_from(names)), spoilt[d].hops)
+    return spoilt
+
+
+@settings(max_examples=150)
+@given(graphs, st.data())
+def test_oracle_quick_verdict_matches_its_detailed_errors(g, data):
+    """agrees() takes a quick path; it must say exactly what errors() says, right or wrong."""
+    adj = adjacency(g)
+    names = sorted(adj)
+    src = data.draw(st.sampled_from(names))
+    table = next_hops(adj, src)
+    if data.draw(st.booleans()):
+        table = wrongs(table, names, data.draw)
+    oracle = Oracle(names, [(str(u), str(v)) for u, v in g.edges])
+    as_dicts = {d: {"next_hop": r.next_hop, "hops": r.hops} for d, r in table.items()}
+    for tables in ({src: table}, {src: as_dicts}):
+        assert oracle.agrees(tables) == (oracle.errors(tables) == [])
+
+
+def test_oracle_rejects_a_next_hop_one_step_closer_that_is_not_a_neighbour():
+    oracle = Oracle("abdw", [("a", "b"), ("b", "d"), ("d", "w")])
+    table = {"b": Route("b", 1), "d": Route("w", 2), "w": Route("b", 3)}
+    assert not oracle.agrees({"a": table})
+    assert oracle.errors({"a": table}) == ["a->d: next hop w is not a neighbour"]

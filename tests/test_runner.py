@@ -152,3 +152,20 @@ def test_unknown_backend_is_bad_input():
 
     with pytest.raises(PeerlabError, match="unknown backend 'ns3'"):
         run(ROOT / "scenarios" / "line.yaml", "ns3")
+
+
+def test_a_silent_cut_is_not_judged_converged_before_anyone_notices(tmp_path):
+    """After a silent cut nobody's table changes until the keepalive notices, so convergence is
+    dated from when the tables became right again, not from the cut."""
+    path = tmp_path / "cut.yaml"
+    path.write_text(
+        "name: cut\nseed: 1\nmembers: [a, b, c, d]\n"
+        "topology: {links: [[a, b], [b, c], [c, d], [d, a]]}\n"
+        "events: [{at: 1s, link_cut: [a, b]}]\n"
+        "expect: {routes: shortest, converged_within: 2s}\nsettle: 2s\n"
+    )
+    result = run(path, "sim")
+    assert result.ok, result.expectations
+    cut = next(c for c in result.convergence if c["event"].startswith("link_cut"))
+    took = cut["converged_at"] - cut["at"]
+    assert 0.3 <= took <= 1.5, cut  # scenario members: 0.15 s keepalive, 0.6 s dead timeout
