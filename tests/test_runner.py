@@ -169,3 +169,17 @@ def test_a_silent_cut_is_not_judged_converged_before_anyone_notices(tmp_path):
     cut = next(c for c in result.convergence if c["event"].startswith("link_cut"))
     took = cut["converged_at"] - cut["at"]
     assert 0.3 <= took <= 1.5, cut  # scenario members: 0.15 s keepalive, 0.6 s dead timeout
+
+
+def test_results_json_has_one_line_per_member_or_item():
+    """Large runs hold millions of routes: the file keeps each table and each message on one
+    line instead of spreading every route over several, and reads back to the same contract."""
+    result = run(ROOT / "scenarios" / "line.yaml", "sim")
+    text = result.to_json()
+    assert json.loads(text) == result.to_dict()
+    data = result.to_dict()
+    items = sum(len(v) for v in data.values() if isinstance(v, list | dict) and v)
+    containers = sum(1 for v in data.values() if isinstance(v, list | dict) and v)
+    assert len(text.splitlines()) == 2 + len(data) + items + containers
+    table = json.dumps(data["routing_tables"]["n0"], sort_keys=True, separators=(", ", ": "))
+    assert f'  "n0": {table},' in text.splitlines()
