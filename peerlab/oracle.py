@@ -37,6 +37,7 @@ class Oracle:
 
         self.graph = graph_of(members, links)
         self.dist: dict[str, dict[str, int]] = dict(nx.all_pairs_shortest_path_length(self.graph))
+        self._neighbours = {m: set(self.graph.adj[m]) for m in self.graph}
 
     def errors(self, tables: Mapping[str, Mapping[str, RouteLike]], limit: int = 0) -> list[str]:
         """Every disagreement of ``tables`` with the truth (stop after ``limit`` if > 0)."""
@@ -68,11 +69,11 @@ class Oracle:
 
     def _right(self, src: str, table: Mapping[str, RouteLike]) -> bool:
         """Whether one table is entirely right (the quick check; :meth:`errors` says why not)."""
-        reach, dist, neighbours = self.dist[src], self.dist, self.graph.adj[src]
+        reach, dist, neighbours = self.dist[src], self.dist, self._neighbours[src]
         if len(table) != len(reach) - 1 or src in table:
             return False
         for d, route in table.items():
-            hop, hops = _unpack(route)
+            hop, hops = route if isinstance(route, tuple) else _unpack(route)
             if reach.get(d) != hops or hop not in neighbours or dist[hop].get(d) != hops - 1:
                 return False
         return True
