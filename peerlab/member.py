@@ -146,7 +146,6 @@ class Member:
         self._tick_timer: TimerHandle | None = None
         self._last_route_at = float("-inf")
         self._tree = shortest_path_tree(self.db.adjacency, self.db.me, self.db.index.ids)
-        self._routes: dict[str, Route] | None = {}
         self._unreachable_since: dict[str, float] = {}
         self._msg_counter = 0
         self._ping_nonce = 0
@@ -191,10 +190,12 @@ class Member:
 
     @property
     def routes(self) -> dict[str, Route]:
-        """The current next-hop table ``{destination: Route(next_hop, hops)}``."""
-        if self._routes is None:
-            self._routes = self._tree.routes(self.db.index.ids)
-        return self._routes
+        """The current next-hop table ``{destination: Route(next_hop, hops)}``.
+
+        Built from the BFS tree on each call and not kept: a member of a large network would
+        otherwise hold a table as big as the network for as long as its routes stay the same.
+        """
+        return self._tree.routes(self.db.index.ids)
 
     @property
     def reachable(self) -> int:
@@ -629,11 +630,11 @@ class Member:
         db = self.db
         tree = shortest_path_tree(db.adjacency, db.me, db.index.ids)
         self._tree = tree
-        if tree.first_hop != old.first_hop or tree.dist != old.dist:
-            self._routes = None
-            if self.tracer.wants(ev.ROUTE_CHANGE):
-                changed, removed = tree.differences(old)
-                self._emit(ev.ROUTE_CHANGE, changed=changed, removed=removed, size=tree.reachable)
+        if self.tracer.wants(ev.ROUTE_CHANGE) and (
+            tree.first_hop != old.first_hop or tree.dist != old.dist
+        ):
+            changed, removed = tree.differences(old)
+            self._emit(ev.ROUTE_CHANGE, changed=changed, removed=removed, size=tree.reachable)
         if len(db) > tree.reachable + 1 or self._unreachable_since:
             number = db.index.get
             for origin in db:
