@@ -297,10 +297,12 @@ class LinkStateDB:
         return Outcome(Verdict.NEW, self._install(record, held))
 
     def absorb(self, records: Iterable[AdvertRecord]) -> Absorbed:
-        """:meth:`offer` each record of a batch; the adverts already held are skipped.
+        """:meth:`offer` each record of a batch.
 
-        The common cases (an origin we did not know, a higher seq of someone else's advert)
-        install at once; every other case goes through :meth:`offer` and lands in ``others``.
+        The very records already held come back in ``known``. The common cases (an origin we
+        did not know, a higher seq of someone else's advert) install at once; every other case
+        goes through :meth:`offer`, and what it neither installs nor finds the same lands in
+        ``others``.
         """
         held = self._held
         me, max_entries, max_neighbours = self.me, self.max_entries, self.max_neighbours

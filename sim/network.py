@@ -291,8 +291,6 @@ class SimNetwork:
     # --- the wire ------------------------------------------------------------------------
 
     def _blocker(self, src: str, dst: str) -> FaultReport | None:
-        if not self._cuts and self._partition is None:
-            return None
         cut = self._cuts.get(frozenset((src, dst)))
         if cut is not None:
             return cut
@@ -368,6 +366,7 @@ class SimNetwork:
     def _transmit(self, pipe: Pipe, item: bytes | str) -> None:
         if pipe.dead:
             return
+        # most frames travel while no fault is active: no lookup (and no call) for them
         blocker = (
             self._blocker(pipe.src, pipe.dst) if self._cuts or self._partition is not None else None
         )
