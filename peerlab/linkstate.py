@@ -210,7 +210,8 @@ class LinkStateDB:
         self.own = self.cache.record(Advert(owner, 1, (), address))
         self.me = self.own.origin
         self._grow()
-        self._install(self.own, None)
+        self._install(self.own, None, [])
+        self._count = 1
 
     # --- reading -------------------------------------------------------------------------
 
@@ -264,7 +265,8 @@ class LinkStateDB:
         advert = Advert(self.owner, new_seq, tuple(sorted(neighbours)), self.address)
         record = self.cache.record(advert)
         self._grow()
-        changes = self._install(record, self.own)
+        changes: list[EdgeChange] = []
+        self._install(record, self.own, changes)
         self.own = record
         return Outcome(Verdict.NEW, changes)
 
@@ -294,7 +296,11 @@ class LinkStateDB:
                 f"(max {self.max_neighbours})",
             )
         self._grow()
-        return Outcome(Verdict.NEW, self._install(record, held))
+        changes: list[EdgeChange] = []
+        self._install(record, held, changes)
+        if held is None:
+            self._count += 1
+        return Outcome(Verdict.NEW, changes)
 
     def absorb(self, records: Iterable[AdvertRecord]) -> Absorbed:
         """:meth:`offer` each record of a batch.
@@ -323,11 +329,12 @@ class LinkStateDB:
                 and record.origin != me
                 and len(record.numbers) <= max_neighbours
             ):
-                changes += install(record, old)
+                install(record, old, changes)
                 fresh.append(record)
                 if old is None:
                     room -= 1
             else:
+                self._count = max_entries - room
                 outcome = self.offer(record)
                 if outcome.verdict is Verdict.NEW:
                     changes += outcome.changes
@@ -335,6 +342,7 @@ class LinkStateDB:
                     room = max_entries - self._count
                 elif outcome.verdict is not Verdict.SAME:
                     others.append((record, outcome))
+        self._count = max_entries - room
         return Absorbed(fresh, changes, others, known)
 
     def remove(self, origin: str) -> list[EdgeChange]:
@@ -364,17 +372,20 @@ class LinkStateDB:
             self._adj.extend([()] * missing)
             self._held.extend([None] * missing)
 
-    def _install(self, record: AdvertRecord, old: AdvertRecord | None) -> list[EdgeChange]:
-        """Hold ``record`` in place of ``old``; the caller has called :meth:`_grow`."""
+    def _install(
+        self, record: AdvertRecord, old: AdvertRecord | None, changes: list[EdgeChange]
+    ) -> None:
+        """Hold ``record`` in place of ``old`` and append the edges that changed to ``changes``.
+
+        The caller has called :meth:`_grow` and keeps the count of origins held.
+        """
         origin = record.origin
         held = self._held
         held[origin] = record
         adj = self._adj
         numbers = record.numbers
-        changes: list[EdgeChange] = []
-        kept: list[int] = []
+        kept: list[int] | tuple[()] = ()
         if old is None:
-            self._count += 1
             candidates: Iterable[int] = numbers
         else:
             listed = record.listed
@@ -382,7 +393,8 @@ class LinkStateDB:
             if old.listed == listed:
                 if len(row) == len(numbers):
                     adj[origin] = numbers
-                return changes
+                return
+            kept = []
             for n in row:
                 if n in listed:
                     kept.append(n)
@@ -394,11 +406,9 @@ class LinkStateDB:
         for n in candidates:
             other = held[n]
             if other is not None and origin in other.listed:
-                grown = (*adj[n], origin)
-                adj[n] = other.numbers if len(grown) == len(other.numbers) else grown
+                row_n = adj[n]
+                full = other.numbers
+                adj[n] = full if len(row_n) + 1 == len(full) else (*row_n, origin)
                 linked.append(n)
-        if linked:
-            changes += [(origin, n, True) for n in linked]
-        full = len(kept) + len(linked) == len(numbers)
-        adj[origin] = numbers if full else (*kept, *linked)
-        return changes
+                changes.append((origin, n, True))
+        adj[origin] = numbers if len(kept) + len(linked) == len(numbers) else (*kept, *linked)
