@@ -7,8 +7,10 @@ a process per message.
 
 from __future__ import annotations
 
+import gc
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import simpy
 
@@ -20,6 +22,25 @@ from sim.links import FIN, RST, LinkModel, Pipe
 from sim.transport import SimEnd, SimTransport
 
 ADDRESS_PREFIX = "sim:"
+
+
+@contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Hold Python's cycle collector off for the duration, restoring its state after.
+
+    A large network's databases are millions of list slots that every full collection walks
+    again as the heap grows; paused, a 1,000-member cold start runs 15-20% faster. Members make
+    little cyclic garbage (about a thousand objects in such a run); it is collected afterwards
+    as usual.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class SimNetwork:
@@ -74,17 +95,19 @@ class SimNetwork:
 
     def run(self, duration: float) -> None:
         """Advance the simulation by ``duration`` seconds."""
-        self.env.run(until=self.env.now + duration)
+        with cycle_collection_paused():
+            self.env.run(until=self.env.now + duration)
 
     def run_until(
         self, predicate: Callable[[], bool], timeout: float, check_every: float = 0.01
     ) -> bool:
         """Advance until ``predicate()`` holds (checked every ``check_every`` s) or timeout."""
         end = self.env.now + timeout
-        while not predicate():
-            if self.env.now >= end:
-                return False
-            self.env.run(until=min(end, self.env.now + check_every))
+        with cycle_collection_paused():
+            while not predicate():
+                if self.env.now >= end:
+                    return False
+                self.env.run(until=min(end, self.env.now + check_every))
         return True
 
     # --- building ------------------------------------------------------------------------

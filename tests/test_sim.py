@@ -1,3 +1,4 @@
+import gc
 import os
 import subprocess
 import sys
@@ -194,3 +195,22 @@ def test_trace_identical_across_hash_seeds():
         )
         digests.add(out.stdout.strip())
     assert digests == {scenario_digest(5)}
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_cycle_collector_is_held_off_during_runs_and_restored_after(enabled_before):
+    net = SimNetwork(1)
+    seen = []
+    net.schedule(0.5, lambda: seen.append(gc.isenabled()))
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled_before else gc.disable)()
+        net.run(1.0)
+        assert seen == [False]
+        assert gc.isenabled() is enabled_before
+        net.schedule(0.5, lambda: seen.append(gc.isenabled()))
+        assert net.run_until(lambda: len(seen) == 2, 2.0)
+        assert seen == [False, False]
+        assert gc.isenabled() is enabled_before
+    finally:
+        (gc.enable if was else gc.disable)()
