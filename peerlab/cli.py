@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run a scenario on one backend")
-    p.add_argument("scenario")
+    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
     p.add_argument(
         "--backend",
         choices=["sim", "real", "proc"],
@@ -240,26 +240,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("check", help="validate scenarios without running them")
-    p.add_argument("scenarios", nargs="+")
+    p.add_argument("scenarios", nargs="+", help="scenario YAML files")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("compare", help="run a scenario on both backends, side by side")
-    p.add_argument("scenario")
+    p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", help="output path stem (default out/compare-NAME)")
-    p.add_argument("--time-scale", type=float, default=1.0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--time-scale", type=float, default=1.0, help="real run: stretch (>1) or squeeze (<1)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("sweep", help="run scenarios x seeds in simulation, in parallel")
-    p.add_argument("scenarios", nargs="+")
+    p.add_argument("scenarios", nargs="+", help="scenario YAML files")
     p.add_argument("--seeds", default="1-5", help="e.g. 1-10 or 3,5,8 (default 1-5)")
     p.add_argument("--jobs", type=int, help="processes (default: one per CPU)")
     p.add_argument("--out", help="write the per-run summaries as JSON here")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress counter")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("member", help="run one live member with a command prompt")
-    p.add_argument("--id", required=True)
+    p.add_argument("--id", required=True, help="this member's id")
     p.add_argument("--listen", required=True, help="HOST:PORT to listen on")
     p.add_argument("--join", nargs="*", default=[], metavar="HOST:PORT")
     p.add_argument("--script", help="read commands from this file instead of stdin")
@@ -283,18 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
             "table",
             "compare",
         ],
+        help="what to draw (default: topology)",
     )
     p.add_argument("--member", help="for view and table: whose")
     p.add_argument("--src", help="for route: from whom")
     p.add_argument("--dst", help="for route: to whom")
     p.add_argument("--other", help="for compare: the other backend's results JSON")
     p.add_argument("--animate", metavar="OUT.gif", help="also write an animation of the run")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("demo", help="compare sim and real on the built-in quickstart scenario")
-    p.add_argument("--time-scale", type=float, default=1.0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--time-scale", type=float, default=1.0, help="real run: stretch (>1) or squeeze (<1)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
     return parser
 
