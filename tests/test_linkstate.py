@@ -62,6 +62,18 @@ def test_caps_reject_without_raising():
     assert out.verdict is Verdict.REJECTED and "4 neighbours (max 3)" in out.reason
 
 
+def test_a_batch_respects_the_database_cap_and_counts_what_it_holds():
+    db = LinkStateDB("me", "", max_entries=3, cache=CACHE)
+    batch = [rec("p", 1, []), rec("me", 9, []), rec("q", 1, []), rec("p", 2, []), rec("r", 1, [])]
+    absorbed = db.absorb(batch)
+    assert [r.advert.origin for r in absorbed.fresh] == ["p", "q", "p"]
+    assert [(r.advert.origin, o.verdict) for r, o in absorbed.others] == [
+        ("me", Verdict.SELF_NEWER),
+        ("r", Verdict.REJECTED),
+    ]
+    assert len(db) == 3 and sorted(db) == ["me", "p", "q"] and db.get("p").seq == 2
+
+
 def test_remove_drops_edges():
     db = LinkStateDB("a", "", cache=CACHE)
     db.originate(["b"])
@@ -134,6 +146,7 @@ def test_graph_and_reported_changes_follow_any_sequence_of_adverts(steps, batche
             (replayed.add if added else replayed.discard)(pair)
         assert db.edges() == two_way(db) == replayed
         assert all(len(set(row)) == len(row) for row in db.adjacency)
+        assert len(db) == len(db.records())
 
 
 def test_steady_state_rows_are_the_records_own_tuples():
