@@ -11,7 +11,7 @@ import time
 import networkx as nx
 from harness import machine_line
 
-from peerlab.routing import next_hops, numbered, shortest_path_tree
+from peerlab.routing import listings, next_hops, numbered, shortest_path_tree
 from peerlab.wire import Advert, Adverts, Data, FrameDecoder, encode_advert, encode_frame
 
 
@@ -33,12 +33,13 @@ def networkx_next_hops(g: nx.Graph, source) -> dict:
 
 def bench_routing() -> None:
     print("next hops vs networkx.single_source_shortest_path + extraction (random 4-regular)")
-    print("  tree: what a member computes on each recompute (its database's numbered graph)")
+    print("  tree: what a member computes on each recompute (BFS over its adverts, two-way check)")
     print("  table: the tree plus the {id: Route} dict; from-map: next_hops on {id: set of ids}")
     for n in (1_000, 10_000):
         g = nx.random_regular_graph(4, n, seed=1)
         as_map = {str(u): {str(v) for v in g[u]} for u in g}
-        adj, names = numbered(as_map)
+        lists, names = numbered(as_map)
+        adj = listings(lists)
         src = names.index("0")
         gs = nx.relabel_nodes(g, str)
         tree = best(lambda adj=adj, names=names, src=src: shortest_path_tree(adj, src, names), 9)

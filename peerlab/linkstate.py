@@ -3,13 +3,15 @@
 Each member owns one :class:`~peerlab.wire.Advert` ``(origin, seq, neighbours, address)`` and
 bumps ``seq`` whenever its neighbour set changes. A database keeps the highest ``seq`` per origin.
 An edge A-B is part of the graph only if A lists B and B lists A (the two-way check), which keeps
-half-dead links and stale adverts out of the routes.
+half-dead links and stale adverts out of the routes. The database keeps no graph of its own: the
+check is made where the graph is read (the route search, :meth:`LinkStateDB.edge_changes`), so
+installing an advert is one list store.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -168,7 +170,7 @@ class Absorbed(NamedTuple):
     """What a database made of a batch of adverts."""
 
     fresh: list[AdvertRecord]  # installed, in batch order
-    changes: list[EdgeChange]  # graph edges they changed
+    replaced: list[AdvertRecord | None]  # what each of them replaced (None: a new origin)
     others: list[tuple[AdvertRecord, Outcome]]  # neither installed nor already held
     known: list[AdvertRecord]  # the very records already held
 
@@ -177,6 +179,11 @@ _SAME = Outcome(Verdict.SAME, [])
 _OLD = Outcome(Verdict.OLD, [])
 _SELF = Outcome(Verdict.SELF, [])
 _SELF_NEWER = Outcome(Verdict.SELF_NEWER, [])
+
+
+def _linked(a: AdvertRecord | None, b: AdvertRecord | None, u: int, v: int) -> bool:
+    """Whether ``a`` (an advert of u) and ``b`` (of v) list each other."""
+    return a is not None and b is not None and v in a.listed and u in b.listed
 
 
 class LinkStateDB:
@@ -202,15 +209,13 @@ class LinkStateDB:
         self.address = address
         self.max_entries = max_entries
         self.max_neighbours = max_neighbours
-        # records and rows by member number, lists rather than dicts: a large simulated network
-        # holds one of each per member, and a list slot costs 8 bytes
+        # records by member number, a list rather than a dict: a large simulated network holds
+        # one per member, and a list slot costs 8 bytes
         self._held: list[AdvertRecord | None] = []
-        self._count = 0
-        self._adj: list[tuple[int, ...]] = []
         self.own = self.cache.record(Advert(owner, 1, (), address))
         self.me = self.own.origin
         self._grow()
-        self._install(self.own, None, [])
+        self._held[self.me] = self.own
         self._count = 1
 
     # --- reading -------------------------------------------------------------------------
@@ -239,23 +244,39 @@ class LinkStateDB:
         return sorted(filter(None, self._held), key=lambda r: r.advert.origin)
 
     @property
-    def adjacency(self) -> list[tuple[int, ...]]:
-        """The two-way graph by member number: neighbours that list each other. Do not mutate.
+    def listings(self) -> list[AdvertRecord | None]:
+        """The records held, by member number, for the route search. Do not mutate.
 
-        Members numbered after the last change to the graph may lie beyond its end.
+        Members numbered after the last record was installed may lie beyond its end.
         """
-        return self._adj
+        return self._held
 
     def edges(self) -> set[tuple[str, str]]:
         """The two-way edges as sorted pairs of member ids."""
-        ids = self.index.ids
+        ids, held = self._ids, self._held
         pairs = set()
-        for u, ns in enumerate(self._adj):
-            for v in ns:
-                if u < v:
+        for u, record in enumerate(held):
+            if record is None:
+                continue
+            for v in record.numbers:
+                other = held[v]
+                if u < v and other is not None and u in other.listed:
                     a, b = ids[u], ids[v]
                     pairs.add((a, b) if a < b else (b, a))
         return pairs
+
+    def edge_changes(
+        self, records: Sequence[AdvertRecord], replaced: Sequence[AdvertRecord | None]
+    ) -> list[EdgeChange]:
+        """The two-way edges that appeared or went when ``records`` replaced ``replaced``.
+
+        The two are parallel, as :meth:`absorb` returns them; an origin may come more than once
+        (its first replaced record is what was held before).
+        """
+        before: dict[int, AdvertRecord | None] = {}
+        for record, old in zip(records, replaced, strict=True):
+            before.setdefault(record.origin, old)
+        return self._changes(before)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -265,10 +286,9 @@ class LinkStateDB:
         advert = Advert(self.owner, new_seq, tuple(sorted(neighbours)), self.address)
         record = self.cache.record(advert)
         self._grow()
-        changes: list[EdgeChange] = []
-        self._install(record, self.own, changes)
-        self.own = record
-        return Outcome(Verdict.NEW, changes)
+        old, self.own = self.own, record
+        self._held[self.me] = record
+        return Outcome(Verdict.NEW, self._changes({self.me: old}))
 
     def offer(self, record: AdvertRecord) -> Outcome:
         """Consider an advert heard from a peer; install it if it is news."""
@@ -296,29 +316,27 @@ class LinkStateDB:
                 f"(max {self.max_neighbours})",
             )
         self._grow()
-        changes: list[EdgeChange] = []
-        self._install(record, held, changes)
+        self._held[record.origin] = record
         if held is None:
             self._count += 1
-        return Outcome(Verdict.NEW, changes)
+        return Outcome(Verdict.NEW, self._changes({record.origin: held}))
 
     def absorb(self, records: Iterable[AdvertRecord]) -> Absorbed:
-        """:meth:`offer` each record of a batch.
+        """:meth:`offer` each record of a batch, without working out edge changes.
 
         The very records already held come back in ``known``. The common cases (an origin we
         did not know, a higher seq of someone else's advert) install at once; every other case
         goes through :meth:`offer`, and what it neither installs nor finds the same lands in
-        ``others``.
+        ``others``. :meth:`edge_changes` tells, when asked, what the batch did to the graph.
         """
         held = self._held
         me, max_entries, max_neighbours = self.me, self.max_entries, self.max_neighbours
-        install = self._install
         self._grow()
         fresh: list[AdvertRecord] = []
-        changes: list[EdgeChange] = []
+        replaced: list[AdvertRecord | None] = []
         others: list[tuple[AdvertRecord, Outcome]] = []
         known: list[AdvertRecord] = []
-        room = max_entries - self._count
+        room = max_entries - self._count  # stands in for the count inside the loop
         for record in records:
             old = held[record.origin]
             if old is record:
@@ -329,86 +347,54 @@ class LinkStateDB:
                 and record.origin != me
                 and len(record.numbers) <= max_neighbours
             ):
-                install(record, old, changes)
+                held[record.origin] = record
                 fresh.append(record)
+                replaced.append(old)
                 if old is None:
                     room -= 1
             else:
                 self._count = max_entries - room
                 outcome = self.offer(record)
                 if outcome.verdict is Verdict.NEW:
-                    changes += outcome.changes
                     fresh.append(record)
+                    replaced.append(old)
                     room = max_entries - self._count
                 elif outcome.verdict is not Verdict.SAME:
                     others.append((record, outcome))
         self._count = max_entries - room
-        return Absorbed(fresh, changes, others, known)
+        return Absorbed(fresh, replaced, others, known)
 
     def remove(self, origin: str) -> list[EdgeChange]:
         """Forget ``origin``'s advert (not our own); returns the edges that disappeared."""
         u = self.index.get(origin)
-        if u is None or u == self.me or self.held(u) is None:
+        record = None if u is None or u == self.me else self.held(u)
+        if record is None:
             return []
         self._held[u] = None
         self._count -= 1
-        adj = self._adj
-        changes = [EdgeChange(u, v, False) for v in adj[u]]
-        for v in adj[u]:
-            adj[v] = tuple(x for x in adj[v] if x != u)
-        adj[u] = ()
-        return changes
-
-    # Rows of the two-way graph are tuples, one per origin in every member's database, so a
-    # large simulated network would hold N^2 of them. A row that holds all of its origin's
-    # listed neighbours (the steady state) is therefore the record's own ``numbers`` tuple,
-    # shared by every database holding that record; only partial rows are private. A row
-    # never holds a member its origin's record does not list, so equal length means equal.
+        return self._changes({u: record})
 
     def _grow(self) -> None:
-        """Give every numbered member a row (numbers are assigned as adverts are decoded)."""
-        missing = len(self._ids) - len(self._adj)
+        """Give every numbered member a slot (numbers are assigned as adverts are decoded)."""
+        missing = len(self._ids) - len(self._held)
         if missing > 0:
-            self._adj.extend([()] * missing)
             self._held.extend([None] * missing)
 
-    def _install(
-        self, record: AdvertRecord, old: AdvertRecord | None, changes: list[EdgeChange]
-    ) -> None:
-        """Hold ``record`` in place of ``old`` and append the edges that changed to ``changes``.
-
-        The caller has called :meth:`_grow` and keeps the count of origins held.
-        """
-        origin = record.origin
+    def _changes(self, before: dict[int, AdvertRecord | None]) -> list[EdgeChange]:
+        """Edge changes since the origins in ``before`` held those records (None: nothing)."""
         held = self._held
-        held[origin] = record
-        adj = self._adj
-        numbers = record.numbers
-        kept: list[int] | tuple[()] = ()
-        if old is None:
-            candidates: Iterable[int] = numbers
-        else:
-            listed = record.listed
-            row = adj[origin]
-            if old.listed == listed:
-                if len(row) == len(numbers):
-                    adj[origin] = numbers
-                return
-            kept = []
-            for n in row:
-                if n in listed:
-                    kept.append(n)
-                else:
-                    adj[n] = tuple(x for x in adj[n] if x != origin)
-                    changes.append((origin, n, False))
-            candidates = [n for n in numbers if n not in row]
-        linked = []
-        for n in candidates:
-            other = held[n]
-            if other is not None and origin in other.listed:
-                row_n = adj[n]
-                full = other.numbers
-                adj[n] = full if len(row_n) + 1 == len(full) else (*row_n, origin)
-                linked.append(n)
-                changes.append((origin, n, True))
-        adj[origin] = numbers if len(kept) + len(linked) == len(numbers) else (*kept, *linked)
+        changes: list[EdgeChange] = []
+        for u, old in before.items():
+            now = held[u]
+            if old is None:
+                claimed: Iterable[int] = now.numbers if now is not None else ()
+            else:
+                claimed = sorted(set(old.numbers).union(now.numbers if now is not None else ()))
+            for v in claimed:
+                if v < u and v in before:
+                    continue  # v's turn covers the pair (if neither ever listed the other, no edge)
+                then = before[v] if v in before else held[v]
+                was, is_ = _linked(old, then, u, v), _linked(now, held[v], u, v)
+                if was != is_:
+                    changes.append(EdgeChange(u, v, is_))
+        return changes

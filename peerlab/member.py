@@ -145,7 +145,7 @@ class Member:
         self._route_timer: TimerHandle | None = None
         self._tick_timer: TimerHandle | None = None
         self._last_route_at = float("-inf")
-        self._tree = shortest_path_tree(self.db.adjacency, self.db.me, self.db.index.ids)
+        self._tree = shortest_path_tree(self.db.listings, self.db.me, self.db.index.ids)
         self._unreachable_since: dict[str, float] = {}
         self._msg_counter = 0
         self._ping_nonce = 0
@@ -463,7 +463,6 @@ class Member:
                     if box.get(record.advert.origin) is record.raw:
                         del box[record.advert.origin]
         fresh = {record.advert.origin: record.raw for record in absorbed.fresh}
-        changes = absorbed.changes
         if fresh:
             unreachable = self._unreachable_since
             if unreachable:
@@ -479,8 +478,9 @@ class Member:
                         box.update(fresh)
         if self.tracer.wants(ev.ADVERT_IN):
             self._emit(ev.ADVERT_IN, peer=sender, count=len(batch.adverts), new=len(fresh))
-        if changes:
-            self._apply_changes(changes)
+        if fresh and self._route_timer is None:
+            # what the batch did to the graph matters only if no recompute is due already
+            self._apply_changes(self.db.edge_changes(absorbed.fresh, absorbed.replaced))
         if self._outbox:
             self._schedule_flush()
 
@@ -628,7 +628,7 @@ class Member:
         self.counters.route_computations += 1
         old = self._tree
         db = self.db
-        tree = shortest_path_tree(db.adjacency, db.me, db.index.ids)
+        tree = shortest_path_tree(db.listings, db.me, db.index.ids)
         self._tree = tree
         if self.tracer.wants(ev.ROUTE_CHANGE) and (
             tree.first_hop != old.first_hop or tree.dist != old.dist
