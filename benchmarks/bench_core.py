@@ -11,7 +11,7 @@ import time
 import networkx as nx
 from harness import machine_line
 
-from peerlab.routing import listings, next_hops, numbered, shortest_path_tree
+from peerlab.routing import next_hops, numbered, shortest_path_tree
 from peerlab.wire import Advert, Adverts, Data, FrameDecoder, encode_advert, encode_frame
 
 
@@ -38,13 +38,20 @@ def bench_routing() -> None:
     for n in (1_000, 10_000):
         g = nx.random_regular_graph(4, n, seed=1)
         as_map = {str(u): {str(v) for v in g[u]} for u in g}
-        lists, names = numbered(as_map)
-        adj = listings(lists)
+        adj, names = numbered(as_map)
+        listed = [frozenset(row) for row in adj]  # what a database holds: every advert's claims
         src = names.index("0")
         gs = nx.relabel_nodes(g, str)
-        tree = best(lambda adj=adj, names=names, src=src: shortest_path_tree(adj, src, names), 9)
+        tree = best(
+            lambda adj=adj, names=names, src=src, ls=listed: shortest_path_tree(
+                adj, src, names, ls
+            ),
+            9,
+        )
         table = best(
-            lambda adj=adj, names=names, src=src: shortest_path_tree(adj, src, names).routes(names),
+            lambda adj=adj, names=names, src=src, ls=listed: shortest_path_tree(
+                adj, src, names, ls
+            ).routes(names),
             9,
         )
         from_map = best(lambda m=as_map: next_hops(m, "0"), 9)

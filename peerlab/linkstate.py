@@ -175,6 +175,7 @@ class Absorbed(NamedTuple):
     known: list[AdvertRecord]  # the very records already held
 
 
+_NOBODY: frozenset[int] = frozenset()
 _SAME = Outcome(Verdict.SAME, [])
 _OLD = Outcome(Verdict.OLD, [])
 _SELF = Outcome(Verdict.SELF, [])
@@ -209,13 +210,16 @@ class LinkStateDB:
         self.address = address
         self.max_entries = max_entries
         self.max_neighbours = max_neighbours
-        # records by member number, a list rather than a dict: a large simulated network holds
-        # one per member, and a list slot costs 8 bytes
+        # by member number, lists rather than dicts: a large simulated network holds one of each
+        # per member, and a list slot costs 8 bytes. Beside each record, its claims as the
+        # route search reads them (a lookup saved per member it visits).
         self._held: list[AdvertRecord | None] = []
+        self._claimed: list[tuple[int, ...]] = []
+        self._listed: list[frozenset[int]] = []
         self.own = self.cache.record(Advert(owner, 1, (), address))
         self.me = self.own.origin
         self._grow()
-        self._held[self.me] = self.own
+        self._hold(self.me, self.own)
         self._count = 1
 
     # --- reading -------------------------------------------------------------------------
@@ -244,12 +248,18 @@ class LinkStateDB:
         return sorted(filter(None, self._held), key=lambda r: r.advert.origin)
 
     @property
-    def listings(self) -> list[AdvertRecord | None]:
-        """The records held, by member number, for the route search. Do not mutate.
+    def claimed(self) -> list[tuple[int, ...]]:
+        """By member number, the neighbours each held advert lists (empty where none is held).
 
-        Members numbered after the last record was installed may lie beyond its end.
+        With :attr:`listed`, what the route search reads. Do not mutate. Members numbered after
+        the last advert was installed may lie beyond the end.
         """
-        return self._held
+        return self._claimed
+
+    @property
+    def listed(self) -> list[frozenset[int]]:
+        """:attr:`claimed` as sets, for the two-way check. Do not mutate."""
+        return self._listed
 
     def edges(self) -> set[tuple[str, str]]:
         """The two-way edges as sorted pairs of member ids."""
@@ -287,7 +297,7 @@ class LinkStateDB:
         record = self.cache.record(advert)
         self._grow()
         old, self.own = self.own, record
-        self._held[self.me] = record
+        self._hold(self.me, record)
         return Outcome(Verdict.NEW, self._changes({self.me: old}))
 
     def offer(self, record: AdvertRecord) -> Outcome:
@@ -316,7 +326,7 @@ class LinkStateDB:
                 f"(max {self.max_neighbours})",
             )
         self._grow()
-        self._held[record.origin] = record
+        self._hold(record.origin, record)
         if held is None:
             self._count += 1
         return Outcome(Verdict.NEW, self._changes({record.origin: held}))
@@ -329,7 +339,7 @@ class LinkStateDB:
         goes through :meth:`offer`, and what it neither installs nor finds the same lands in
         ``others``. :meth:`edge_changes` tells, when asked, what the batch did to the graph.
         """
-        held = self._held
+        held, claimed, listed = self._held, self._claimed, self._listed
         me, max_entries, max_neighbours = self.me, self.max_entries, self.max_neighbours
         self._grow()
         fresh: list[AdvertRecord] = []
@@ -347,7 +357,10 @@ class LinkStateDB:
                 and record.origin != me
                 and len(record.numbers) <= max_neighbours
             ):
-                held[record.origin] = record
+                origin = record.origin
+                held[origin] = record
+                claimed[origin] = record.numbers
+                listed[origin] = record.listed
                 fresh.append(record)
                 replaced.append(old)
                 if old is None:
@@ -370,7 +383,7 @@ class LinkStateDB:
         record = None if u is None or u == self.me else self.held(u)
         if record is None:
             return []
-        self._held[u] = None
+        self._hold(u, None)
         self._count -= 1
         return self._changes({u: record})
 
@@ -379,6 +392,13 @@ class LinkStateDB:
         missing = len(self._ids) - len(self._held)
         if missing > 0:
             self._held.extend([None] * missing)
+            self._claimed.extend([()] * missing)
+            self._listed.extend([_NOBODY] * missing)
+
+    def _hold(self, number: int, record: AdvertRecord | None) -> None:
+        self._held[number] = record
+        self._claimed[number] = record.numbers if record is not None else ()
+        self._listed[number] = record.listed if record is not None else _NOBODY
 
     def _changes(self, before: dict[int, AdvertRecord | None]) -> list[EdgeChange]:
         """Edge changes since the origins in ``before`` held those records (None: nothing)."""

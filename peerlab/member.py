@@ -145,7 +145,8 @@ class Member:
         self._route_timer: TimerHandle | None = None
         self._tick_timer: TimerHandle | None = None
         self._last_route_at = float("-inf")
-        self._tree = shortest_path_tree(self.db.listings, self.db.me, self.db.index.ids)
+        db = self.db
+        self._tree = shortest_path_tree(db.claimed, db.me, db.index.ids, db.listed)
         self._unreachable_since: dict[str, float] = {}
         self._msg_counter = 0
         self._ping_nonce = 0
@@ -628,7 +629,7 @@ class Member:
         self.counters.route_computations += 1
         old = self._tree
         db = self.db
-        tree = shortest_path_tree(db.listings, db.me, db.index.ids)
+        tree = shortest_path_tree(db.claimed, db.me, db.index.ids, db.listed)
         self._tree = tree
         if self.tracer.wants(ev.ROUTE_CHANGE) and (
             tree.first_hop != old.first_hop or tree.dist != old.dist

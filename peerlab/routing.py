@@ -1,12 +1,12 @@
 """Shortest-path next-hop tables by breadth-first search.
 
-Pure functions over a graph of numbered members, given as each member's :class:`Listing` (the
-neighbours it claims) with ``names[u]`` as u's id. An edge u-v counts only when u lists v and v
-lists u: the link-state two-way check, made as the search meets each edge, so a database needs
-no graph of its own beside the adverts it holds. Ties between equally short paths break as in a
-BFS that visits neighbours in sorted id order, so two members (or two worlds) that hold the same
-adverts compute identical tables. :func:`next_hops` does the same for a plain
-``{id: neighbours}`` map.
+Pure functions over a graph of numbered members: ``adjacency[u]`` lists the numbers u claims as
+neighbours and ``names[u]`` is u's id. Given ``listed`` (``listed[v]``: what v claims, as a
+container), an edge u-v counts only when v lists u too: the link-state two-way check, made as the
+search meets each edge, so a database needs no graph of its own beside the adverts it holds.
+Ties between equally short paths break as in a BFS that visits neighbours in sorted id order, so
+two members (or two worlds) that hold the same adverts compute identical tables.
+:func:`next_hops` does the same for a plain ``{id: neighbours}`` map.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping, Sequence
 from itertools import compress
 from operator import and_, ne, or_
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 
-class Listing(Protocol):
-    """The neighbours one member claims: their numbers, and the same as a container."""
+class _Everyone:
+    """A container holding every member: each edge of a plain graph passes the check."""
 
-    @property
-    def numbers(self) -> Sequence[int]: ...
+    def __contains__(self, _member: object) -> bool:
+        return True
 
-    @property
-    def listed(self) -> Container[int]: ...
+
+EVERYONE: Container[int] = _Everyone()
 
 
 class Route(NamedTuple):
@@ -100,12 +100,16 @@ def _padded(values: list[int], n: int) -> list[int]:
 
 
 def shortest_path_tree(
-    listings: Sequence[Listing | None], source: int, names: Sequence[str]
+    adjacency: Sequence[Sequence[int]],
+    source: int,
+    names: Sequence[str],
+    listed: Sequence[Container[int]] | None = None,
 ) -> ShortestPathTree:
-    """BFS over two-way edges from member number ``source``; see :class:`ShortestPathTree`.
+    """BFS from member number ``source``; see :class:`ShortestPathTree`.
 
-    ``listings[u]`` is what u claims (None where nothing is known of u). The two-way check is
-    made only on edges to members not yet reached, so it costs little beside the search.
+    With ``listed``, an edge u-v counts only if ``u in listed[v]``; the check is made only on
+    edges to members not yet reached, so it costs little beside the search. Without it, every
+    edge of ``adjacency`` counts.
 
     A BFS with sorted neighbour lists queues level 1 in sorted order and every later level as
     the children of level 1's first member, then those of its second, and so on: each level is
@@ -113,19 +117,16 @@ def shortest_path_tree(
     first hop among all its shortest paths, whatever order the other neighbour lists are in:
     only the source's own neighbours need sorting.
     """
-    n = len(listings)
+    n = len(adjacency)
     first = [-1] * n
     dist = [-1] * n
-    own = listings[source] if source < n else None
-    if own is None:
+    if source >= n:
         return ShortestPathTree(source, dist, first, 0)
+    if listed is None:
+        listed = [EVERYONE] * n
     dist[source] = 0
     level1 = sorted(
-        {
-            v
-            for v in own.numbers
-            if v != source and (other := listings[v]) is not None and source in other.listed
-        },
+        {v for v in adjacency[source] if v != source and source in listed[v]},
         key=names.__getitem__,
     )
     for v in level1:
@@ -141,37 +142,16 @@ def shortest_path_tree(
         add = found.append
         for u in frontier:
             hop = first[u]
-            for v in listings[u].numbers:  # type: ignore[union-attr]  # reached: not None
-                if first[v] < 0:
-                    other = listings[v]
-                    if other is not None and u in other.listed:
-                        first[v] = hop
-                        add(v)
+            for v in adjacency[u]:
+                if first[v] < 0 and u in listed[v]:
+                    first[v] = hop
+                    add(v)
         for v in found:
             dist[v] = level
         reachable += len(found)
         frontier = found
     first[source] = -1
     return ShortestPathTree(source, dist, first, reachable)
-
-
-class _Claims(NamedTuple):
-    numbers: list[int]
-    listed: set[int]
-
-
-def listings(adjacency: Sequence[Iterable[int]]) -> list[_Claims]:
-    """Listings for a plain numbered graph in which ``adjacency[u]`` are u's out-neighbours.
-
-    Each member is made to list everyone who lists it, so every edge passes the two-way check
-    and the search follows the graph's own edges.
-    """
-    rows = [list(vs) for vs in adjacency]
-    listers: list[set[int]] = [set() for _ in rows]
-    for u, vs in enumerate(rows):
-        for v in vs:
-            listers[v].add(u)
-    return [_Claims(vs, who) for vs, who in zip(rows, listers, strict=True)]
 
 
 def numbered(adjacency: Mapping[str, Iterable[str]]) -> tuple[list[list[int]], list[str]]:
@@ -191,4 +171,4 @@ def next_hops(adjacency: Mapping[str, Iterable[str]], source: str) -> dict[str, 
     if source not in adjacency:
         return {}
     lists, names = numbered(adjacency)
-    return shortest_path_tree(listings(lists), names.index(source), names).routes(names)
+    return shortest_path_tree(lists, names.index(source), names).routes(names)

@@ -101,7 +101,8 @@ def test_numbers_are_shared_by_databases_on_one_cache():
     b.originate(["a"])
     a.offer(b.own)
     b.offer(a.own)
-    assert a.index is b.index and a.listings[b.me] is b.own and b.listings[a.me] is a.own
+    assert a.index is b.index and a.get("b") is b.own and b.get("a") is a.own
+    assert a.claimed[b.me] is b.own.numbers and a.listed[b.me] is b.own.listed
     assert a.edges() == b.edges() == {("a", "b")}
     assert sorted(a) == ["a", "b"] and "b" in a and "zz" not in a
 
@@ -163,6 +164,10 @@ def test_graph_and_reported_changes_follow_any_sequence_of_adverts(steps, batche
             (replayed.add if added else replayed.discard)(pair)
         assert db.edges() == two_way(db) == replayed
         assert len(db) == len(db.records())
+        for n, claims in enumerate(db.claimed):  # what the route search reads follows the records
+            record = db.held(n)
+            assert claims == (record.numbers if record else ())
+            assert db.listed[n] == (record.listed if record else frozenset())
 
 
 def test_decode_all_decodes_each_distinct_advert_once():
