@@ -5,7 +5,7 @@ bumps ``seq`` whenever its neighbour set changes. A database keeps the highest `
 An edge A-B is part of the graph only if A lists B and B lists A (the two-way check), which keeps
 half-dead links and stale adverts out of the routes. The database keeps no graph of its own: the
 check is made where the graph is read (the route search, :meth:`LinkStateDB.edge_changes`), so
-installing an advert is one list store.
+installing an advert is a few list stores.
 """
 
 from __future__ import annotations
@@ -277,11 +277,12 @@ class LinkStateDB:
 
     def edge_changes(
         self, records: Sequence[AdvertRecord], replaced: Sequence[AdvertRecord | None]
-    ) -> list[EdgeChange]:
+    ) -> Iterator[EdgeChange]:
         """The two-way edges that appeared or went when ``records`` replaced ``replaced``.
 
         The two are parallel, as :meth:`absorb` returns them; an origin may come more than once
-        (its first replaced record is what was held before).
+        (its first replaced record is what was held before). The changes are worked out as they
+        are taken, so a caller that needs only the first that matters can stop there.
         """
         before: dict[int, AdvertRecord | None] = {}
         for record, old in zip(records, replaced, strict=True):
@@ -298,7 +299,7 @@ class LinkStateDB:
         self._grow()
         old, self.own = self.own, record
         self._hold(self.me, record)
-        return Outcome(Verdict.NEW, self._changes({self.me: old}))
+        return Outcome(Verdict.NEW, list(self._changes({self.me: old})))
 
     def offer(self, record: AdvertRecord) -> Outcome:
         """Consider an advert heard from a peer; install it if it is news."""
@@ -329,7 +330,7 @@ class LinkStateDB:
         self._hold(record.origin, record)
         if held is None:
             self._count += 1
-        return Outcome(Verdict.NEW, self._changes({record.origin: held}))
+        return Outcome(Verdict.NEW, list(self._changes({record.origin: held})))
 
     def absorb(self, records: Iterable[AdvertRecord]) -> Absorbed:
         """:meth:`offer` each record of a batch, without working out edge changes.
@@ -385,7 +386,7 @@ class LinkStateDB:
             return []
         self._hold(u, None)
         self._count -= 1
-        return self._changes({u: record})
+        return list(self._changes({u: record}))
 
     def _grow(self) -> None:
         """Give every numbered member a slot (numbers are assigned as adverts are decoded)."""
@@ -400,10 +401,9 @@ class LinkStateDB:
         self._claimed[number] = record.numbers if record is not None else ()
         self._listed[number] = record.listed if record is not None else _NOBODY
 
-    def _changes(self, before: dict[int, AdvertRecord | None]) -> list[EdgeChange]:
+    def _changes(self, before: dict[int, AdvertRecord | None]) -> Iterator[EdgeChange]:
         """Edge changes since the origins in ``before`` held those records (None: nothing)."""
         held = self._held
-        changes: list[EdgeChange] = []
         for u, old in before.items():
             now = held[u]
             if old is None:
@@ -416,5 +416,4 @@ class LinkStateDB:
                 then = before[v] if v in before else held[v]
                 was, is_ = _linked(old, then, u, v), _linked(now, held[v], u, v)
                 if was != is_:
-                    changes.append(EdgeChange(u, v, is_))
-        return changes
+                    yield EdgeChange(u, v, is_)

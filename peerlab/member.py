@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -610,7 +610,7 @@ class Member:
         self._apply_changes(outcome.changes)
         self._schedule_flush()
 
-    def _apply_changes(self, changes: list[EdgeChange]) -> None:
+    def _apply_changes(self, changes: Iterable[EdgeChange]) -> None:
         if self._route_timer is not None or not self.running:
             return
         tree = self._tree

@@ -150,7 +150,7 @@ def test_graph_and_reported_changes_follow_any_sequence_of_adverts(steps, batche
         if step[0] == "batch":
             records = [cache.record(Advert(o, seq, tuple(ns), "")) for _, o, seq, ns in step[1]]
             absorbed = db.absorb(records)
-            changes = db.edge_changes(absorbed.fresh, absorbed.replaced)
+            changes = list(db.edge_changes(absorbed.fresh, absorbed.replaced))
         elif step[0] == "offer":
             _, origin, seq, neighbours = step
             changes = db.offer(cache.record(Advert(origin, seq, tuple(neighbours), ""))).changes
