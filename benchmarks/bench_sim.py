@@ -154,11 +154,16 @@ def plot_scale(points: list[tuple[int, float]], unit: float, path: Path = SCALE_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    ns = [n for n, _ in points]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.loglog([n for n, _ in points], [t / unit for _, t in points], "o-")
+    ax.loglog(ns, [t / unit for _, t in points], "o-", label="peerlab")
+    ax.loglog([1000, 4000], [4, 80], "rx", label="targets (N = 1,000: 4; N = 4,000: 80)")
+    ax.set_xticks(ns, [f"{n:,}" for n in ns], minor=False)
+    ax.set_xticks([], minor=True)
     ax.set_xlabel("members (random 4-regular)")
     ax.set_ylabel("cold start (units of 1M bare SimPy callbacks)")
     ax.set_title("simulated cold-start convergence")
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     print(f"  plot written to {path}")
