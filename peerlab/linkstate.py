@@ -282,7 +282,8 @@ class LinkStateDB:
 
         The two are parallel, as :meth:`absorb` returns them; an origin may come more than once
         (its first replaced record is what was held before). The changes are worked out as they
-        are taken, so a caller that needs only the first that matters can stop there.
+        are taken, so a caller that needs only the first that matters can stop there; take them
+        before the database changes again.
         """
         before: dict[int, AdvertRecord | None] = {}
         for record, old in zip(records, replaced, strict=True):
@@ -397,6 +398,7 @@ class LinkStateDB:
             self._listed.extend([_NOBODY] * missing)
 
     def _hold(self, number: int, record: AdvertRecord | None) -> None:
+        """Put ``record`` (None: nothing) and its claims in member ``number``'s slots."""
         self._held[number] = record
         self._claimed[number] = record.numbers if record is not None else ()
         self._listed[number] = record.listed if record is not None else _NOBODY
