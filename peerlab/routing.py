@@ -17,16 +17,6 @@ from operator import and_, ne, or_
 from typing import NamedTuple
 
 
-class _Everyone:
-    """A container holding every member: each edge of a plain graph passes the check."""
-
-    def __contains__(self, _member: object) -> bool:
-        return True
-
-
-EVERYONE: Container[int] = _Everyone()
-
-
 class Route(NamedTuple):
     """How to reach one destination: the neighbour to hand the message to, and the hop count."""
 
@@ -123,7 +113,7 @@ def shortest_path_tree(
     if source >= n:
         return ShortestPathTree(source, dist, first, 0)
     if listed is None:
-        listed = [EVERYONE] * n
+        listed = [range(n)] * n  # every member lists everyone: each edge passes
     dist[source] = 0
     level1 = sorted(
         {v for v in adjacency[source] if v != source and source in listed[v]},
