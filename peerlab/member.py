@@ -444,6 +444,10 @@ class Member:
         assert sender is not None
         # decode the whole batch first: a bad advert rejects it before anything is installed
         absorbed = self.db.absorb(self.cache.decode_all(batch.adverts))
+        if absorbed.fresh and self._route_timer is None:
+            # what the batch did to the graph matters only if no recompute is due already; it is
+            # read now, before a fight-back below replaces our own advert
+            self._apply_changes(self.db.edge_changes(absorbed.fresh, absorbed.replaced))
         for record, outcome in absorbed.others:
             verdict = outcome.verdict
             origin = record.advert.origin
@@ -479,9 +483,6 @@ class Member:
                         box.update(fresh)
         if self.tracer.wants(ev.ADVERT_IN):
             self._emit(ev.ADVERT_IN, peer=sender, count=len(batch.adverts), new=len(fresh))
-        if fresh and self._route_timer is None:
-            # what the batch did to the graph matters only if no recompute is due already
-            self._apply_changes(self.db.edge_changes(absorbed.fresh, absorbed.replaced))
         if self._outbox:
             self._schedule_flush()
 
