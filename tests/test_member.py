@@ -393,3 +393,23 @@ def test_an_advert_is_not_flooded_back_to_a_peer_that_sent_it(line):
         ]
         assert "x" not in told, f"{name} was told about x"
     assert "x" in line.members["c"].db
+
+
+def test_a_change_that_cannot_alter_a_tree_costs_no_recompute_there():
+    # m00 reaches m01 and m02 in one hop each: a link between them changes nothing for m00,
+    # while a link from m02 to m04 (three hops away, via m01 and m03) shortens a path
+    net = build(5, [(0, 1), (0, 2), (1, 3), (3, 4)])
+    net.run_for(SETTLE)
+    hub, m01 = net.members["m00"], net.members["m01"]
+    before, m01_before = hub.counters.route_computations, m01.counters.route_computations
+    net.link("m01", "m02")
+    net.run_for(SETTLE)
+    assert m01.counters.route_computations > m01_before
+    assert hub.counters.route_computations == before
+    assert table_errors(tables(net), truth(net)) == []
+    assert hub.routes["m04"].hops == 3
+    net.link("m02", "m04")
+    net.run_for(SETTLE)
+    assert hub.counters.route_computations > before
+    assert hub.routes["m04"] == ("m02", 2)
+    assert table_errors(tables(net), truth(net)) == []
