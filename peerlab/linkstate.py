@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import is_not
 from typing import NamedTuple
 
 import msgspec
@@ -242,6 +244,11 @@ class LinkStateDB:
     def held(self, number: int) -> AdvertRecord | None:
         """The record held for the member numbered ``number``, if any."""
         return self._held[number] if number < len(self._held) else None
+
+    def held_numbers(self) -> list[int]:
+        """The numbers of the members whose advert is held, ascending."""
+        held = self._held
+        return list(compress(range(len(held)), map(is_not, held, repeat(None))))
 
     def records(self) -> list[AdvertRecord]:
         """Every record held, in origin order."""

@@ -637,13 +637,17 @@ class Member:
         ):
             changed, removed = tree.differences(old)
             self._emit(ev.ROUTE_CHANGE, changed=changed, removed=removed, size=tree.reachable)
-        if len(db) > tree.reachable + 1 or self._unreachable_since:
-            number = db.index.get
-            for origin in db:
-                if tree.reaches(number(origin)):
-                    self._unreachable_since.pop(origin, None)
-                else:
-                    self._unreachable_since.setdefault(origin, now)
+        since = self._unreachable_since
+        if len(db) > tree.reachable + 1 or since:
+            ids, dist = db.index.ids, tree.dist
+            out_of_reach = len(dist)
+            lost = [ids[n] for n in db.held_numbers() if n >= out_of_reach or dist[n] < 0]
+            if since:
+                gone = set(lost)
+                for origin in [o for o in since if o not in gone]:
+                    del since[origin]
+            for origin in lost:
+                since.setdefault(origin, now)
         self._auto_connect()
 
     def _expire_unreachable(self) -> None:

@@ -163,7 +163,8 @@ def test_graph_and_reported_changes_follow_any_sequence_of_adverts(steps, batche
             assert (pair in replayed) != added, f"{pair} reported {'added' if added else 'gone'}"
             (replayed.add if added else replayed.discard)(pair)
         assert db.edges() == two_way(db) == replayed
-        assert len(db) == len(db.records())
+        assert len(db) == len(db.records()) == len(db.held_numbers())
+        assert [ids_of[n] for n in db.held_numbers()] == list(db)
         for n, claims in enumerate(db.claimed):  # what the route search reads follows the records
             record = db.held(n)
             assert claims == (record.numbers if record else ())
