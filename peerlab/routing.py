@@ -157,8 +157,30 @@ def numbered(adjacency: Mapping[str, Iterable[str]]) -> tuple[list[list[int]], l
 
 
 def next_hops(adjacency: Mapping[str, Iterable[str]], source: str) -> dict[str, Route]:
-    """Per reachable destination (other than ``source``): next hop and hop count."""
+    """Per reachable destination (other than ``source``): next hop and hop count.
+
+    The search of :func:`shortest_path_tree` made directly on the ids of a plain map, without
+    numbering it first: level 1 sorted, every later level grouped by first hop, so ties break
+    the same way. Every listed edge counts (no two-way check).
+    """
     if source not in adjacency:
         return {}
-    lists, names = numbered(adjacency)
-    return shortest_path_tree(lists, names.index(source), names).routes(names)
+    level1 = sorted({v for v in adjacency[source] if v != source})
+    table = {v: Route(v, 1) for v in level1}
+    table[source] = Route(source, 0)  # marks it seen; removed below
+    neighbours = adjacency.get
+    frontier, level = level1, 1
+    while frontier:
+        level += 1
+        shared = {hop: Route(hop, level) for hop in level1}  # one Route per first hop and level
+        found: list[str] = []
+        add = found.append
+        for u in frontier:
+            route = shared[table[u].next_hop]
+            for v in neighbours(u, ()):
+                if v not in table:
+                    table[v] = route
+                    add(v)
+        frontier = found
+    del table[source]
+    return table

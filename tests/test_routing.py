@@ -144,3 +144,20 @@ def test_an_edge_counts_only_when_both_ends_list_each_other():
     assert tree.reachable == 2
     # without the claims every edge counts
     assert shortest_path_tree(claims, 0, ["a", "b", "c", "d", "e"]).reachable == 4
+
+
+directed_maps = st.dictionaries(
+    st.sampled_from([f"n{i}" for i in range(12)]),
+    st.sets(st.sampled_from([f"n{i}" for i in range(14)]), max_size=4),
+    min_size=1,
+)
+
+
+@settings(max_examples=200)
+@given(directed_maps, st.data())
+def test_the_search_on_ids_and_on_numbers_agree(adj, data):
+    """next_hops searches the map's ids directly; a member searches numbered lists. Same tables,
+    even on one-way maps and with neighbours that are not keys."""
+    src = data.draw(st.sampled_from(sorted(adj)))
+    lists, names = numbered(adj)
+    assert next_hops(adj, src) == shortest_path_tree(lists, names.index(src), names).routes(names)
