@@ -233,8 +233,7 @@ class LinkStateDB:
         return isinstance(origin, str) and self.get(origin) is not None
 
     def __iter__(self) -> Iterator[str]:
-        ids = self._ids
-        return (ids[n] for n, record in enumerate(self._held) if record is not None)
+        return map(self._ids.__getitem__, self.held_numbers())
 
     def get(self, origin: str) -> AdvertRecord | None:
         """The record held for ``origin``, if any."""
