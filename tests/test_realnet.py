@@ -1,9 +1,7 @@
 """Members over real loopback TCP."""
 
-import os
 import socket
 import struct
-import threading
 import time
 
 import networkx as nx
@@ -17,24 +15,6 @@ from realnet import TcpLimits, TcpNetwork
 
 FAST = MemberConfig(handshake_timeout=1.0, keepalive_interval=0.2, dead_timeout=0.8)
 CONVERGE = 15.0
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def no_leaks():
-    """Threads and file descriptors are the same before and after the test."""
-    threads, fds = threading.active_count(), open_fds()
-    yield
-    deadline = time.monotonic() + 5
-    while (threading.active_count(), open_fds()) != (threads, fds):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert threading.active_count() == threads
-    assert open_fds() == fds
 
 
 @pytest.fixture
