@@ -287,14 +287,14 @@ class LinkStateDB:
         """The two-way edges that appeared or went when ``records`` replaced ``replaced``.
 
         The two are parallel, as :meth:`absorb` returns them; an origin may come more than once
-        (its first replaced record is what was held before). The changes are worked out as they
-        are taken, so a caller that needs only the first that matters can stop there; take them
-        before the database changes again.
+        (its first replaced record is what was held before). Nothing is worked out until the
+        changes are taken, and then one at a time, so a caller that needs none, or only the first
+        that matters, pays for no more; take them before the database changes again.
         """
         before: dict[int, AdvertRecord | None] = {}
         for record, old in zip(records, replaced, strict=True):
             before.setdefault(record.origin, old)
-        return self._changes(before)
+        yield from self._changes(before)
 
     # --- writing -------------------------------------------------------------------------
 

@@ -444,9 +444,9 @@ class Member:
         assert sender is not None
         # decode the whole batch first: a bad advert rejects it before anything is installed
         absorbed = self.db.absorb(self.cache.decode_all(batch.adverts))
-        if absorbed.fresh and self._route_timer is None:
-            # what the batch did to the graph matters only if no recompute is due already; it is
-            # read now, before a fight-back below replaces our own advert
+        if absorbed.fresh:
+            # read now, before a fight-back below replaces our own advert (the changes are only
+            # worked out if no recompute is due already)
             self._apply_changes(self.db.edge_changes(absorbed.fresh, absorbed.replaced))
         for record, outcome in absorbed.others:
             verdict = outcome.verdict

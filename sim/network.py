@@ -29,7 +29,7 @@ def cycle_collection_paused() -> Iterator[None]:
     """Hold Python's cycle collector off for the duration, restoring its state after.
 
     A large network's databases are millions of list slots that every full collection walks
-    again as the heap grows; paused, a 1,000-member cold start runs 15-20% faster. Members make
+    again as the heap grows; paused, a 1,000-member cold start runs about 14% faster. Members make
     little cyclic garbage (about a thousand objects in such a run); it is collected afterwards
     as usual.
     """
