@@ -269,14 +269,11 @@ class LinkStateDB:
 
     def edges(self) -> set[tuple[str, str]]:
         """The two-way edges as sorted pairs of member ids."""
-        ids, held = self._ids, self._held
+        ids, listed = self._ids, self._listed
         pairs = set()
-        for u, record in enumerate(held):
-            if record is None:
-                continue
-            for v in record.numbers:
-                other = held[v]
-                if u < v and other is not None and u in other.listed:
+        for u, claims in enumerate(self._claimed):
+            for v in claims:
+                if u < v and u in listed[v]:  # u lists v, and v lists u back
                     a, b = ids[u], ids[v]
                     pairs.add((a, b) if a < b else (b, a))
         return pairs
