@@ -42,18 +42,12 @@ def bench_routing() -> None:
         listed = [frozenset(row) for row in adj]  # what a database holds: every advert's claims
         src = names.index("0")
         gs = nx.relabel_nodes(g, str)
-        tree = best(
-            lambda adj=adj, names=names, src=src, ls=listed: shortest_path_tree(
-                adj, src, names, ls
-            ),
-            9,
-        )
-        table = best(
-            lambda adj=adj, names=names, src=src, ls=listed: shortest_path_tree(
-                adj, src, names, ls
-            ).routes(names),
-            9,
-        )
+
+        def search(adj=adj, src=src, names=names, listed=listed):
+            return shortest_path_tree(adj, src, names, listed)
+
+        tree = best(search, 9)
+        table = best(lambda search=search, names=names: search().routes(names), 9)
         from_map = best(lambda m=as_map: next_hops(m, "0"), 9)
         theirs = best(lambda gs=gs: networkx_next_hops(gs, "0"), 9)
         print(
