@@ -65,6 +65,23 @@ def converged_network(n: int, seed: int = 1) -> SimNetwork:
     return net
 
 
+def send_paced(net: SimNetwork, pairs: list[list[str]], gap: float) -> None:
+    """Have ``src`` send 100 bytes to ``dst`` for each pair, one pair every ``gap`` seconds.
+
+    Each send schedules the next, so the event queue holds the messages in flight rather than
+    every send of the run at once (a 20,000-entry heap made each hop ~7% dearer in instructions).
+    """
+    pending = iter(pairs)
+
+    def send_next() -> None:
+        pair = next(pending, None)
+        if pair is not None:
+            net.members[pair[0]].send(pair[1], b"x" * 100)
+            net.schedule(gap, send_next)
+
+    net.schedule(0, send_next)
+
+
 def throughput(messages: int = 20_000, rounds: int = 3) -> None:
     """Routed Data hop deliveries per second, best of ``rounds`` on one converged network."""
     net = converged_network(100)
@@ -75,9 +92,7 @@ def throughput(messages: int = 20_000, rounds: int = 3) -> None:
         tracer = Tracer(kinds={"deliver"})
         for m in net.members.values():
             m.tracer = tracer
-        for i in range(messages):
-            src, dst = rng.sample(names, 2)
-            net.schedule(i * 1e-4, lambda s=src, d=dst: net.members[s].send(d, b"x" * 100))
+        send_paced(net, [rng.sample(names, 2) for _ in range(messages)], 1e-4)
         t0 = time.perf_counter()
         net.run(messages * 1e-4 + 2)
         wall = time.perf_counter() - t0

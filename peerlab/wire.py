@@ -102,9 +102,13 @@ _decode = _decoder.decode
 _advert_decoder = msgspec.msgpack.Decoder(Advert)
 
 
+#: The wire tag of each message type (``Hello: "hello"``, ``Data: "data"``, ...).
+KIND: Final[dict[type, str]] = {cls: cls.__struct_config__.tag for cls in MESSAGE_TYPES}
+
+
 def message_kind(message: Message) -> str:
     """The wire tag of a message (``"hello"``, ``"data"``, ...)."""
-    return type(message).__struct_config__.tag
+    return KIND[type(message)]
 
 
 def encode_advert(advert: Advert) -> msgspec.Raw:

@@ -11,6 +11,7 @@ import gc
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 import simpy
 
@@ -372,8 +373,8 @@ class SimNetwork:
         self._handles += 1
         b = SimEnd(self._handles, acceptor, backward)
         forward.end, backward.end = b, a
-        forward.on_arrival = lambda _event: self._deliver(forward)
-        backward.on_arrival = lambda _event: self._deliver(backward)
+        forward.on_arrival = partial(self._deliver, forward)
+        backward.on_arrival = partial(self._deliver, backward)
         dialer.ends[a.handle] = a
         acceptor.ends[b.handle] = b
 
@@ -432,7 +433,7 @@ class SimNetwork:
             inbox.append((arrival, item))
         self.env.timeout(arrival - now).callbacks.append(pipe.on_arrival)
 
-    def _deliver(self, pipe: Pipe) -> None:
+    def _deliver(self, pipe: Pipe, _event: object = None) -> None:
         end = pipe.end
         assert end is not None
         transport = end.transport

@@ -144,6 +144,35 @@ def test_line_takes_detour_then_drops_with_no_route(line):
     assert table_errors(tables(line), truth(line)) == []
 
 
+def test_send_right_after_losing_the_first_hop_is_a_traced_drop(line):
+    a = line.members["a"]
+    first = a.send("d", b"x")
+    line.run_for(1)
+    assert first in deliveries(line)
+    line.unlink("a", "b")
+    # no time passes: the routes are not recomputed yet, but the connection is gone
+    second = a.send("d", b"y")
+    assert drops(line)[second].fields["reason"] == "no_route"
+    assert drops(line)[second].member == "a"
+
+
+def test_a_newer_duplicate_connection_carries_the_traffic():
+    net = MemoryNetwork(5)
+    a = net.add("a")
+    net.add("b")
+    net.link("a", "b")
+    net.run_for(SETTLE)
+    first = a.send("b", b"x")
+    net.run_for(1)
+    (old,) = a.transport.ends
+    net.link("a", "b")  # same opener: the newer connection replaces the older one
+    net.run_for(SETTLE)
+    assert list(a.transport.ends) != [old] and len(a.transport.ends) == 1
+    second = a.send("b", b"y")
+    net.run_for(1)
+    assert first in deliveries(net) and second in deliveries(net)
+
+
 def test_ttl_expiry_is_a_drop_with_reason(line):
     # forge a nearly-expired message from a's position
     a = line.members["a"]
