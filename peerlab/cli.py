@@ -126,7 +126,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_member(args: argparse.Namespace) -> int:
     from realnet.peer import run_peer
+    from realnet.transport import parse_address
 
+    for flag, addresses in (("--listen", [args.listen]), ("--join", args.join)):
+        for address in addresses:
+            try:
+                parse_address(address)
+            except ValueError as exc:
+                raise PeerlabError(f"{flag}: {exc}") from None
     if args.script:
         with open(args.script) as commands:
             return run_peer(args.id, args.listen, args.join, commands, False, args.run_for)

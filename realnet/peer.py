@@ -14,11 +14,12 @@ import time
 from collections.abc import Iterable
 from typing import TextIO
 
+from peerlab.errors import PeerlabError
 from peerlab.member import Member, MemberConfig
 from peerlab.trace import TraceEvent, Tracer
 from peerlab.wire import Data
 from realnet.loop import EventLoop
-from realnet.transport import TcpTransport, parse_address
+from realnet.transport import TcpTransport, os_reason, parse_address
 
 HELP = """commands:
   send DST TEXT      send TEXT to member DST
@@ -51,7 +52,15 @@ class Peer:
         self.loop = EventLoop(f"peer-{member_id}").start()
         self.verbose = verbose
         tracer = Tracer(keep=False, sink=self._on_event)
-        self.transport = self.loop.call(lambda: TcpTransport(self.loop, host, port, name=member_id))
+        try:
+            self.transport = self.loop.call(
+                lambda: TcpTransport(self.loop, host, port, name=member_id)
+            )
+        except OSError as exc:
+            self.loop.stop()
+            raise PeerlabError(
+                f"cannot listen on {listen}: {os_reason(exc.errno, str(exc))}"
+            ) from None
         self.member = Member(
             member_id,
             self.transport,

@@ -118,9 +118,13 @@ class TcpTransport(Transport):
         self._next = 0
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((host, port))
-        self._listener.listen(self.limits.backlog)
+        try:
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._listener.bind((host, port))
+            self._listener.listen(self.limits.backlog)
+        except OSError:
+            self._listener.close()
+            raise
         self._listener.setblocking(False)
         bound = self._listener.getsockname()
         self._address = format_address(bound[0], bound[1])

@@ -7,6 +7,9 @@ import sys
 import pytest
 from peerproc import ask, read_until, spawn, stop, wait_for_route
 
+from peerlab.errors import PeerlabError
+from realnet.peer import Peer
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -58,13 +61,44 @@ def test_three_processes_relay_a_message(procs):
         assert p.wait(timeout=10) == 0
 
 
-def test_bad_listen_address_is_bad_input():
-    out = subprocess.run(
-        [sys.executable, "-m", "peerlab.cli", "member", "--id", "x", "--listen", "nonsense"],
+def member_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "peerlab.cli", "member", "--id", "x", *args],
         capture_output=True,
         text=True,
         timeout=30,
+        stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--listen", "nonsense"], "--listen: address 'nonsense' is not HOST:PORT"),
+        (
+            ["--listen", "127.0.0.1:0", "--join", "127.0.0.1:9", "nowhere"],
+            "--join: address 'nowhere' is not HOST:PORT",
+        ),
+    ],
+)
+def test_bad_addresses_are_bad_input(args, message):
+    out = member_cli(*args)
     assert out.returncode == 2
-    assert "address 'nonsense' is not HOST:PORT" in out.stderr
+    assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_listening_on_a_port_in_use_is_a_clear_error():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        out = member_cli("--listen", f"127.0.0.1:{port}")
+    assert out.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use (EADDRINUSE)" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_peer_that_cannot_listen_leaves_no_thread_or_socket(no_leaks):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(PeerlabError, match="address already in use"):
+            Peer("x", address)
