@@ -95,6 +95,7 @@ MESSAGE_TYPES: Final = (Hello, Adverts, Data, Ack, Ping, Pong, Bye)
 
 _encoder = msgspec.msgpack.Encoder()
 _unpack_header = HEADER.unpack_from
+_HEADER_SIZE: Final = HEADER.size
 _encode_into = _encoder.encode_into
 _pack_header = HEADER.pack_into
 _decoder = msgspec.msgpack.Decoder(Message)
@@ -149,18 +150,22 @@ def decode_body(body: bytes | memoryview) -> Message:
         raise MalformedMessage(f"undecodable frame body ({len(body)} bytes): {exc}") from None
 
 
+def _too_large(size: int, limit: int) -> FrameTooLarge:
+    return FrameTooLarge(f"frame length {size} exceeds the maximum frame size {limit}")
+
+
 class FrameDecoder:
     """Incremental decoder: feed it bytes in any split, get whole messages back.
 
     The length prefix is checked against ``max_frame_size`` before any of the body is buffered,
-    so an oversize announcement costs nothing. After a :class:`ProtocolError` the decoder is
-    unusable; the connection it served should be closed.
+    so an oversize announcement costs nothing. Only an unfinished frame is ever buffered: whole
+    frames are decoded straight from the bytes fed. After a :class:`ProtocolError` the decoder
+    is unusable; the connection it served should be closed.
     """
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         self.max_frame_size = max_frame_size
-        self._buf = bytearray()
-        self._need: int | None = None  # body length of the frame being read, once known
+        self._buf = bytearray()  # the start of an unfinished frame, header included
 
     @property
     def buffered(self) -> int:
@@ -170,68 +175,67 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Message]:
         """Add received bytes; return the messages completed by them, in order."""
         end = len(data)
-        if not self._buf and self._need is None and end > HEADER.size:
+        if not self._buf and end > _HEADER_SIZE:
             (size,) = _unpack_header(data)
-            if size + HEADER.size == end and size <= self.max_frame_size:
+            if size + _HEADER_SIZE == end and size <= self.max_frame_size:
                 # exactly one whole frame: the common case on a lightly loaded link
                 try:
-                    return [_decode(data[HEADER.size :])]
+                    return [_decode(data[_HEADER_SIZE:])]
                 except msgspec.DecodeError:
-                    return [decode_body(data[HEADER.size :])]  # raises the protocol error
+                    return [decode_body(data[_HEADER_SIZE:])]  # raises the protocol error
         out: list[Message] = []
-        if not self._buf and self._need is None:
-            # fast path: parse straight from ``data`` and buffer only an incomplete tail
-            view = memoryview(data)
-            pos, end = 0, len(data)
-            header = HEADER.size
-            while end - pos >= header:
-                (size,) = HEADER.unpack_from(view, pos)
-                if size > self.max_frame_size:
-                    raise FrameTooLarge(
-                        f"frame length {size} exceeds the maximum frame size {self.max_frame_size}"
-                    )
-                if end - pos - header < size:
+        pos = self._finish(data, out) if self._buf else 0
+        if self._buf:
+            return out  # ``data`` did not even finish the buffered frame
+        view = memoryview(data)
+        start = pos
+        limit = self.max_frame_size
+        try:
+            while end - pos >= _HEADER_SIZE:
+                (size,) = _unpack_header(view, pos)
+                if size > limit:
+                    raise _too_large(size, limit)
+                start = pos + _HEADER_SIZE
+                if end - start < size:
                     break
-                out.append(decode_body(view[pos + header : pos + header + size]))
-                pos += header + size
-            if pos < end:
-                self._buf += view[pos:]
-                out.extend(self._drain())
-            return out
-        self._buf += data
-        out.extend(self._drain())
+                pos = start + size
+                out.append(_decode(view[start:pos]))
+        except msgspec.DecodeError:
+            decode_body(view[start:pos])  # raises the protocol error with its description
+        if pos < end:
+            self._buf += view[pos:]
         return out
 
-    def _drain(self) -> list[Message]:
-        out: list[Message] = []
+    def _finish(self, data: bytes, out: list[Message]) -> int:
+        """Extend the buffered frame from the start of ``data``, decoding it if it is now whole;
+        returns how many bytes of ``data`` it took (all of them if the frame is still open)."""
         buf = self._buf
-        pos = 0
-        while True:
-            if self._need is None:
-                if len(buf) - pos < HEADER.size:
-                    break
-                (size,) = HEADER.unpack_from(buf, pos)
-                if size > self.max_frame_size:
-                    raise FrameTooLarge(
-                        f"frame length {size} exceeds the maximum frame size {self.max_frame_size}"
-                    )
-                pos += HEADER.size
-                self._need = size
-            if len(buf) - pos < self._need:
-                break
-            body = bytes(buf[pos : pos + self._need])
-            pos += self._need
-            self._need = None
+        taken = 0
+        if len(buf) < _HEADER_SIZE:
+            taken = min(_HEADER_SIZE - len(buf), len(data))
+            buf += data[:taken]
+            if len(buf) < _HEADER_SIZE:
+                return taken
+            (size,) = _unpack_header(buf)
+            if size > self.max_frame_size:
+                raise _too_large(size, self.max_frame_size)
+        frame = _HEADER_SIZE + _unpack_header(buf)[0]
+        more = min(frame - len(buf), len(data) - taken)
+        buf += data[taken : taken + more]
+        if len(buf) == frame:
+            body = bytes(buf[_HEADER_SIZE:])  # a copy: decoded Raw blobs point into their input
+            buf.clear()
             out.append(decode_body(body))
-        if pos:
-            del buf[:pos]
-        return out
+        return taken + more
 
     def eof(self) -> None:
         """Signal end of stream; raises :class:`TruncatedFrame` if a frame was left incomplete."""
-        if self._buf or self._need is not None:
-            expected = "a length prefix" if self._need is None else f"{self._need} body bytes"
+        buf = self._buf
+        if buf:
+            if len(buf) < _HEADER_SIZE:
+                expected = "the rest of a length prefix"
+            else:
+                expected = f"{_HEADER_SIZE + _unpack_header(buf)[0] - len(buf)} more body bytes"
             raise TruncatedFrame(
-                f"stream ended inside a frame: {len(self._buf)} bytes buffered, "
-                f"waiting for {expected}"
+                f"stream ended inside a frame: {len(buf)} bytes buffered, waiting for {expected}"
             )

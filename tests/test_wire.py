@@ -149,3 +149,18 @@ def test_bad_bodies_are_malformed(body, why):
 def test_bad_advert_inside_batch_is_malformed():
     with pytest.raises(MalformedMessage, match="invalid advert"):
         decode_advert(msgspec.msgpack.encode(["a", "not-a-seq", [], ""]))
+
+
+def test_truncation_says_what_was_missing():
+    frame = encode_frame(Data("x", "a", "b", 3, ["a"], b"z" * 10))
+    header_only = FrameDecoder()
+    header_only.feed(frame[:2])
+    with pytest.raises(TruncatedFrame, match="2 bytes buffered, waiting for the rest of a length"):
+        header_only.eof()
+    body_part = FrameDecoder()
+    body_part.feed(frame[:3])
+    body_part.feed(frame[3:7])  # the header completes inside the second piece
+    missing = len(frame) - 7
+    with pytest.raises(TruncatedFrame, match=f"7 bytes buffered, waiting for {missing} more body"):
+        body_part.eof()
+    assert body_part.feed(frame[7:]) == [Data("x", "a", "b", 3, ["a"], b"z" * 10)]
