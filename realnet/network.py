@@ -24,6 +24,8 @@ T = TypeVar("T")
 class NetPolicy(Policy):
     """Knows which in-process member owns which socket, and applies emulated faults."""
 
+    passthrough = False  # faults and latency can be switched on at any time
+
     def __init__(self) -> None:
         self.sock_owner: dict[tuple, str] = {}
         self.ip_owner: dict[str, str] = {}  # when each member has its own loopback address

@@ -52,6 +52,10 @@ class Policy:
     back during a partition, drops them on a silent cut, and delays them by a link's latency.
     """
 
+    #: True for a policy that never holds, drops or delays anything, so the transport need not
+    #: ask it about each frame it sends.
+    passthrough: bool = True
+
     def note_socket(self, sockname: tuple, host: str | None) -> None:
         """A dialling socket of ``host`` got the local address ``sockname``."""
 
@@ -182,15 +186,7 @@ class TcpTransport(Transport):
         c = self.conns.get(conn)
         if c is None or c.closing or not data:
             return
-        verdict = self.policy.verdict(self.name, c.remote_host)
-        if verdict == "drop":
-            return
-        if verdict == "hold" or c.held:
-            c.held.append(bytes(data))
-            return
-        delay = self.policy.delay(self.name, c.remote_host, len(data))
-        if delay > 0 or c.delayed:
-            self._delay(c, bytes(data), delay)
+        if not self.policy.passthrough and self._shaped(c, data):
             return
         # Frames sent during one pass of the loop leave in one write: coalescing saves a
         # system call per frame when a member relays a burst.
@@ -200,6 +196,20 @@ class TcpTransport(Transport):
                 self._flush_scheduled = True
                 self.loop.call_later(0, self._flush_pending)
         c.pending.append(data)
+
+    def _shaped(self, c: TcpConn, data: bytes) -> bool:
+        """Apply the policy to one outgoing write; True if it dropped, held or delayed it."""
+        verdict = self.policy.verdict(self.name, c.remote_host)
+        if verdict == "drop":
+            return True
+        if verdict == "hold" or c.held:
+            c.held.append(bytes(data))
+            return True
+        delay = self.policy.delay(self.name, c.remote_host, len(data))
+        if delay > 0 or c.delayed:
+            self._delay(c, bytes(data), delay)
+            return True
+        return False
 
     def _flush_pending(self) -> None:
         self._flush_scheduled = False
@@ -342,7 +352,7 @@ class TcpTransport(Transport):
             return
         if c.closing:
             return
-        if self.policy.verdict(c.remote_host, self.name) == "drop":
+        if not self.policy.passthrough and self.policy.verdict(c.remote_host, self.name) == "drop":
             return
         self.handler.data_received(c.handle, data)
 
