@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -315,7 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``peerlab`` console script; bad input exits 2 with one clear line."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # the reader went away (``peerlab run ... | head``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except PeerlabError as exc:
         print(f"peerlab: error: {exc}", file=sys.stderr)
         return 2

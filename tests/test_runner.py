@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +186,21 @@ def test_results_json_has_one_line_per_member_or_item():
     assert len(text.splitlines()) == 2 + len(data) + items + containers
     table = json.dumps(data["routing_tables"]["n0"], sort_keys=True, separators=(", ", ": "))
     assert f'  "n0": {table},' in text.splitlines()
+
+
+def test_a_closed_output_pipe_ends_the_command_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "peerlab.cli", "check", "scenarios/line.yaml"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).parent.parent,
+        )
+    finally:
+        os.close(write_end)
+    assert out.returncode == 141
+    assert out.stderr == ""
