@@ -42,6 +42,11 @@ from peerlab.wire import (
     message_kind,
 )
 
+#: Destinations whose first-hop connection a member remembers at most: enough for a relay's
+#: working set, small enough that thousands of members do not each hold a table as big as the
+#: network (which is why routes are otherwise read off the BFS tree on demand).
+VIA_CACHE_SIZE = 256
+
 #: Drop reasons a member reports in ``drop`` trace events.
 NO_ROUTE = "no_route"
 TTL_EXPIRED = "ttl_expired"
@@ -539,6 +544,8 @@ class Member:
         hop = first[number] if number is not None and number < len(first) else -1
         c = self._peers.get(index.ids[hop]) if hop >= 0 else None
         if c is not None:
+            if len(self._via) >= VIA_CACHE_SIZE:
+                self._via.clear()
             self._via[dst] = c
         return c
 

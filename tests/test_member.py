@@ -4,6 +4,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from memnet import MemoryNetwork
 
+from peerlab import member as member_module
 from peerlab import trace as ev
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
@@ -154,6 +155,18 @@ def test_send_right_after_losing_the_first_hop_is_a_traced_drop(line):
     second = a.send("d", b"y")
     assert drops(line)[second].fields["reason"] == "no_route"
     assert drops(line)[second].member == "a"
+
+
+def test_remembered_first_hops_stay_bounded_and_right(line, monkeypatch):
+    monkeypatch.setattr(member_module, "VIA_CACHE_SIZE", 2)
+    a = line.members["a"]
+    line.link("d", "e")
+    line.run_for(SETTLE)
+    sent = {dst: a.send(dst, b"x") for dst in "bcde"}
+    line.run_for(1)
+    assert len(a._via) <= 2
+    got = deliveries(line)
+    assert {dst: got[msg].fields["path"][-1] for dst, msg in sent.items()} == {d: d for d in "bcde"}
 
 
 def test_a_newer_duplicate_connection_carries_the_traffic():
