@@ -24,9 +24,9 @@ import networkx as nx
 import simpy
 from harness import external_baseline, machine_line
 
+from peerlab.collector import cycle_collection_paused
 from peerlab.trace import Tracer
 from sim import SimNetwork
-from sim.network import cycle_collection_paused
 
 
 def bare_simpy(callbacks: int) -> float:

@@ -1,3 +1,4 @@
+import gc
 import json
 import os
 import subprocess
@@ -204,3 +205,12 @@ def test_a_closed_output_pipe_ends_the_command_quietly():
         os.close(write_end)
     assert out.returncode == 141
     assert out.stderr == ""
+
+
+def test_the_cycle_collector_is_held_off_for_a_run_and_restored():
+    seen: list[bool] = []
+    assert gc.isenabled()
+    quickstart = str(ROOT / "scenarios" / "quickstart.yaml")
+    run(quickstart, "sim", progress=lambda *_: seen.append(gc.isenabled()))
+    assert seen and not any(seen)
+    assert gc.isenabled()
