@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from peerlab.collector import cycle_collection_paused
+
 SCHEMA_VERSION = 1
 
 
@@ -70,7 +72,8 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract as a fresh dict, exactly what reading :meth:`to_json` back gives
         (the trace is not part of it; see ``write_trace``)."""
-        return json.loads(json.dumps(self._contract()))
+        with cycle_collection_paused():  # a large run's contract is millions of small objects
+            return json.loads(json.dumps(self._contract()))
 
     def _contract(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trace"}
@@ -116,4 +119,6 @@ class RunResult:
     @classmethod
     def read(cls, path: str | Path) -> RunResult:
         """Read a result written by :meth:`write`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        text = Path(path).read_text()
+        with cycle_collection_paused():  # a large run's contract is millions of small objects
+            return cls.from_dict(json.loads(text))
