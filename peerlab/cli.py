@@ -149,10 +149,7 @@ def _load_result(path: str, args: argparse.Namespace):
     from peerlab.runner import run
 
     if path.endswith(".json"):
-        try:
-            return RunResult.read(path)
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise PeerlabError(f"{path}: not a peerlab results file ({exc})") from None
+        return RunResult.read(path)
     return run(path, "sim", progress=_progress(args))
 
 

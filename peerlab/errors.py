@@ -65,3 +65,7 @@ class ScenarioError(PeerlabError):
             where = f"{file}:{line}: " if line else f"{file}: "
         key = f"{path}: " if path else ""
         super().__init__(f"{where}{key}{message}")
+
+
+class ResultsError(PeerlabError):
+    """A file that is not a readable peerlab results file."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from peerlab.collector import cycle_collection_paused
+from peerlab.errors import ResultsError
 
 SCHEMA_VERSION = 1
 
@@ -112,13 +113,27 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        """Rebuild a result from its JSON contract."""
-        known = {f for f in cls.__dataclass_fields__ if f != "trace"}
+        """Rebuild a result from its JSON contract; :class:`ResultsError` names what is missing."""
+        if not isinstance(data, dict):
+            raise ResultsError(f"expected a JSON object, got {type(data).__name__}")
+        missing = [
+            f.name
+            for f in fields(cls)
+            if f.name not in data and f.default is MISSING and f.default_factory is MISSING
+        ]
+        if missing:
+            raise ResultsError(f"missing keys: {', '.join(missing)}")
+        known = {f.name for f in fields(cls) if f.name != "trace"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
     def read(cls, path: str | Path) -> RunResult:
-        """Read a result written by :meth:`write`."""
-        text = Path(path).read_text()
-        with cycle_collection_paused():  # a large run's contract is millions of small objects
-            return cls.from_dict(json.loads(text))
+        """Read a result written by :meth:`write`; :class:`ResultsError` says why one cannot be."""
+        try:
+            text = Path(path).read_text()
+            with cycle_collection_paused():  # a large run's contract is millions of small objects
+                return cls.from_dict(json.loads(text))
+        except OSError as exc:
+            raise ResultsError(f"{path}: cannot read results: {exc.strerror}") from None
+        except (ValueError, ResultsError) as exc:  # ValueError: not JSON, or not UTF-8
+            raise ResultsError(f"{path}: not a peerlab results file: {exc}") from None

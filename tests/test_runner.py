@@ -214,3 +214,21 @@ def test_the_cycle_collector_is_held_off_for_a_run_and_restored():
     run(quickstart, "sim", progress=lambda *_: seen.append(gc.isenabled()))
     assert seen and not any(seen)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read results: No such file or directory"),
+        ("xx", "not a peerlab results file: Expecting value"),
+        ("[1]", "not a peerlab results file: expected a JSON object, got list"),
+        ('{"scenario": "x"}', "not a peerlab results file: missing keys: backend, seed, members"),
+    ],
+)
+def test_a_bad_results_file_is_named_with_what_is_wrong(tmp_path, capsys, content, message):
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["plot", str(path), "-o", str(tmp_path / "r.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"peerlab: error: {path}: {message}" in err
