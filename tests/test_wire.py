@@ -84,6 +84,25 @@ def test_same_messages_whatever_the_split(msgs, cuts):
     assert [normalise(m) for m in out] == [normalise(m) for m in msgs]
 
 
+@settings(max_examples=100)
+@given(st.lists(st.integers(0, 400), min_size=1, max_size=200), st.integers(1, 5000))
+def test_long_streams_in_big_reads_buffer_at_most_one_frame(sizes, read):
+    # many frames fed in reads of one size, as a socket returns them: every frame comes out,
+    # and what waits between reads is never more than the one frame a read ended inside
+    frames = [
+        encode_frame(Data(f"m{i}", "a", "b", 9, ["a"], bytes(n))) for i, n in enumerate(sizes)
+    ]
+    stream = b"".join(frames)
+    decoder = FrameDecoder()
+    out = []
+    for start in range(0, len(stream), read):
+        out.extend(decoder.feed(stream[start : start + read]))
+        assert decoder.buffered < max(map(len, frames))
+    decoder.eof()
+    assert [m.msg_id for m in out] == [f"m{i}" for i in range(len(sizes))]
+    assert [len(m.payload) for m in out] == sizes
+
+
 @settings(max_examples=300)
 @given(st.binary(max_size=200), st.lists(st.integers(0, 300), max_size=10))
 def test_random_bytes_raise_only_protocol_errors(data, cuts):
