@@ -3,7 +3,8 @@
 The clock on a shared machine drifts by tens of percent within seconds; an instruction count
 does not. Each side runs twice under callgrind, once with no work and once with the work, and
 the difference is divided by the number of hops, so start-up and the converged network's setup
-cancel out. Needs ``valgrind`` on PATH; takes a few minutes. Run:
+cancel out. With PEERLAB_BASELINE_PYTHON set (see bench_sim.py), ns.py's generator -> wire -> sink
+is counted the same way, per packet. Needs ``valgrind`` on PATH; takes a few minutes. Run:
 python benchmarks/count_instructions.py [MESSAGES]
 """
 
@@ -45,19 +46,11 @@ def bare(callbacks: int) -> int:
     return callbacks
 
 
-def counted(side: str, amount: int) -> tuple[int, int]:
-    """(instructions, work done) of one run of ``side`` under callgrind."""
+def counted(command: list[str], done_pattern: str) -> tuple[int, int]:
+    """(instructions, work done) of one run of ``command`` under callgrind; the work done is the
+    number its output gives after ``done_pattern``."""
     out = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            os.path.abspath(__file__),
-            "--inner",
-            side,
-            str(amount),
-        ],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
         capture_output=True,
         text=True,
         check=True,
@@ -65,17 +58,23 @@ def counted(side: str, amount: int) -> tuple[int, int]:
         timeout=1800,
     )
     collected = re.search(r"Collected : (\d+)", out.stderr)
-    done = re.search(r"^DONE (\d+)$", out.stdout, re.MULTILINE)
+    done = re.search(rf"^{done_pattern} (\d+)$", out.stdout, re.MULTILINE)
     if collected is None or done is None:
-        raise SystemExit(f"callgrind run of {side} gave no count:\n{out.stderr[-2000:]}")
+        raise SystemExit(f"callgrind run of {command} gave no count:\n{out.stderr[-2000:]}")
     return int(collected.group(1)), int(done.group(1))
 
 
-def per_unit(side: str, amount: int) -> tuple[float, int]:
-    """Instructions per unit of work (hop or callback) and the units counted."""
-    base, _ = counted(side, 0)
-    total, done = counted(side, amount)
-    return (total - base) / done, done
+def per_unit(command: list[str], amount: int, done_pattern: str = "DONE") -> tuple[float, int]:
+    """Instructions per unit of work (hop, callback or packet) and the units counted: the
+    difference between a run with ``amount`` appended to ``command`` and one with 0."""
+    base, base_done = counted([*command, "0"], done_pattern)
+    total, done = counted([*command, str(amount)], done_pattern)
+    return (total - base) / (done - base_done), done - base_done
+
+
+def inner(side: str) -> list[str]:
+    """The command that runs one side of this script under the same interpreter."""
+    return [sys.executable, os.path.abspath(__file__), "--inner", side]
 
 
 def main() -> None:
@@ -83,12 +82,21 @@ def main() -> None:
         raise SystemExit("count_instructions.py needs valgrind on PATH")
     messages = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     print(machine_line())
-    ours, hops = per_unit("routed", messages)
-    theirs, _ = per_unit("bare", hops)
+    ours, hops = per_unit(inner("routed"), messages)
+    theirs, _ = per_unit(inner("bare"), hops)
     print(
         f"routed Data: {ours:,.0f} instructions per hop ({messages} messages, {hops} hops); "
         f"bare SimPy: {theirs:,.0f} per callback; ratio {theirs / ours:.3f}"
     )
+    baseline = os.environ.get("PEERLAB_BASELINE_PYTHON")
+    if baseline:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline_nspy.py")
+        nspy, packets = per_unit([baseline, script], 20_000, "PACKETS")
+        print(
+            f"ns.py generator -> wire -> sink: {nspy:,.0f} instructions per packet "
+            f"({packets} packets); peerlab hops / ns.py packets at equal instructions: "
+            f"{nspy / ours:.3f}"
+        )
 
 
 if __name__ == "__main__":
