@@ -95,6 +95,7 @@ class _Conn:
     peer: str | None = None
     peer_address: str = ""
     hello_timer: TimerHandle | None = None
+    pinged: bool = False  # the peer sent a Ping since our last keepalive tick
 
 
 @dataclass(slots=True)
@@ -389,6 +390,7 @@ class Member:
             case Ack():
                 self._on_routed_ack(message)
             case Ping(nonce):
+                c.pinged = True
                 self._send_msg(c, Pong(nonce))
             case Pong():
                 pass
@@ -740,9 +742,15 @@ class Member:
             return
         now = self.transport.now()
         for c in list(self._peers.values()):
+            # Of two peers, the one with the larger id pings every tick; the other pings only if
+            # no Ping came since its last tick. Each still hears from the other at least once an
+            # interval (a Ping one way, its Pong the other), as when both pinged, for half the
+            # frames; a peer that falls silent is pinged every tick.
+            quiet = c.pinged and self.id < c.peer
+            c.pinged = False
             if now - c.last_heard > self.config.dead_timeout:
                 self._close(c, f"keepalive timeout (silent for {now - c.last_heard:.3f}s)")
-            else:
+            elif not quiet:
                 self._ping_nonce += 1
                 self._send_msg(c, Ping(self._ping_nonce))
         self._expire_unreachable()

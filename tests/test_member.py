@@ -235,6 +235,40 @@ def test_silent_failure_detected_by_keepalive(line):
     assert table_errors(tables(line), truth(line)) == []
 
 
+def idle_pair(latency: float) -> MemoryNetwork:
+    cfg = MemberConfig(keepalive_interval=0.15, dead_timeout=0.6)
+    net = MemoryNetwork(2, latency=latency, config=cfg)
+    net.add("a")
+    net.add("b")
+    net.link("a", "b")
+    net.run_for(2)
+    return net
+
+
+def pings_sent(net: MemoryNetwork) -> dict[str, int]:
+    return {mid: m.counters.frames_sent.get("ping", 0) for mid, m in net.members.items()}
+
+
+def test_keepalive_between_two_peers_is_one_ping_an_interval():
+    net = idle_pair(0.001)
+    before = pings_sent(net)
+    net.run_for(3.0)  # 20 keepalive intervals
+    after = pings_sent(net)
+    # the larger id pings every interval; the smaller only answers
+    assert 19 <= after["b"] - before["b"] <= 21
+    assert after["a"] - before["a"] <= 1
+    assert net.members["a"].neighbours == ["b"]
+
+
+@pytest.mark.parametrize("latency", [0.05, 0.3])
+def test_keepalive_keeps_a_slow_link_up(latency):
+    # a quiet link stands while the round trip stays under the dead timeout
+    net = idle_pair(latency)
+    net.run_for(10)
+    assert net.members["a"].neighbours == ["b"] and net.members["b"].neighbours == ["a"]
+    assert not [e for e in net.tracer.of_kind(ev.DISCONNECT)]
+
+
 def test_graceful_leave_reconverges(line):
     line.members["c"].leave()
     line.run_for(SETTLE)
