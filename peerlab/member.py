@@ -664,8 +664,8 @@ class Member:
             out_of_reach = len(dist)
             lost = [ids[n] for n in db.held_numbers() if n >= out_of_reach or dist[n] < 0]
             if since:
-                gone = set(lost)
-                for origin in [o for o in since if o not in gone]:
+                still_lost = set(lost)
+                for origin in [o for o in since if o not in still_lost]:
                     del since[origin]
             for origin in lost:
                 since.setdefault(origin, now)

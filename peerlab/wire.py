@@ -210,16 +210,14 @@ class FrameDecoder:
         """Extend the buffered frame from the start of ``data``, decoding it if it is now whole;
         returns how many bytes of ``data`` it took (all of them if the frame is still open)."""
         buf = self._buf
-        taken = 0
+        taken = min(max(_HEADER_SIZE - len(buf), 0), len(data))  # what the header still lacks
+        buf += data[:taken]
         if len(buf) < _HEADER_SIZE:
-            taken = min(_HEADER_SIZE - len(buf), len(data))
-            buf += data[:taken]
-            if len(buf) < _HEADER_SIZE:
-                return taken
-            (size,) = _unpack_header(buf)
-            if size > self.max_frame_size:
-                raise _too_large(size, self.max_frame_size)
-        frame = _HEADER_SIZE + _unpack_header(buf)[0]
+            return taken
+        (size,) = _unpack_header(buf)
+        if size > self.max_frame_size:
+            raise _too_large(size, self.max_frame_size)
+        frame = _HEADER_SIZE + size
         more = min(frame - len(buf), len(data) - taken)
         buf += data[taken : taken + more]
         if len(buf) == frame:
