@@ -83,6 +83,18 @@ def send_paced(net: SimNetwork, pairs: list[list[str]], gap: float) -> None:
     net.schedule(0, send_next)
 
 
+def routed_round(net: SimNetwork, rng: random.Random, messages: int) -> tuple[int, int]:
+    """Send ``messages`` routed Data messages between random pairs, paced 0.1 ms apart, and run
+    until all are delivered; returns (messages delivered, hop deliveries)."""
+    tracer = Tracer(kinds={"deliver"})
+    for m in net.members.values():
+        m.tracer = tracer
+    names = sorted(net.members)
+    send_paced(net, [rng.sample(names, 2) for _ in range(messages)], 1e-4)
+    net.run(messages * 1e-4 + 2)
+    return len(tracer.events), sum(e.fields["hops"] for e in tracer.events)
+
+
 def throughput(messages: int = 20_000, rounds: int = 5) -> None:
     """Routed Data hop deliveries per second on one converged network, against the baselines.
 
@@ -92,22 +104,16 @@ def throughput(messages: int = 20_000, rounds: int = 5) -> None:
     The median round is reported, with the range.
     """
     net = converged_network(100)
-    names = sorted(net.members)
     rng = random.Random(3)
     ratios, nspy_ratios = [], []
     for i in range(rounds):
-        tracer = Tracer(kinds={"deliver"})
-        for m in net.members.values():
-            m.tracer = tracer
-        send_paced(net, [rng.sample(names, 2) for _ in range(messages)], 1e-4)
         t0 = time.perf_counter()
-        net.run(messages * 1e-4 + 2)
+        delivered, hops = routed_round(net, rng, messages)
         wall = time.perf_counter() - t0
-        hops = sum(e.fields["hops"] for e in tracer.events)
         bare = bare_simpy(hops)
         ratios.append(bare / wall)
         line = (
-            f"  round {i + 1}: {len(tracer.events)} messages, {hops} hop deliveries in "
+            f"  round {i + 1}: {delivered} messages, {hops} hop deliveries in "
             f"{wall:.2f}s = {hops / wall:,.0f} hops/s; bare SimPy {hops / bare:,.0f} "
             f"callbacks/s, ratio {bare / wall:.3f}"
         )

@@ -22,19 +22,9 @@ from harness import machine_line
 
 def routed(messages: int) -> int:
     """Send ``messages`` routed Data messages on the throughput benchmark's network; hops."""
-    from bench_sim import converged_network, send_paced
+    from bench_sim import converged_network, routed_round
 
-    from peerlab.trace import Tracer
-
-    net = converged_network(100)
-    names = sorted(net.members)
-    rng = random.Random(3)
-    tracer = Tracer(kinds={"deliver"})
-    for m in net.members.values():
-        m.tracer = tracer
-    send_paced(net, [rng.sample(names, 2) for _ in range(messages)], 1e-4)
-    net.run(messages * 1e-4 + 2)
-    return sum(e.fields["hops"] for e in tracer.events)
+    return routed_round(converged_network(100), random.Random(3), messages)[1]
 
 
 def bare(callbacks: int) -> int:
