@@ -371,22 +371,17 @@ class SimNetwork:
         if pipe.dead:
             return
         # most frames travel while no fault is active: no lookup (and no call) for them
-        blocker = (
-            self._blocker(pipe.src, pipe.dst) if self._cuts or self._partition is not None else None
-        )
-        if blocker is not None:
-            if not pipe.held:
-                self._holding.append(pipe)
-            pipe.held.append(item)
-            if isinstance(item, bytes):
-                blocker.bytes_held += len(item)
-                blocker.chunks_held += 1
-            blocker.members_affected.update((pipe.src, pipe.dst))
-            return
+        if self._cuts or self._partition is not None:
+            blocker = self._blocker(pipe.src, pipe.dst)
+            if blocker is not None:
+                self._hold(pipe, item, blocker)
+                return
         model = pipe.model
         rng = self.rng
         now = self.env.now
-        if isinstance(item, bytes):
+        if isinstance(item, str):
+            arrival = now + model.one_way(rng)
+        else:
             busy = pipe.busy_until
             busy = (now if now > busy else busy) + len(item) * model.seconds_per_byte
             pipe.busy_until = busy
@@ -394,24 +389,30 @@ class SimNetwork:
                 arrival = busy + model.one_way(rng) + model.retransmit_delay(len(item), rng)
             else:
                 arrival = busy + model.latency
-        else:
-            arrival = now + model.one_way(rng)
         if arrival < pipe.last_arrival:
             arrival = pipe.last_arrival
         pipe.last_arrival = arrival
-        inbox = pipe.inbox
         if (
-            isinstance(item, bytes)
-            and self.chunking
+            self.chunking
+            and isinstance(item, bytes)
             and len(item) > 1
             and rng.random() < self.split_probability
         ):
             cut = rng.randrange(1, len(item))
-            inbox.append((arrival, item[:cut]))
-            inbox.append((arrival, item[cut:]))
-        else:
-            inbox.append((arrival, item))
+            pipe.inbox.append((arrival, item[:cut]))
+            item = item[cut:]
+        pipe.inbox.append((arrival, item))
         self.env.timeout(arrival - now).callbacks.append(pipe.on_arrival)
+
+    def _hold(self, pipe: Pipe, item: bytes | str, blocker: FaultReport) -> None:
+        """Keep ``item`` back until the fault ``blocker`` ends, and count it against the fault."""
+        if not pipe.held:
+            self._holding.append(pipe)
+        pipe.held.append(item)
+        if isinstance(item, bytes):
+            blocker.bytes_held += len(item)
+            blocker.chunks_held += 1
+        blocker.members_affected.update((pipe.src, pipe.dst))
 
     def _deliver(self, pipe: Pipe, _event: object = None) -> None:
         end = pipe.end
@@ -424,7 +425,7 @@ class SimNetwork:
             _, item = inbox.popleft()
             if end.closed or not transport.alive:
                 continue
-            if isinstance(item, str):
+            if isinstance(item, str):  # FIN or RST
                 end.closed = True
                 transport.ends.pop(end.handle, None)
                 reason = "closed by peer" if item is FIN else "connection reset by peer"
