@@ -343,11 +343,13 @@ class Member:
             return
         c.last_heard = self.transport.now()
         try:
-            messages = c.decoder.feed(data)
-            for message in messages:
+            for message in c.decoder.feed(data):
                 if self._conns.get(conn) is not c:
                     break
-                self._handle(c, message)
+                if type(message) is Data and c.peer is not None:
+                    self._on_data(c, message)  # most of the traffic: spare it the dispatch
+                else:
+                    self._handle(c, message)
         except ProtocolError as exc:
             if self._conns.get(conn) is c:
                 self._protocol_error(c, exc)
@@ -377,14 +379,13 @@ class Member:
     # --- messages ------------------------------------------------------------------------
 
     def _handle(self, c: _Conn, message: Message) -> None:
+        """Act on one message; Data on an established connection goes to ``_on_data`` directly."""
         if c.peer is None:
             if not isinstance(message, Hello):
                 raise HandshakeError(f"received {message_kind(message)} before Hello")
             self._on_hello(c, message)
             return
         match message:
-            case Data():
-                self._on_data(c, message)
             case Adverts():
                 self._on_adverts(c, message)
             case Ack():

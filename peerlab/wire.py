@@ -8,6 +8,10 @@ a byte stream split at arbitrary points back into whole messages, and raises onl
 Link-state adverts travel as pre-encoded blobs (``msgspec.Raw``) inside an :class:`Adverts`
 batch, so a member can forward an advert without re-encoding it and an :class:`AdvertCache` can
 decode each distinct advert once and share the immutable result between members.
+
+Messages are declared ``gc=False``: they hold only strings, numbers, bytes and lists of those, so
+they can never be part of a reference cycle, and the collector need not track the thousands a
+busy member makes each second.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ Address = Annotated[str, msgspec.Meta(max_length=256)]
 Hops = Annotated[int, msgspec.Meta(ge=0, le=1024)]
 
 
-class Hello(msgspec.Struct, tag="hello", array_like=True, frozen=True):
+class Hello(msgspec.Struct, tag="hello", array_like=True, frozen=True, gc=False):
     """First message on every connection, sent by both sides."""
 
     member_id: MemberId
@@ -36,7 +40,7 @@ class Hello(msgspec.Struct, tag="hello", array_like=True, frozen=True):
     protocol_version: int
 
 
-class Advert(msgspec.Struct, array_like=True, frozen=True):
+class Advert(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """One member's link-state advert: who it is, its sequence number and its neighbours."""
 
     origin: MemberId
@@ -45,13 +49,13 @@ class Advert(msgspec.Struct, array_like=True, frozen=True):
     address: Address
 
 
-class Adverts(msgspec.Struct, tag="adverts", array_like=True, frozen=True):
+class Adverts(msgspec.Struct, tag="adverts", array_like=True, frozen=True, gc=False):
     """A batch of adverts, each a ``msgspec.Raw`` holding one encoded :class:`Advert`."""
 
     adverts: list[msgspec.Raw]
 
 
-class Data(msgspec.Struct, tag="data", array_like=True, frozen=True):
+class Data(msgspec.Struct, tag="data", array_like=True, frozen=True, gc=False):
     """An application message relayed hop by hop; ``path`` lists the members it has visited."""
 
     msg_id: str
@@ -63,7 +67,7 @@ class Data(msgspec.Struct, tag="data", array_like=True, frozen=True):
     reliable: bool = False
 
 
-class Ack(msgspec.Struct, tag="ack", array_like=True, frozen=True):
+class Ack(msgspec.Struct, tag="ack", array_like=True, frozen=True, gc=False):
     """End-to-end acknowledgement of a reliable :class:`Data`, routed back to its source."""
 
     msg_id: str
@@ -72,19 +76,19 @@ class Ack(msgspec.Struct, tag="ack", array_like=True, frozen=True):
     ttl: Hops
 
 
-class Ping(msgspec.Struct, tag="ping", array_like=True, frozen=True):
+class Ping(msgspec.Struct, tag="ping", array_like=True, frozen=True, gc=False):
     """Keepalive probe; the peer answers with a :class:`Pong` carrying the same nonce."""
 
     nonce: int
 
 
-class Pong(msgspec.Struct, tag="pong", array_like=True, frozen=True):
+class Pong(msgspec.Struct, tag="pong", array_like=True, frozen=True, gc=False):
     """Answer to a :class:`Ping`."""
 
     nonce: int
 
 
-class Bye(msgspec.Struct, tag="bye", array_like=True, frozen=True):
+class Bye(msgspec.Struct, tag="bye", array_like=True, frozen=True, gc=False):
     """Graceful goodbye: the sender is leaving and will close the connection."""
 
     reason: str
@@ -96,8 +100,8 @@ MESSAGE_TYPES: Final = (Hello, Adverts, Data, Ack, Ping, Pong, Bye)
 _encoder = msgspec.msgpack.Encoder()
 _unpack_header = HEADER.unpack_from
 _HEADER_SIZE: Final = HEADER.size
-_encode_into = _encoder.encode_into
-_pack_header = HEADER.pack_into
+_encode = _encoder.encode
+_pack_header = HEADER.pack
 _decoder = msgspec.msgpack.Decoder(Message)
 _decode = _decoder.decode
 _advert_decoder = msgspec.msgpack.Decoder(Advert)
@@ -125,21 +129,21 @@ def decode_advert(raw: bytes | msgspec.Raw) -> Advert:
         raise MalformedMessage(f"invalid advert: {exc}") from None
 
 
-def encode_frame(message: Message, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytearray:
-    """Encode a message as one frame (length prefix + body), as a fresh bytearray.
+def encode_frame(message: Message, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
+    """Encode a message as one frame (length prefix + body).
 
     Raises :class:`LocalProtocolError` if the body would exceed ``max_frame_size``.
     """
-    buf = bytearray(4)
-    _encode_into(message, buf, 4)
-    size = len(buf) - 4
+    # encode + concatenate: cheaper than encode_into a bytearray, and gives immutable bytes,
+    # so no transport has to copy a frame it keeps
+    body = _encode(message)
+    size = len(body)
     if size > max_frame_size:
         raise LocalProtocolError(
             f"refusing to send a {size}-byte {message_kind(message)} frame "
             f"(max frame size {max_frame_size})"
         )
-    _pack_header(buf, 0, size)
-    return buf
+    return _pack_header(size) + body
 
 
 def decode_body(body: bytes | memoryview) -> Message:
