@@ -20,11 +20,15 @@ import sys
 from harness import machine_line
 
 
-def routed(messages: int) -> int:
-    """Send ``messages`` routed Data messages on the throughput benchmark's network; hops."""
-    from bench_sim import converged_network, routed_round
+def routed(drawn: int, sent: int) -> int:
+    """Draw ``drawn`` random pairs on the throughput benchmark's network, then send routed Data
+    for the first ``sent`` of them; returns the hops. Both runs draw alike, so the difference
+    counts routing alone."""
+    from bench_sim import converged_network, random_pairs, routed_round
 
-    return routed_round(converged_network(100), random.Random(3), messages)[1]
+    net = converged_network(100)
+    pairs = random_pairs(net, random.Random(3), drawn)
+    return routed_round(net, pairs[:sent])[1]
 
 
 def bare(callbacks: int) -> int:
@@ -62,9 +66,9 @@ def per_unit(command: list[str], amount: int, done_pattern: str = "DONE") -> tup
     return (total - base) / (done - base_done), done - base_done
 
 
-def inner(side: str) -> list[str]:
+def inner(side: str, *args: int) -> list[str]:
     """The command that runs one side of this script under the same interpreter."""
-    return [sys.executable, os.path.abspath(__file__), "--inner", side]
+    return [sys.executable, os.path.abspath(__file__), "--inner", side, *map(str, args)]
 
 
 def main() -> None:
@@ -72,7 +76,7 @@ def main() -> None:
         raise SystemExit("count_instructions.py needs valgrind on PATH")
     messages = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     print(machine_line())
-    ours, hops = per_unit(inner("routed"), messages)
+    ours, hops = per_unit(inner("routed", messages), messages)
     theirs, _ = per_unit(inner("bare"), hops)
     print(
         f"routed Data: {ours:,.0f} instructions per hop ({messages} messages, {hops} hops); "
@@ -92,6 +96,6 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--inner"]:
         work = {"routed": routed, "bare": bare}[sys.argv[2]]
-        print(f"DONE {work(int(sys.argv[3]))}")
+        print(f"DONE {work(*map(int, sys.argv[3:]))}")
     else:
         main()
