@@ -60,7 +60,7 @@ class SimTransport(Transport):
         return self._address
 
     def now(self) -> float:
-        return self.net.env.now
+        return self.net.env._now  # SimPy's clock without its property's call; see SimNetwork
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> SimTimer:
         timer = SimTimer()

@@ -214,3 +214,23 @@ def test_cycle_collector_is_held_off_during_runs_and_restored_after(enabled_befo
         assert gc.isenabled() is enabled_before
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_members_and_pipes_read_simpys_clock():
+    net = SimNetwork(1, defaults=LinkModel(latency=0.125, bandwidth=0))
+    a = net.add_member("a")
+    net.add_member("b")
+    seen = []
+    for t in (0.0, 0.25, 1.5):
+        net.schedule(t, lambda: seen.append((net.transports["a"].now(), net.env.now)))
+    net.connect("a", "b")
+    net.run(2.0)
+    assert seen == [(0.0, 0.0), (0.25, 0.25), (1.5, 1.5)]
+    assert net.transports["b"].now() == net.env.now == 2.0
+    tracer = net.tracer
+    tracer.events.clear()
+    a.send("b", b"x")
+    net.run(1.0)
+    # one link of 0.125 s latency and unlimited bandwidth: delivered exactly one latency later
+    (delivered,) = tracer.of_kind(ev.DELIVER)
+    assert delivered.time == 2.0 + 0.125
