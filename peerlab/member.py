@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 
@@ -28,6 +28,7 @@ from peerlab.transport import Conn, TimerHandle, Transport
 from peerlab.wire import (
     DEFAULT_MAX_FRAME_SIZE,
     KIND,
+    MESSAGE_TYPES,
     PROTOCOL_VERSION,
     Ack,
     Adverts,
@@ -105,13 +106,24 @@ class _Pending:
     timer: TimerHandle | None = None
 
 
-@dataclass
 class Counters:
     """Frames and bytes this member sent, by message kind, and its route computations."""
 
-    frames_sent: dict[str, int] = field(default_factory=dict)
-    bytes_sent: dict[str, int] = field(default_factory=dict)
-    route_computations: int = 0
+    def __init__(self) -> None:
+        self.route_computations = 0
+        # [frames, bytes] by message class: bumping two list items is the cheapest tally for
+        # something done once per frame sent
+        self.tallies: dict[type, list[int]] = {cls: [0, 0] for cls in MESSAGE_TYPES}
+
+    @property
+    def frames_sent(self) -> dict[str, int]:
+        """Frames sent, by message kind (kinds never sent are left out)."""
+        return {KIND[cls]: frames for cls, (frames, _) in self.tallies.items() if frames}
+
+    @property
+    def bytes_sent(self) -> dict[str, int]:
+        """Bytes sent, frame headers included, by message kind (kinds never sent are left out)."""
+        return {KIND[cls]: size for cls, (frames, size) in self.tallies.items() if frames}
 
 
 class Member:
@@ -730,11 +742,9 @@ class Member:
 
     def _send_msg(self, c: _Conn, message: Message) -> None:
         frame = encode_frame(message, self.config.max_frame_size)
-        kind = KIND[type(message)]
-        # plain dicts: a Counter's += costs twice as much, once per frame sent
-        frames, sent = self.counters.frames_sent, self.counters.bytes_sent
-        frames[kind] = frames.get(kind, 0) + 1
-        sent[kind] = sent.get(kind, 0) + len(frame)
+        tally = self.counters.tallies[type(message)]
+        tally[0] += 1
+        tally[1] += len(frame)
         self.transport.send(c.handle, frame)
 
     def _tick(self) -> None:

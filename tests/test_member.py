@@ -123,6 +123,21 @@ def test_line_relays_with_recorded_path(line):
     assert forwards == ["b", "c"]
 
 
+def test_counters_tally_each_frame_sent_by_kind(line):
+    b = line.members["b"]
+    assert "data" not in b.counters.frames_sent  # kinds never sent are left out
+    frames, sent = dict(b.counters.frames_sent), dict(b.counters.bytes_sent)
+    assert frames["hello"] == 2 and sent["hello"] >= 2 * 5  # one per peer, a header and more
+    line.members["a"].send("c", b"12345")
+    line.run_for(0.1)
+    relayed = encode_frame(Data("a:1", "a", "c", 63, ["a", "b"], b"12345"))
+    assert b.counters.frames_sent["data"] == 1
+    assert b.counters.bytes_sent["data"] == len(relayed)
+    for kind, n in frames.items():  # keepalive may have gone on meanwhile; no tally went back
+        assert b.counters.frames_sent[kind] >= n
+        assert b.counters.bytes_sent[kind] >= sent[kind]
+
+
 def test_line_takes_detour_then_drops_with_no_route(line):
     line.link("b", "e")
     line.link("e", "c")
