@@ -8,6 +8,7 @@ import pytest
 
 from peerlab import trace as ev
 from peerlab.oracle import table_errors
+from peerlab.wire import Data, encode_frame
 from sim import LinkModel, SimNetwork
 
 SETTLE = 6.0
@@ -234,3 +235,20 @@ def test_members_and_pipes_read_simpys_clock():
     # one link of 0.125 s latency and unlimited bandwidth: delivered exactly one latency later
     (delivered,) = tracer.of_kind(ev.DELIVER)
     assert delivered.time == 2.0 + 0.125
+
+
+def test_a_frame_arrives_after_its_serialisation_and_the_latency():
+    net = SimNetwork(1, defaults=LinkModel(latency=0.125, bandwidth=8_000))  # 1,000 bytes/s
+    a = net.add_member("a")
+    net.add_member("b")
+    net.connect("a", "b")
+    net.run(5.0)
+    net.tracer.events.clear()
+    start = net.now
+    a.send("b", b"x" * 200)
+    net.run(2.0)
+    (delivered,) = net.tracer.of_kind(ev.DELIVER)
+    frame = encode_frame(Data("a:1", "a", "b", 64, ["a"], b"x" * 200))
+    assert delivered.time == pytest.approx(start + len(frame) / 1_000 + 0.125)
+    assert LinkModel(bandwidth=0).seconds_per_byte == 0.0
+    assert not LinkModel().varies and LinkModel(jitter=0.1).varies and LinkModel(loss=0.1).varies
