@@ -113,30 +113,35 @@ def routed_round(net: SimNetwork, pairs: list[tuple[Member, str]]) -> tuple[int,
     return delivered[0], delivered[1]
 
 
-def throughput(messages: int = 20_000, rounds: int = 5) -> None:
+def throughput(messages: int = 4_000, rounds: int = 25) -> None:
     """Routed Data hop deliveries per second on one converged network, against the baselines.
 
-    Each round runs peerlab, then the bare SimPy loop with the same number of hops, then ns.py
-    (when available), and takes the ratios within the round: this shared machine's speed drifts
-    by tens of percent within minutes, and a ratio of runs seconds apart is the steadiest figure.
-    The median round is reported, with the range.
+    This shared machine's speed drifts by tens of percent within a second, so the figure is
+    built from many short rounds: each times peerlab and the bare SimPy loop with the same
+    number of hops back to back (which goes first alternates) and ns.py right after, and takes
+    the ratios within the round. The median and quartiles over the rounds are reported.
     """
     net = converged_network(100)
     rng = random.Random(3)
     ratios, nspy_ratios = [], []
+    routes = {m: m.routes for m in net.members.values()}
     for i in range(rounds):
         pairs = random_pairs(net, rng, messages)
+        expected = sum(routes[src][dst].hops for src, dst in pairs)
+        bare = bare_simpy(expected) if i % 2 else 0.0
         t0 = time.perf_counter()
         delivered, hops = routed_round(net, pairs)
         wall = time.perf_counter() - t0
-        bare = bare_simpy(hops)
-        ratios.append(bare / wall)
+        if not i % 2:
+            bare = bare_simpy(expected)
+        ratio = (hops / wall) / (expected / bare)
+        ratios.append(ratio)
         line = (
-            f"  round {i + 1}: {delivered} messages, {hops} hop deliveries in "
-            f"{wall:.2f}s = {hops / wall:,.0f} hops/s; bare SimPy {hops / bare:,.0f} "
-            f"callbacks/s, ratio {bare / wall:.3f}"
+            f"  round {i + 1:>2}: {delivered} messages, {hops} hop deliveries, "
+            f"{hops / wall:,.0f} hops/s; bare SimPy {expected / bare:,.0f} callbacks/s, "
+            f"ratio {ratio:.3f}"
         )
-        nspy = external_baseline("baseline_nspy.py", "200000")
+        nspy = external_baseline("baseline_nspy.py", "20000")
         if nspy is not None:
             nspy_ratios.append(hops / wall / nspy)
             line += f"; ns.py {nspy:,.0f} packets/s, ratio {hops / wall / nspy:.2f}"
@@ -147,8 +152,11 @@ def throughput(messages: int = 20_000, rounds: int = 5) -> None:
 
 
 def spread(values: list[float]) -> str:
-    """``median (min-max)`` of a list of ratios."""
-    return f"median {statistics.median(values):.3f} (range {min(values):.3f}-{max(values):.3f})"
+    """``median (quartiles q1-q3, range min-max)`` of a list of ratios."""
+    q1, q2, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return (
+        f"median {q2:.3f} (quartiles {q1:.3f}-{q3:.3f}, range {min(values):.3f}-{max(values):.3f})"
+    )
 
 
 def scale(sizes: list[int], repeat_up_to: int = 1000) -> None:
