@@ -160,17 +160,18 @@ def spread(values: list[float]) -> str:
 
 
 def scale(sizes: list[int], repeat_up_to: int = 1000) -> None:
-    """Time cold starts; sizes up to ``repeat_up_to`` are timed best of three, larger ones once.
+    """Time cold starts, each between two bare-SimPy 1M-callback runs; sizes up to
+    ``repeat_up_to`` three times, larger ones once.
 
-    The unit is the best of six bare-SimPy runs, three before and three after the cold starts:
-    this shared machine's speed drifts by tens of percent within minutes, and the best run is
-    the closest estimate of what the work costs.
+    This shared machine's speed drifts by tens of percent within minutes, so each cold start is
+    expressed in units of the mean of the bare runs just before and after it, and a size's
+    figure is the median of its runs in units (seconds are shown beside them).
     """
-    units = [bare_simpy(1_000_000) for _ in range(3)]
     points = []
     for n in sizes:
-        walls = []
+        walls, units = [], []
         for _ in range(3 if n <= repeat_up_to else 1):
+            before = bare_simpy(1_000_000)
             gc.collect()
             t0 = time.perf_counter()
             net = converged_network(n)
@@ -178,37 +179,32 @@ def scale(sizes: list[int], repeat_up_to: int = 1000) -> None:
             frames = sum(sum(m.counters.frames_sent.values()) for m in net.members.values())
             now = net.now
             del net
+            units.append(walls[-1] / ((before + bare_simpy(1_000_000)) / 2))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        points.append((n, min(walls)))
+        points.append((n, statistics.median(units)))
+        runs = ", ".join(f"{u:.2f} = {w:.2f}s" for u, w in zip(units, walls, strict=True))
         print(
-            f"  N={n:>5}: {min(walls):7.2f}s (runs: {', '.join(f'{w:.2f}' for w in walls)}), "
-            f"{frames:>9,} frames, sim time {now:.2f}s, peak RSS {rss:,.0f} MiB",
+            f"  N={n:>5}: {statistics.median(units):6.2f} units (runs: {runs}), "
+            f"{frames:,} frames, sim time {now:.2f}s, peak RSS {rss:,.0f} MiB",
             flush=True,
         )
-    units += [bare_simpy(1_000_000) for _ in range(3)]
-    unit = min(units)
-    print(
-        f"scale: 1 unit = bare SimPy 1M callbacks = {unit:.2f}s "
-        f"(best of {', '.join(f'{u:.2f}' for u in units)})"
-    )
-    for n, wall in points:
-        print(f"  N={n:>5}: {wall / unit:6.2f} units")
+    print("scale: 1 unit = the bare SimPy 1M-callback time around each run")
     if len(points) >= 2:
         xs = [math.log(n) for n, _ in points]
-        ys = [math.log(t) for _, t in points]
+        ys = [math.log(u) for _, u in points]
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
             (x - mx) ** 2 for x in xs
         )
         print(f"  fitted growth exponent: time ~ N^{slope:.2f}")
-        plot_scale(points, unit)
+        plot_scale(points)
 
 
 SCALE_PLOT = Path(__file__).with_name("scale.png")
 
 
-def plot_scale(points: list[tuple[int, float]], unit: float, path: Path = SCALE_PLOT) -> None:
-    """Write a log-log PNG of cold-start convergence time against N."""
+def plot_scale(points: list[tuple[int, float]], path: Path = SCALE_PLOT) -> None:
+    """Write a log-log PNG of cold-start convergence time (in units) against N."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,7 +212,7 @@ def plot_scale(points: list[tuple[int, float]], unit: float, path: Path = SCALE_
 
     ns = [n for n, _ in points]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.loglog(ns, [t / unit for _, t in points], "o-", label="peerlab")
+    ax.loglog(ns, [u for _, u in points], "o-", label="peerlab")
     ax.loglog([1000, 4000], [4, 80], "rx", label="targets (N = 1,000: 4; N = 4,000: 80)")
     ax.set_xticks(ns, [f"{n:,}" for n in ns], minor=False)
     ax.set_xticks([], minor=True)
