@@ -2,8 +2,8 @@
 
 Throughput: hop deliveries per wall second of routed Data on a converged 100-member random
 4-regular network, against a bare SimPy callback loop doing the same number of hop deliveries.
-Scale: cold-start convergence for growing N, in seconds and in units of the same run's bare-SimPy
-1M-callback time. Run: python benchmarks/bench_sim.py [N ...]
+Scale: cold-start convergence for growing N, in seconds and in units of the bare-SimPy
+1M-callback time measured around each cold start. Run: python benchmarks/bench_sim.py [N ...]
 
 With PEERLAB_BASELINE_PYTHON set to an interpreter that has ns.py installed, the run also measures
 ns.py's generator -> wire -> sink (benchmarks/baseline_nspy.py) for comparison.
