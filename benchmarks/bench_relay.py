@@ -11,6 +11,7 @@ measures p2pnetwork sending A -> B (benchmarks/baseline_p2pnetwork.py) for compa
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import selectors
 import socket
 import statistics
@@ -34,7 +35,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def member_process(name, port, join, count, mode, out) -> None:
+def member_process(name, port, join, count, mode, out, done) -> None:
+    """Run one member until C has all ``count`` messages, then put ``(name, CPU seconds spent
+    in the loop, C's (received, sent) stamps or None)`` on ``out``."""
     loop = EventLoop(name)
     stamps: list[float] = []
 
@@ -75,31 +78,41 @@ def member_process(name, port, join, count, mode, out) -> None:
 
         loop.call_later(0.2, pump)
     deadline = time.monotonic() + 60
-    while not loop.stopping and time.monotonic() < deadline:
+    cpu = time.process_time()
+    while not loop.stopping and not done.is_set() and time.monotonic() < deadline:
         loop.run_once(0.05)
+    cpu = time.process_time() - cpu
     if loop.errors:
         print(f"{name}: {loop.errors!r}", file=sys.stderr)
     if name == "c":
-        out.put(stamps)
+        done.set()
+    out.put((name, cpu, stamps if name == "c" else None))
     t.shutdown()
 
 
-def peerlab_relay(count: int, mode: str) -> list[tuple[float, float]]:
+def peerlab_relay(count: int, mode: str) -> tuple[list[tuple[float, float]], dict[str, float]]:
+    """Run A -> B -> C; returns C's (received, sent) stamps and each member's CPU seconds."""
     ports = {n: free_port() for n in "abc"}
     out: mp.Queue = mp.Queue()
+    done = mp.Event()
     procs = [
-        mp.Process(target=member_process, args=("c", ports["c"], [], count, mode, out)),
-        mp.Process(target=member_process, args=("b", ports["b"], [ports["c"]], 0, mode, out)),
-        mp.Process(target=member_process, args=("a", ports["a"], [ports["b"]], count, mode, out)),
+        mp.Process(target=member_process, args=("c", ports["c"], [], count, mode, out, done)),
+        mp.Process(target=member_process, args=("b", ports["b"], [ports["c"]], 0, mode, out, done)),
+        mp.Process(
+            target=member_process, args=("a", ports["a"], [ports["b"]], count, mode, out, done)
+        ),
     ]
     for p in procs:
         p.start()
-    stamps = out.get(timeout=150)
+    results = [out.get(timeout=150) for _ in procs]  # in any order: each has its feeder thread
+    cpu = {name: seconds for name, seconds, _ in results}
+    (stamps,) = [got for _, _, got in results if got is not None]
     for p in procs:
+        p.join(10)
         if p.is_alive():
             p.terminate()
-        p.join(10)
-    return stamps
+            p.join(10)
+    return stamps, cpu
 
 
 FRAME = struct.pack(">I", PAYLOAD) + bytes(PAYLOAD)
@@ -174,7 +187,7 @@ def bare(count: int) -> float:
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
     print(machine_line())
-    stamps = peerlab_relay(count, "throughput")
+    stamps, cpu = peerlab_relay(count, "throughput")
     elapsed = stamps[-1][0] - stamps[0][0]
     ours = (len(stamps) - 1) / elapsed
     base = bare(count)
@@ -182,10 +195,18 @@ def main() -> None:
         f"throughput A->B->C, {PAYLOAD}-byte payloads: peerlab {ours:,.0f} msg/s, "
         f"bare selectors relay {base:,.0f} msg/s, ratio {ours / base:.3f}"
     )
+    per_message = {name: cpu[name] / count * 1e6 for name in "abc"}
+    total = sum(per_message.values())
+    print(
+        "  CPU per message (each process's CPU time over its run): "
+        + ", ".join(f"{name.upper()} {us:.1f} us" for name, us in per_message.items())
+        + f"; {total:.1f} us in all, so {len(os.sched_getaffinity(0))} cores carry at most "
+        f"{len(os.sched_getaffinity(0)) / total * 1e6:,.0f} msg/s"
+    )
     p2p = external_baseline("baseline_p2pnetwork.py", "5000")
     if p2p is not None:
         print(f"  p2pnetwork A -> B: {p2p:,.0f} msg/s; peerlab / p2pnetwork = {ours / p2p:.1f}")
-    lat = sorted(recv - sent for recv, sent in peerlab_relay(500, "latency"))
+    lat = sorted(recv - sent for recv, sent in peerlab_relay(500, "latency")[0])
     p99 = lat[int(0.99 * (len(lat) - 1))]
     print(
         f"one-way latency at low load (500 msgs, 1 per 2 ms): median "
