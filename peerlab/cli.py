@@ -10,8 +10,12 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peerlab.errors import PeerlabError
+
+if TYPE_CHECKING:
+    from peerlab.results import RunResult
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "quickstart.yaml"
 
@@ -153,6 +157,16 @@ def _load_result(path: str, args: argparse.Namespace):
     return run(path, "sim", progress=_progress(args))
 
 
+def _live_member(result: RunResult, flag: str, name: str | None) -> str:
+    """``name`` if it is a member alive at the end of the run, else a clear error naming
+    ``flag``."""
+    if name not in result.routing_tables:
+        raise PeerlabError(
+            f"{flag} {name!r} is not a live member (members: {', '.join(result.members)})"
+        )
+    return name
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -178,20 +192,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         fig, ax = plt.subplots(figsize=(9, 4) if kind == "timeline" else (6, 5))
         member = args.member or (result.members[0] if result.members else None)
         if kind == "route":
-            src = args.src or member
-            dst = args.dst or (result.members[-1] if result.members else None)
-            if src not in result.routing_tables:
-                raise PeerlabError(
-                    f"--src {src!r} is not a live member (members: {', '.join(result.members)})"
-                )
+            src = _live_member(result, "--src", args.src or member)
+            dst = _live_member(
+                result, "--dst", args.dst or (result.members[-1] if result.members else None)
+            )
             plot.draw_route(result, src, dst, ax=ax)
         elif kind in ("view", "table"):
-            if member not in result.routing_tables:
-                raise PeerlabError(
-                    f"--member {member!r} is not a live member "
-                    f"(members: {', '.join(result.members)})"
-                )
-            plot.KINDS[kind](result, member, ax=ax)
+            plot.KINDS[kind](result, _live_member(result, "--member", member), ax=ax)
         else:
             plot.KINDS[kind](result, ax=ax)
         fig.tight_layout()

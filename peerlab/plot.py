@@ -122,7 +122,9 @@ def draw_route(result: RunResult, src: str, dst: str, *, ax=None, **kw) -> dict:
 
 def draw_message(result: RunResult, msg_id: str, *, ax=None, **kw) -> dict:
     """The topology with one message's recorded path highlighted."""
-    msg = next(m for m in result.messages if m["id"] == msg_id)
+    msg = next((m for m in result.messages if m["id"] == msg_id), None)
+    if msg is None:
+        raise ValueError(f"no message {msg_id!r} in the results of {result.scenario!r}")
     fate = "delivered" if msg["delivered_at"] is not None else f"dropped ({msg['drop_reason']})"
     return draw_topology(
         result,

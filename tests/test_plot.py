@@ -65,6 +65,8 @@ def test_message_path_and_missing_route(ring):
     drawn = plot.draw_message(ring, msg["id"])
     assert len(drawn["highlighted"]) == len(msg["path"]) - 1
     assert plot.route_path(ring, "a", "e") == []
+    with pytest.raises(ValueError, match="no message 'nope' in the results of"):
+        plot.draw_message(ring, "nope")
 
 
 def test_view_against_truth(ring, tmp_path):
@@ -140,6 +142,12 @@ def test_plot_command(tmp_path, capsys):
         == 2
     )
     assert "--member 'zz' is not a live member" in capsys.readouterr().err
+    route = ["plot", str(results), "-o", str(tmp_path / "r.png"), "--kind", "route"]
+    assert main([*route, "--src", "n0", "--dst", "zz"]) == 2
+    assert "--dst 'zz' is not a live member (members: n0, n1" in capsys.readouterr().err
+    assert not (tmp_path / "r.png").exists()
+    assert main([*route, "--src", "zz", "--dst", "n3"]) == 2
+    assert "--src 'zz' is not a live member" in capsys.readouterr().err
 
 
 def test_positions_from_the_topology_file_are_used():
