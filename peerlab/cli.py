@@ -131,9 +131,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_member(args: argparse.Namespace) -> int:
+    from peerlab.wire import member_id_problem
     from realnet.peer import run_peer
     from realnet.transport import parse_address
 
+    problem = member_id_problem(args.id)
+    if problem is not None:
+        raise PeerlabError(f"--id: {problem}")
     for flag, addresses in (("--listen", [args.listen]), ("--join", args.join)):
         for address in addresses:
             try:

@@ -40,6 +40,7 @@ from peerlab.wire import (
     Ping,
     Pong,
     encode_frame,
+    member_id_problem,
     message_kind,
 )
 
@@ -140,6 +141,9 @@ class Member:
         cache: AdvertCache | None = None,
         on_deliver: Callable[[Data], None] | None = None,
     ) -> None:
+        problem = member_id_problem(member_id)
+        if problem is not None:
+            raise ValueError(problem)
         self.id = member_id
         self.transport = transport
         self.config = config if config is not None else MemberConfig()

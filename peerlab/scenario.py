@@ -18,6 +18,7 @@ import yaml
 
 from peerlab.errors import ScenarioError
 from peerlab.units import parse_bandwidth, parse_duration
+from peerlab.wire import member_id_problem
 
 EVENT_KINDS = (
     "send",
@@ -265,7 +266,14 @@ class _Checker:
             raise self.fail(path, f"expected a list of member names, got {_kind(value)} {value!r}")
         if count is not None and len(value) != count:
             raise self.fail(path, f"expected exactly {count} member names, got {len(value)}")
-        return [self.string(v, (*path, i)) for i, v in enumerate(value)]
+        return [self.member(v, (*path, i)) for i, v in enumerate(value)]
+
+    def member(self, value: Any, path: tuple) -> str:
+        name = self.string(value, path)
+        problem = member_id_problem(name)
+        if problem is not None:
+            raise self.fail(path, problem)
+        return name
 
 
 def _kind(value: Any) -> str:
@@ -396,6 +404,7 @@ def _members(check: _Checker, raw: Any) -> list[str]:
         count = check.integer(spec["count"], (*path, "count"), 1)
         prefix = check.string(spec.get("prefix", "m"), (*path, "prefix"))
         width = len(str(count - 1))
+        check.member(f"{prefix}{count - 1}", (*path, "prefix"))  # the longest name made
         return [f"{prefix}{i:0{width}d}" for i in range(count)]
     names = check.names(raw, path)
     if not names:
@@ -560,7 +569,7 @@ def _read_topology_file(
     except (nx.NetworkXError, ValueError, TypeError) as exc:
         raise check.fail(path, f"cannot parse topology file {str(file)!r}: {exc}") from None
     edges = sorted(((str(u), str(v), a) for u, v, a in g.edges(data=True)), key=lambda e: e[:2])
-    return [str(n) for n in g], edges, _positions(g)
+    return [check.member(str(n), path) for n in g], edges, _positions(g)
 
 
 def _positions(g) -> dict[str, tuple[float, float]]:
@@ -638,7 +647,7 @@ def _events(check: _Checker, raw: Any, members: list[str]) -> list[Event]:
             args = _known(check, check.string(value, q), q, known)
         elif kind == "join":
             spec = check.mapping(value, q, ("member", "connect"), ("member", "connect"))
-            new = check.string(spec["member"], (*q, "member"))
+            new = check.member(spec["member"], (*q, "member"))
             if new in known:
                 raise check.fail((*q, "member"), f"member {new!r} already exists")
             connect = check.names(spec["connect"], (*q, "connect"))

@@ -27,7 +27,8 @@ PROTOCOL_VERSION: Final = 1
 DEFAULT_MAX_FRAME_SIZE: Final = 1 << 20
 HEADER: Final = struct.Struct(">I")
 
-MemberId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+MAX_MEMBER_ID: Final = 128
+MemberId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MEMBER_ID)]
 Address = Annotated[str, msgspec.Meta(max_length=256)]
 Hops = Annotated[int, msgspec.Meta(ge=0, le=1024)]
 
@@ -105,6 +106,18 @@ _pack_header = HEADER.pack
 _decoder = msgspec.msgpack.Decoder(Message)
 _decode = _decoder.decode
 _advert_decoder = msgspec.msgpack.Decoder(Advert)
+
+
+def member_id_problem(member_id: str) -> str | None:
+    """What makes ``member_id`` unusable on the wire (peers would refuse its Hello), or None."""
+    if not member_id:
+        return "a member id must not be empty"
+    if len(member_id) > MAX_MEMBER_ID:
+        return (
+            f"member id {member_id[:24]!r}... is {len(member_id)} characters long; "
+            f"the protocol allows at most {MAX_MEMBER_ID}"
+        )
+    return None
 
 
 #: The wire tag of each message type (``Hello: "hello"``, ``Data: "data"``, ...).

@@ -210,6 +210,22 @@ def test_ttl_expiry_is_a_drop_with_reason(line):
     assert drops(line)["forged"].member == "c"
 
 
+@pytest.mark.parametrize("member_id", ["", "m" * 129])
+def test_a_member_id_the_wire_cannot_carry_is_refused(member_id):
+    with pytest.raises(ValueError, match="member id"):
+        MemoryNetwork(0).add(member_id)
+
+
+def test_the_longest_member_id_the_wire_carries_works():
+    longest = "m" * 128
+    net = MemoryNetwork(0)
+    net.add("a")
+    net.add(longest)
+    net.link("a", longest)
+    net.run_for(SETTLE)
+    assert net.members["a"].routing_table() == {longest: {"next_hop": longest, "hops": 1}}
+
+
 def test_send_to_self_and_to_unknown():
     net = MemoryNetwork()
     a = net.add("a")

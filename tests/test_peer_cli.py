@@ -79,9 +79,14 @@ def member_cli(*args: str) -> subprocess.CompletedProcess:
             ["--listen", "127.0.0.1:0", "--join", "127.0.0.1:9", "nowhere"],
             "--join: address 'nowhere' is not HOST:PORT",
         ),
+        (["--id", "", "--listen", "127.0.0.1:0"], "--id: a member id must not be empty"),
+        (
+            ["--id", "i" * 129, "--listen", "127.0.0.1:0"],
+            "is 129 characters long; the protocol allows at most 128",
+        ),
     ],
 )
-def test_bad_addresses_are_bad_input(args, message):
+def test_bad_id_or_address_is_bad_input(args, message):
     out = member_cli(*args)
     assert out.returncode == 2
     assert message in out.stderr
