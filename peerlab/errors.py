@@ -45,6 +45,16 @@ class HandshakeError(RemoteProtocolError):
     """The peer's handshake was missing, late, or incompatible."""
 
 
+class ConfigError(PeerlabError, ValueError):
+    """A member setting out of range; ``field`` names the setting, ``problem`` says what is
+    wrong with it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"MemberConfig.{field} {problem}")
+        self.field = field
+        self.problem = problem
+
+
 class ScenarioError(PeerlabError):
     """An invalid scenario: carries the file, line and key path of the problem."""
 

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 import msgspec
 
 from peerlab import trace as ev
-from peerlab.errors import HandshakeError, ProtocolError, RemoteProtocolError, TruncatedFrame
+from peerlab.errors import (
+    ConfigError,
+    HandshakeError,
+    ProtocolError,
+    RemoteProtocolError,
+    TruncatedFrame,
+)
 from peerlab.linkstate import AdvertCache, EdgeChange, LinkStateDB, Verdict
 from peerlab.routing import Route, shortest_path_tree
 from peerlab.trace import Tracer
@@ -80,11 +86,15 @@ class MemberConfig:
     def __post_init__(self) -> None:
         for name in ("handshake_timeout", "keepalive_interval", "dead_timeout", "ack_timeout"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"MemberConfig.{name} must be > 0, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"must be > 0, got {getattr(self, name)!r}")
         if self.dead_timeout <= self.keepalive_interval:
-            raise ValueError("MemberConfig.dead_timeout must exceed keepalive_interval")
+            raise ConfigError(
+                "dead_timeout",
+                f"must exceed keepalive_interval ({self.keepalive_interval!r}), "
+                f"got {self.dead_timeout!r}",
+            )
         if not 1 <= self.default_ttl <= 1024:
-            raise ValueError(f"MemberConfig.default_ttl must be in 1..1024, got {self.default_ttl}")
+            raise ConfigError("default_ttl", f"must be in 1..1024, got {self.default_ttl}")
 
 
 @dataclass(slots=True)

@@ -19,10 +19,10 @@ from typing import Any
 from peerlab import trace as ev
 from peerlab.collector import cycle_collection_paused
 from peerlab.errors import PeerlabError
-from peerlab.member import Member, MemberConfig, established_links
+from peerlab.member import Member, established_links
 from peerlab.oracle import Oracle
 from peerlab.results import RunResult
-from peerlab.scenario import TOPOLOGY_EVENTS, Event, Scenario, load_scenario
+from peerlab.scenario import TOPOLOGY_EVENTS, Event, Scenario, load_scenario, member_config
 from peerlab.trace import Tracer
 
 #: backend name -> "module:DriverClass"
@@ -30,14 +30,6 @@ BACKENDS: dict[str, str] = {
     "sim": "sim.backend:SimDriver",
     "real": "realnet.backend:RealDriver",
     "proc": "realnet.backend:ProcDriver",  # the real backend, one OS process per member
-}
-
-#: Member settings used for scenarios unless the scenario's ``member`` section overrides them:
-#: a faster keepalive than the library default, so silent faults show within about a second.
-SCENARIO_MEMBER_DEFAULTS = {
-    "keepalive_interval": 0.15,
-    "dead_timeout": 0.6,
-    "handshake_timeout": 2.0,
 }
 
 
@@ -51,11 +43,6 @@ def driver_class(name: str):
         raise UnknownBackend(f"unknown backend {name!r} (expected one of: {', '.join(BACKENDS)})")
     module, _, cls = BACKENDS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
-
-
-def member_config(scenario: Scenario) -> MemberConfig:
-    """The MemberConfig a scenario's members run with."""
-    return MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **scenario.member})
 
 
 @dataclass

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from peerlab.errors import ScenarioError
+from peerlab.errors import ConfigError, ScenarioError
+from peerlab.member import MemberConfig
 from peerlab.units import parse_bandwidth, parse_duration
 from peerlab.wire import member_id_problem
 
@@ -59,6 +60,14 @@ TOP_KEYS = (
     "duration",
     "member",
 )
+#: Member settings used for scenarios unless the scenario's ``member`` section overrides them:
+#: a faster keepalive than the library default, so silent faults show within about a second.
+SCENARIO_MEMBER_DEFAULTS = {
+    "keepalive_interval": 0.15,
+    "dead_timeout": 0.6,
+    "handshake_timeout": 2.0,
+}
+
 MEMBER_KEYS = (
     "keepalive_interval",
     "dead_timeout",
@@ -349,6 +358,15 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
             member[key] = check.integer(value, ("member", key), 0)
         else:
             member[key] = check.duration(value, ("member", key))
+    try:
+        MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **member})
+    except ConfigError as exc:
+        if exc.field in member:
+            raise check.fail(("member", exc.field), exc.problem) from None
+        raise check.fail(
+            ("member",),
+            f"{exc.field} {exc.problem} (left at its default; set member.{exc.field} too)",
+        ) from None
 
     topo = check.mapping(doc["topology"], ("topology",), ("links", "generator", "file"))
     if len(topo) != 1:
@@ -395,6 +413,11 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
         check.source,
         graph[2] if graph is not None else {},
     )
+
+
+def member_config(scenario: Scenario) -> MemberConfig:
+    """The MemberConfig a scenario's members run with."""
+    return MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **scenario.member})
 
 
 def _members(check: _Checker, raw: Any) -> list[str]:

@@ -6,6 +6,7 @@ from memnet import MemoryNetwork
 
 from peerlab import member as member_module
 from peerlab import trace as ev
+from peerlab.errors import ConfigError
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
 from peerlab.routing import next_hops
@@ -214,6 +215,22 @@ def test_ttl_expiry_is_a_drop_with_reason(line):
 def test_a_member_id_the_wire_cannot_carry_is_refused(member_id):
     with pytest.raises(ValueError, match="member id"):
         MemoryNetwork(0).add(member_id)
+
+
+@pytest.mark.parametrize(
+    "settings, field",
+    [
+        ({"keepalive_interval": 0}, "keepalive_interval"),
+        ({"keepalive_interval": 2.0, "dead_timeout": 2.0}, "dead_timeout"),
+        ({"default_ttl": 1025}, "default_ttl"),
+    ],
+)
+def test_a_setting_out_of_range_names_its_field(settings, field):
+    with pytest.raises(ConfigError) as info:
+        MemberConfig(**settings)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"MemberConfig.{field} must")
+    assert isinstance(info.value, ValueError)  # what callers caught before it had a name
 
 
 def test_the_longest_member_id_the_wire_carries_works():
