@@ -23,6 +23,7 @@ from peerlab import trace as ev
 from peerlab.errors import (
     ConfigError,
     HandshakeError,
+    LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
     TruncatedFrame,
@@ -60,6 +61,7 @@ NO_ROUTE = "no_route"
 TTL_EXPIRED = "ttl_expired"
 NO_ACK = "no_ack"
 NOT_RUNNING = "not_running"
+TOO_LARGE = "too_large"  # a relay's own id on the path made the frame exceed the maximum
 
 
 @dataclass(frozen=True)
@@ -536,7 +538,11 @@ class Member:
         data = msgspec.structs.replace(data, ttl=data.ttl - 1, path=path)
         if ev.FORWARD in self.tracer.kinds:
             self._emit(ev.FORWARD, msg_id=data.msg_id, src=data.src, dst=data.dst, came_from=c.peer)
-        self._forward(data)
+        try:
+            self._forward(data)
+        except LocalProtocolError:
+            # our fault, not the sender's: its frame was legal, so its connection stays
+            self._drop(data, TOO_LARGE)
 
     def _on_routed_ack(self, ack: Ack) -> None:
         if ack.dst == self.id:

@@ -19,7 +19,7 @@ import yaml
 from peerlab.errors import ConfigError, ScenarioError
 from peerlab.member import MemberConfig
 from peerlab.units import parse_bandwidth, parse_duration
-from peerlab.wire import member_id_problem
+from peerlab.wire import HEADER, Data, encode_frame, member_id_problem
 
 EVENT_KINDS = (
     "send",
@@ -359,7 +359,7 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
         else:
             member[key] = check.duration(value, ("member", key))
     try:
-        MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **member})
+        config = MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **member})
     except ConfigError as exc:
         if exc.field in member:
             raise check.fail(("member", exc.field), exc.problem) from None
@@ -396,7 +396,7 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
     else:
         assert graph is not None
         links = _file_links(check, graph, members, defaults)
-    events = _events(check, doc.get("events", []), members)
+    events = _events(check, doc.get("events", []), members, config)
     expect = _expect(check, doc.get("expect", {}))
     return Scenario(
         name,
@@ -625,7 +625,7 @@ def _file_links(check, graph, members, defaults) -> list[LinkSpec]:
     return links
 
 
-def _events(check: _Checker, raw: Any, members: list[str]) -> list[Event]:
+def _events(check: _Checker, raw: Any, members: list[str], config: MemberConfig) -> list[Event]:
     path = ("events",)
     if not isinstance(raw, list):
         raise check.fail(path, f"expected a list of events, got {_kind(raw)}")
@@ -697,7 +697,46 @@ def _events(check: _Checker, raw: Any, members: list[str]) -> list[Event]:
                 raise check.fail(q, f"expected 'heal: true', got {value!r}")
             args = True
         events.append(Event(at, kind, args, i, check.lines.of(p)))
+    _check_payloads(check, events, known, config)
     return events
+
+
+def payload_limit(names: set[str] | list[str], config: MemberConfig) -> int:
+    """The largest payload a scenario with these member names can send: its Data frame must
+    still fit on the longest path, after every relay has added its id to the recorded path."""
+    longest = max(names, key=len)
+    # the largest frame a message here can need: the longest ids, a path through every member
+    # (a shortest path repeats none), a message count as large as any, a bin32 payload
+    probe_size = 1 << 16
+    path = [longest] * min(config.default_ttl, len(names))
+    probe = Data(
+        f"{longest}:{2**40}", longest, longest, config.default_ttl, path, bytes(probe_size)
+    )
+    overhead = len(encode_frame(probe, 1 << 30)) - HEADER.size - probe_size
+    return config.max_frame_size - overhead
+
+
+def _check_payloads(
+    check: _Checker, events: list[Event], names: set[str], config: MemberConfig
+) -> None:
+    """Every payload must fit in one frame all the way to its destination."""
+    sizes = [
+        (e, "payload", len(e.args["payload"].encode()))
+        if e.kind == "send"
+        else (e, "size", e.args["size"])
+        for e in events
+        if e.kind in ("send", "traffic")
+    ]
+    if not sizes:
+        return
+    limit = payload_limit(names, config)
+    for e, key, size in sizes:
+        if size > limit:
+            raise check.fail(
+                ("events", e.index, e.kind, key),
+                f"a {size:,}-byte payload does not fit in one frame on this network's longest "
+                f"path (at most {limit:,} bytes; frames are at most {config.max_frame_size:,})",
+            )
 
 
 def _expect(check: _Checker, raw: Any) -> Expect:

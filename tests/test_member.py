@@ -6,7 +6,7 @@ from memnet import MemoryNetwork
 
 from peerlab import member as member_module
 from peerlab import trace as ev
-from peerlab.errors import ConfigError
+from peerlab.errors import ConfigError, LocalProtocolError
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
 from peerlab.routing import next_hops
@@ -200,6 +200,31 @@ def test_a_newer_duplicate_connection_carries_the_traffic():
     second = a.send("b", b"y")
     net.run_for(1)
     assert first in deliveries(net) and second in deliveries(net)
+
+
+def test_a_relay_that_cannot_fit_its_id_on_the_path_drops_the_message_not_the_link():
+    limit = 1000
+    net = MemoryNetwork(3, config=MemberConfig(max_frame_size=limit))
+    for x in "abcd":
+        net.add(x)
+    for u, v in ["ab", "bc", "cd"]:
+        net.link(u, v)
+    net.run_for(SETTLE)
+    # a payload whose frame fits exactly as the source sends it (path ["a"])
+    base = len(encode_frame(Data("a:1", "a", "d", 64, ["a"], bytes(300)))) - 300
+    payload = bytes(limit + 4 - base)
+    assert len(encode_frame(Data("a:1", "a", "d", 64, ["a"], payload))) == limit + 4
+    msg_id = net.members["a"].send("d", payload)
+    net.run_for(1)
+    (drop,) = [e for e in net.tracer.of_kind(ev.DROP) if e.fields["msg_id"] == msg_id]
+    assert (drop.member, drop.fields["reason"]) == ("b", "too_large")
+    assert net.tracer.of_kind(ev.PROTOCOL_ERROR) == []
+    assert net.members["b"].neighbours == ["a", "c"]
+    small = net.members["a"].send("d", b"fits")
+    net.run_for(1)
+    assert small in deliveries(net)
+    with pytest.raises(LocalProtocolError):  # the source's own frame too large: its caller's fault
+        net.members["a"].send("d", bytes(limit))
 
 
 def test_ttl_expiry_is_a_drop_with_reason(line):

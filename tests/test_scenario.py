@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from peerlab.cli import main
 from peerlab.errors import ScenarioError
-from peerlab.scenario import load_scenario
+from peerlab.runner import run
+from peerlab.scenario import load_scenario, member_config, payload_limit
 from peerlab.units import parse_bandwidth, parse_duration
 
 HERE = Path(__file__).parent
@@ -33,6 +34,28 @@ def test_every_bad_scenario_has_a_distinct_message():
 def test_missing_scenario_file_is_bad_input(capsys):
     assert main(["run", "no/such/file.yaml"]) == 2
     assert "cannot read scenario" in capsys.readouterr().err
+
+
+def test_a_payload_at_the_limit_crosses_the_longest_path_and_one_byte_more_is_refused(tmp_path):
+    names = ["a", "bb", "c" * 100]
+    text = (
+        f"members: {names}\n"
+        "topology: {generator: {kind: line}}\n"
+        "events:\n"
+        f"  - {{at: 1s, send: {{from: a, to: {names[2]}, payload: PAYLOAD}}}}\n"
+        "expect: {delivered: all}\n"
+    )
+    path = tmp_path / "limit.yaml"
+    path.write_text(text)
+    scenario = load_scenario(path)
+    limit = payload_limit(scenario.members, member_config(scenario))
+    path.write_text(text.replace("PAYLOAD", "x" * limit))
+    result = run(path, "sim")
+    assert [m["path"] for m in result.messages] == [names]
+    assert all(e["ok"] for e in result.expectations)
+    path.write_text(text.replace("PAYLOAD", "x" * (limit + 1)))
+    with pytest.raises(ScenarioError, match=rf"events\[0\]\.send\.payload: a {limit + 1:,}-byte"):
+        load_scenario(path)
 
 
 def test_member_count_and_generators():
