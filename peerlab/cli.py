@@ -60,10 +60,38 @@ def _progress(args):
     return None if getattr(args, "quiet", False) else text_progress()
 
 
+def _writable(path: str | Path, flag: str) -> Path:
+    """``path``, its directory made if missing; a clear error naming ``flag`` if it cannot be
+    written, found before any run is spent on it."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PeerlabError(f"{flag}: cannot write {str(path)!r}: {exc.strerror}") from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        why = "it is a directory" if path.is_dir() else "its directory is not writable"
+        raise PeerlabError(f"{flag}: cannot write {str(path)!r}: {why}")
+    return path
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from peerlab.runner import run
     from peerlab.scenario import load_scenario
 
+    for flag, path in (("--out", args.out), ("--trace", args.trace)):
+        if path:
+            _writable(path, flag)
     scenario = load_scenario(args.scenario)
     result = run(
         scenario, args.backend, seed=args.seed, time_scale=args.time_scale, progress=_progress(args)
@@ -100,11 +128,10 @@ def _compare_and_report(args: argparse.Namespace):
     from peerlab.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    out = _writable(args.out or f"out/compare-{scenario.name}", "--out")
     comparison, sim, real = compare(scenario, time_scale=args.time_scale, progress=_progress(args))
     text = format_comparison(comparison)
     print(text)
-    out = Path(args.out or f"out/compare-{scenario.name}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(comparison, indent=1, sort_keys=True) + "\n")
     out.with_suffix(".txt").write_text(text + "\n")
     sim.write(out.parent / f"{out.name}-sim.json")
@@ -122,7 +149,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             sys.stderr.write("\n" if done == total else "")
             sys.stderr.flush()
 
-    rows = sweep(args.scenarios, parse_seeds(args.seeds), jobs=args.jobs, progress=progress)
+    seeds = parse_seeds(args.seeds)
+    if args.out:
+        _writable(args.out, "--out")
+    rows = sweep(args.scenarios, seeds, jobs=args.jobs, progress=progress)
     print(format_sweep(rows))
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
@@ -179,6 +209,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     from peerlab import plot
 
+    _writable(args.output, "-o")
+    if args.animate:
+        _writable(args.animate, "--animate")
     result = _load_result(args.input, args)
     kind = args.kind
     if kind == "compare":
@@ -206,7 +239,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         else:
             plot.KINDS[kind](result, ax=ax)
         fig.tight_layout()
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.output, dpi=100)
     print(f"{kind} plot written to {args.output}")
     if args.animate:
@@ -272,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run scenarios x seeds in simulation, in parallel")
     p.add_argument("scenarios", nargs="+", help="scenario YAML files")
     p.add_argument("--seeds", default="1-5", help="e.g. 1-10 or 3,5,8 (default 1-5)")
-    p.add_argument("--jobs", type=int, help="processes (default: one per CPU)")
+    p.add_argument("--jobs", type=_positive, help="processes (default: one per CPU)")
     p.add_argument("--out", help="write the per-run summaries as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress counter")
     p.set_defaults(func=_cmd_sweep)

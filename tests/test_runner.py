@@ -232,3 +232,38 @@ def test_a_bad_results_file_is_named_with_what_is_wrong(tmp_path, capsys, conten
     assert main(["plot", str(path), "-o", str(tmp_path / "r.png")]) == 2
     err = capsys.readouterr().err
     assert f"peerlab: error: {path}: {message}" in err
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["run", "SCENARIO", "--out", "FILE/r.json"], "--out: cannot write 'FILE/r.json'"),
+        (["run", "SCENARIO", "--trace", "DIR"], "--trace: cannot write 'DIR': it is a directory"),
+        (["plot", "SCENARIO", "-o", "FILE/p.png"], "-o: cannot write 'FILE/p.png'"),
+        (["sweep", "SCENARIO", "--seeds", "1", "--out", "DIR"], "--out: cannot write 'DIR'"),
+        (["compare", "SCENARIO", "--out", "FILE/c"], "--out: cannot write 'FILE/c'"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_the_run(
+    tmp_path, capsys, command, message
+):
+    blocker = tmp_path / "a-file"  # a path under a regular file cannot be made
+    blocker.write_text("")
+    names = {"SCENARIO": ROOT / "scenarios" / "line.yaml", "FILE": blocker, "DIR": tmp_path}
+
+    def fill(text: str) -> str:
+        for name, value in names.items():
+            text = text.replace(name, str(value))
+        return text
+
+    assert main([*map(fill, command), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert f"peerlab: error: {fill(message)}" in err
+    assert "scenario" not in out  # nothing ran
+
+
+def test_sweep_jobs_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", str(ROOT / "scenarios" / "line.yaml"), "--jobs", "0"])
+    assert info.value.code == 2
+    assert "--jobs: expected a positive integer, got '0'" in capsys.readouterr().err
