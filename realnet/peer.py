@@ -32,6 +32,9 @@ HELP = """commands:
   help               this text
   quit               leave gracefully and exit"""
 
+#: Each command's line of HELP, shown when a known command gets the wrong arguments.
+USAGE = {line.split()[0]: line.strip() for line in HELP.splitlines()[1:]}
+
 SHOWN_EVENTS = {"connect", "disconnect", "connect_failed", "drop", "protocol_error"}
 
 
@@ -61,14 +64,19 @@ class Peer:
             raise PeerlabError(
                 f"cannot listen on {listen}: {os_reason(exc.errno, str(exc))}"
             ) from None
-        self.member = Member(
-            member_id,
-            self.transport,
-            config=config,
-            tracer=tracer,
-            rng=random.Random(member_id),
-            on_deliver=self._on_deliver,
-        )
+        try:
+            self.member = Member(
+                member_id,
+                self.transport,
+                config=config,
+                tracer=tracer,
+                rng=random.Random(member_id),
+                on_deliver=self._on_deliver,
+            )
+        except ValueError as exc:  # an id the wire cannot carry
+            self.loop.call(self.transport.shutdown)
+            self.loop.stop()
+            raise PeerlabError(str(exc)) from None
         self.transport.handler = self.member
         self.loop.call(self.transport.start)
 
@@ -131,7 +139,11 @@ class Peer:
             self._say(HELP)
         elif cmd == "send" and len(args) >= 2:
             dst, text = args[0], line.split(None, 2)[2]
-            msg_id = self.loop.call(lambda: m.send(dst, text.encode()))
+            try:
+                msg_id = self.loop.call(lambda: m.send(dst, text.encode()))
+            except PeerlabError as exc:  # e.g. a text too long for one frame
+                self._say(f"error: {exc}")
+                return True
             self._say(f"sent {msg_id}")
         elif cmd == "peers":
             self._say(" ".join(self.loop.call(lambda: m.neighbours)) or "(no peers)")
@@ -159,6 +171,8 @@ class Peer:
                 time.sleep(float(args[0]))
             except ValueError:
                 self._say(f"error: wait needs seconds, got {args[0]!r}")
+        elif cmd in USAGE:
+            self._say(f"error: usage: {USAGE[cmd]}")
         else:
             self._say(f"error: cannot understand {line.strip()!r}; type 'help'")
         return True

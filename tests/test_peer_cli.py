@@ -1,8 +1,10 @@
 """Standalone `peerlab member` processes forming a real overlay on loopback."""
 
+import io
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from peerproc import ask, read_until, spawn, stop, wait_for_route
@@ -107,3 +109,32 @@ def test_a_peer_that_cannot_listen_leaves_no_thread_or_socket(no_leaks):
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         with pytest.raises(PeerlabError, match="address already in use"):
             Peer("x", address)
+
+
+def test_a_peer_with_an_id_the_wire_cannot_carry_leaves_no_thread_or_socket(no_leaks):
+    with pytest.raises(PeerlabError, match="a member id must not be empty"):
+        Peer("", "127.0.0.1:0")
+
+
+def test_a_text_too_long_for_a_frame_is_an_error_line_and_the_peer_goes_on(no_leaks):
+    out_a, out_b = io.StringIO(), io.StringIO()
+    b = Peer("b", "127.0.0.1:0", out=out_b, verbose=False)
+    a = Peer("a", "127.0.0.1:0", out=out_a, verbose=False)
+    try:
+        b.start()
+        a.start([b.transport.listen_address])
+        deadline = time.monotonic() + 10
+        while "b" not in a.loop.call(lambda: a.member.routes):
+            assert time.monotonic() < deadline, "a never learned a route to b"
+            time.sleep(0.01)
+        assert a.execute("send b " + "x" * (1 << 20))
+        assert "error: refusing to send a" in out_a.getvalue()
+        assert a.execute("send b still here")
+        deadline = time.monotonic() + 10
+        while "<a> still here" not in out_b.getvalue():
+            assert time.monotonic() < deadline, "b never got the second message"
+            time.sleep(0.01)
+        assert a.execute("send") and "error: usage: send DST TEXT" in out_a.getvalue()
+    finally:
+        a.close()
+        b.close()
