@@ -55,6 +55,10 @@ class ConfigError(PeerlabError, ValueError):
         self.problem = problem
 
 
+class UnknownMember(PeerlabError, LookupError):
+    """A member id that is not (or no longer) running in the network it was asked of."""
+
+
 class ScenarioError(PeerlabError):
     """An invalid scenario: carries the file, line and key path of the problem."""
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 
@@ -27,6 +28,7 @@ from peerlab.errors import (
     ProtocolError,
     RemoteProtocolError,
     TruncatedFrame,
+    UnknownMember,
 )
 from peerlab.linkstate import AdvertCache, EdgeChange, LinkStateDB, Verdict
 from peerlab.routing import Route, shortest_path_tree
@@ -55,6 +57,8 @@ from peerlab.wire import (
 #: working set, small enough that thousands of members do not each hold a table as big as the
 #: network (which is why routes are otherwise read off the BFS tree on demand).
 VIA_CACHE_SIZE = 256
+
+M = TypeVar("M")
 
 #: Drop reasons a member reports in ``drop`` trace events.
 NO_ROUTE = "no_route"
@@ -829,6 +833,17 @@ class Member:
     def _emit(self, kind: str, **fields) -> None:
         if kind in self.tracer.kinds:
             self.tracer.emit(self.transport.now(), self.id, kind, **fields)
+
+
+def running_member(members: Mapping[str, M], member_id: str) -> M:
+    """``members[member_id]``, or :class:`UnknownMember` naming the members that are running."""
+    try:
+        return members[member_id]
+    except KeyError:
+        names = ", ".join(sorted(members)[:12]) + (", ..." if len(members) > 12 else "")
+        raise UnknownMember(
+            f"no running member {member_id!r} (running: {names or 'none'})"
+        ) from None
 
 
 def established_adjacency(members: dict[str, Member]) -> dict[str, set[str]]:

@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from peerlab.linkstate import AdvertCache
-from peerlab.member import Member, MemberConfig, established_adjacency, established_links
+from peerlab.member import (
+    Member,
+    MemberConfig,
+    established_adjacency,
+    established_links,
+    running_member,
+)
 from peerlab.trace import Tracer
 from realnet.loop import EventLoop
 from realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
@@ -202,7 +208,7 @@ class TcpNetwork:
 
     def connect(self, a: str, b: str) -> None:
         """Have member ``a`` dial member ``b``."""
-        self.call(lambda: self.members[a].connect(self.addresses[b]))
+        self.call(lambda: running_member(self.members, a).connect(self.addresses[b]))
 
     def adjacency(self) -> dict[str, set[str]]:
         """Ground truth: pairs of live members that both hold an established connection."""
@@ -274,7 +280,8 @@ class TcpNetwork:
         """Kill a member: its connections are reset, its state is lost."""
 
         def kill() -> None:
-            self.members.pop(member_id)
+            running_member(self.members, member_id)
+            del self.members[member_id]
             self.transports[member_id].abort()
 
         self.call(kill)
@@ -283,8 +290,9 @@ class TcpNetwork:
         """Silence a member without telling anyone; peers notice by keepalive timeout."""
 
         def off() -> None:
+            running_member(self.members, member_id)
             self.policy.dead.add(member_id)
-            self.members.pop(member_id)
+            del self.members[member_id]
             t = self.transports[member_id]
             t.closed = True  # no more callbacks: the member's timers and reads stop
 
@@ -306,7 +314,8 @@ class TcpNetwork:
         """Graceful leave: Bye and a final advert, then the member is gone."""
 
         def go() -> None:
-            self.members.pop(member_id).leave()
+            running_member(self.members, member_id).leave()
+            del self.members[member_id]
             t = self.transports[member_id]
             t.closed = True
             t.loop.call_later(1.0, t.shutdown)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from peerlab.member import MemberConfig
+from peerlab.member import MemberConfig, running_member
 from peerlab.routing import Route
 from peerlab.trace import Tracer
 from realnet.transport import format_address
@@ -326,12 +326,14 @@ class ProcessNetwork:
 
     def crash(self, member_id: str) -> None:
         """SIGKILL the member's process: the OS resets its connections."""
-        self.members.pop(member_id)
+        running_member(self.members, member_id)
+        del self.members[member_id]
         self.workers.pop(member_id).close(kill=True)
 
     def power_off(self, member_id: str) -> None:
         """SIGSTOP the member's process: silent until keepalive gives up on it."""
-        self.members.pop(member_id)
+        running_member(self.members, member_id)
+        del self.members[member_id]
         worker = self.workers.pop(member_id)
         worker.proc.send_signal(signal.SIGSTOP)
         self._stopped[member_id] = worker
@@ -345,6 +347,7 @@ class ProcessNetwork:
 
     def leave(self, member_id: str) -> None:
         """Graceful leave, then the worker exits."""
+        running_member(self.members, member_id)
         self.request(member_id, {"op": "leave"})
         self.members.pop(member_id)
         self.workers.pop(member_id).close()

@@ -15,7 +15,13 @@ import simpy
 
 from peerlab.collector import cycle_collection_paused
 from peerlab.linkstate import AdvertCache
-from peerlab.member import Member, MemberConfig, established_adjacency, established_links
+from peerlab.member import (
+    Member,
+    MemberConfig,
+    established_adjacency,
+    established_links,
+    running_member,
+)
 from peerlab.trace import Tracer
 from sim.faults import FaultReport
 from sim.links import FIN, RST, LinkModel, Pipe
@@ -137,7 +143,7 @@ class SimNetwork:
 
     def connect(self, a: str, b: str) -> None:
         """Have member ``a`` dial member ``b``."""
-        self.members[a].connect(self.address_of(b))
+        running_member(self.members, a).connect(self.address_of(b))
 
     def adjacency(self) -> dict[str, set[str]]:
         """Ground truth: pairs of live members that both hold an established connection."""
@@ -216,8 +222,8 @@ class SimNetwork:
 
     def crash(self, member_id: str) -> FaultReport:
         """Kill a member's process: the OS resets its connections; its state is lost."""
-        report = self._report("crash", member_id)
         transport = self._kill(member_id)
+        report = self._report("crash", member_id)
         report.members_affected.add(member_id)
         for end in sorted(transport.ends.values(), key=lambda e: e.handle):
             report.conns_cut += 1
@@ -229,8 +235,8 @@ class SimNetwork:
 
     def power_off(self, member_id: str) -> FaultReport:
         """Switch a member's machine off: nobody is told; peers notice by keepalive timeout."""
-        report = self._report("power_off", member_id)
         transport = self._kill(member_id)
+        report = self._report("power_off", member_id)
         self.powered_off.add(member_id)
         report.members_affected.add(member_id)
         for end in transport.ends.values():
@@ -255,6 +261,7 @@ class SimNetwork:
 
     def pause(self, member_id: str) -> FaultReport:
         """Stop a member processing anything (bytes and timers queue up)."""
+        running_member(self.members, member_id)
         report = self._report("pause", member_id)
         self.transports[member_id].paused = True
         report.members_affected.add(member_id)
@@ -262,6 +269,7 @@ class SimNetwork:
 
     def resume(self, member_id: str) -> FaultReport:
         """Let a paused member go on with everything that queued up."""
+        running_member(self.members, member_id)
         report = self._report("resume", member_id)
         report.chunks_held = self.transports[member_id].resume()
         report.members_affected.add(member_id)
@@ -269,8 +277,9 @@ class SimNetwork:
 
     def leave(self, member_id: str) -> FaultReport:
         """Graceful leave: Bye and a final advert, then the member is gone."""
+        member = running_member(self.members, member_id)
         report = self._report("leave", member_id)
-        member = self.members.pop(member_id)
+        del self.members[member_id]
         report.members_affected.update([member_id, *member.neighbours])
         report.conns_cut = len(member.neighbours)
         member.leave()
@@ -290,7 +299,8 @@ class SimNetwork:
         return [f for f in self.faults if not f.hit]
 
     def _kill(self, member_id: str) -> SimTransport:
-        self.members.pop(member_id)
+        running_member(self.members, member_id)
+        del self.members[member_id]
         transport = self.transports[member_id]
         transport.alive = False
         transport.listening = False

@@ -8,6 +8,7 @@ import networkx as nx
 import pytest
 
 from peerlab import trace as ev
+from peerlab.errors import UnknownMember
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
 from peerlab.wire import Advert, Adverts, Data, Hello, encode_advert, encode_frame
@@ -222,3 +223,13 @@ def test_link_latency_is_emulated_in_user_space(net):
         e.time for e in net.tracer.events if e.kind == ev.DELIVER and e.fields["msg_id"] == msg_id
     )
     assert 0.10 <= got - sent < 0.10 + 0.5
+
+
+def test_a_fault_on_a_member_not_running_is_a_clear_error(net):
+    net.add_member("a")
+    net.crash("a")
+    for fault in (net.crash, net.power_off, net.leave):
+        with pytest.raises(UnknownMember, match=r"no running member 'a' \(running: none\)"):
+            fault("a")
+    with pytest.raises(UnknownMember, match="no running member 'zz'"):
+        net.connect("zz", "a")

@@ -7,6 +7,7 @@ import networkx as nx
 import pytest
 
 from peerlab import trace as ev
+from peerlab.errors import UnknownMember
 from peerlab.oracle import table_errors
 from peerlab.wire import Data, encode_frame
 from sim import LinkModel, SimNetwork
@@ -252,3 +253,17 @@ def test_a_frame_arrives_after_its_serialisation_and_the_latency():
     assert delivered.time == pytest.approx(start + len(frame) / 1_000 + 0.125)
     assert LinkModel(bandwidth=0).seconds_per_byte == 0.0
     assert not LinkModel().varies and LinkModel(jitter=0.1).varies and LinkModel(loss=0.1).varies
+
+
+def test_a_fault_on_a_member_not_running_is_a_clear_error_and_no_report():
+    net = SimNetwork(1)
+    net.add_member("a")
+    net.add_member("b")
+    net.crash("b")
+    faults = list(net.faults)
+    for fault in (net.crash, net.power_off, net.pause, net.resume, net.leave):
+        with pytest.raises(UnknownMember, match=r"no running member 'b' \(running: a\)"):
+            fault("b")
+    with pytest.raises(UnknownMember, match="no running member 'zz'"):
+        net.connect("zz", "a")
+    assert net.faults == faults
