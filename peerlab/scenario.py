@@ -397,6 +397,14 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
         assert graph is not None
         links = _file_links(check, graph, members, defaults)
     events = _events(check, doc.get("events", []), members, config)
+    late = [e for e in events if duration is not None and e.at > duration]
+    if late:
+        first = min(late, key=lambda e: e.index)
+        raise check.fail(
+            ("events", first.index, "at"),
+            f"{first.at:g}s is after the end of the scenario (duration: {duration:g}s); "
+            "the event would never happen",
+        )
     expect = _expect(check, doc.get("expect", {}))
     return Scenario(
         name,
