@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from peerlab.errors import PeerlabError
+from peerlab.errors import PeerlabError, name_list
 
 if TYPE_CHECKING:
     from peerlab.results import RunResult
@@ -196,7 +196,7 @@ def _live_member(result: RunResult, flag: str, name: str | None) -> str:
     ``flag``."""
     if name not in result.routing_tables:
         raise PeerlabError(
-            f"{flag} {name!r} is not a live member (members: {', '.join(result.members)})"
+            f"{flag} {name!r} is not a live member (members: {name_list(result.members)})"
         )
     return name
 

@@ -8,6 +8,14 @@ remote error costs the connection it arrived on, never the member.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def name_list(names: Iterable[str], most: int = 12) -> str:
+    """Names for an error message: sorted, at most ``most`` of them, "none" if there are none."""
+    ordered = sorted(names)
+    return ", ".join(ordered[:most]) + (", ..." if len(ordered) > most else "") or "none"
+
 
 class PeerlabError(Exception):
     """Base class of every error peerlab raises deliberately."""

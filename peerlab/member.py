@@ -29,6 +29,7 @@ from peerlab.errors import (
     RemoteProtocolError,
     TruncatedFrame,
     UnknownMember,
+    name_list,
 )
 from peerlab.linkstate import AdvertCache, EdgeChange, LinkStateDB, Verdict
 from peerlab.routing import Route, shortest_path_tree
@@ -840,9 +841,8 @@ def running_member(members: Mapping[str, M], member_id: str) -> M:
     try:
         return members[member_id]
     except KeyError:
-        names = ", ".join(sorted(members)[:12]) + (", ..." if len(members) > 12 else "")
         raise UnknownMember(
-            f"no running member {member_id!r} (running: {names or 'none'})"
+            f"no running member {member_id!r} (running: {name_list(members)})"
         ) from None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from peerlab.errors import ConfigError, ScenarioError
+from peerlab.errors import ConfigError, ScenarioError, name_list
 from peerlab.member import MemberConfig
 from peerlab.units import parse_bandwidth, parse_duration
 from peerlab.wire import HEADER, Data, encode_frame, member_id_problem
@@ -445,8 +445,7 @@ def _members(check: _Checker, raw: Any) -> list[str]:
 
 def _known(check: _Checker, name: str, path: tuple, known: list[str] | set[str]) -> str:
     if name not in known:
-        listed = ", ".join(sorted(known)[:12]) + (", ..." if len(known) > 12 else "")
-        raise check.fail(path, f"unknown member {name!r} (members: {listed})")
+        raise check.fail(path, f"unknown member {name!r} (members: {name_list(known)})")
     return name
 
 
