@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from peerlab.collector import cycle_collection_paused
-from peerlab.errors import ResultsError
+from peerlab.errors import ResultsError, UnknownMember, name_list
 
 SCHEMA_VERSION = 1
 
@@ -58,7 +58,13 @@ class RunResult:
         return [m for m in self.messages if m["delivered_at"] is not None]
 
     def table(self, member: str) -> dict[str, dict[str, Any]]:
-        """One member's final routing table."""
+        """One member's final routing table; :class:`UnknownMember` if it was not running at
+        the end."""
+        if member not in self.routing_tables:
+            raise UnknownMember(
+                f"no member {member!r} at the end of {self.scenario!r} "
+                f"(members: {name_list(self.routing_tables)})"
+            )
         return self.routing_tables[member]
 
     def to_networkx(self):

@@ -9,6 +9,7 @@ import pytest
 
 from peerlab.cli import main
 from peerlab.compare import compare_results
+from peerlab.errors import UnknownMember
 from peerlab.results import RunResult
 from peerlab.runner import run
 from peerlab.scenario import load_scenario
@@ -115,6 +116,9 @@ def test_results_json_contract(tmp_path):
     assert data["counters"]["frames"]["data"] > 0 and data["counters"]["bytes"]["adverts"] > 0
     result = RunResult.read(out)
     assert result.to_networkx().number_of_edges() == len(data["final_links"])
+    assert result.table("a") == table
+    with pytest.raises(UnknownMember, match="no member 'zz' at the end of 'quickstart'"):
+        result.table("zz")
     lines = trace.read_text().splitlines()
     assert lines and all(json.loads(line)["kind"] for line in lines)
 
