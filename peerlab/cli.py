@@ -115,6 +115,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             f"{path}: ok ({len(s.members)} members, {len(s.links)} links, "
             f"{len(s.events)} events, {s.end_time:g}s)"
         )
+        for warning in s.warnings:
+            print(f"  warning: {warning}")
     return 0
 
 

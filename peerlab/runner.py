@@ -93,7 +93,7 @@ class _Run:
         self._version: tuple | None = None
         self._verified: dict[str, tuple] = {}  # member -> state its table was last found right in
         self.oracle: Oracle | None = None
-        self.warnings: list[str] = []
+        self.warnings: list[str] = list(scenario.warnings)
         self.extra_messages: list[dict[str, Any]] = []
 
     # --- the timeline --------------------------------------------------------------------

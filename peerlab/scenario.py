@@ -159,6 +159,8 @@ class Scenario:
     member: dict[str, float] = field(default_factory=dict)
     source: str = "<scenario>"
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: what is legal but likely not what was meant, for ``peerlab check`` and the results
+    warnings: tuple[str, ...] = ()
 
     @property
     def end_time(self) -> float:
@@ -420,7 +422,29 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
         member,
         check.source,
         graph[2] if graph is not None else {},
+        tuple(_keepalive_warnings(links, defaults, events, config)),
     )
+
+
+def _keepalive_warnings(
+    links: list[LinkSpec], defaults: LinkParams, events: list[Event], config: MemberConfig
+) -> list[str]:
+    """Links slow enough that keepalive may call them dead: a Ping's answer takes a round trip,
+    and in the simulator a round trip of a dead timeout or more loses the link."""
+    params = {(link.a, link.b): link.params for link in links}
+    if any(e.kind == "join" for e in events):
+        params[("(links of joining", "members)")] = defaults
+    slow = {f"{a}-{b}": p.latency + p.jitter for (a, b), p in params.items()}
+    slow = {pair: delay for pair, delay in slow.items() if delay >= config.dead_timeout / 2}
+    if not slow:
+        return []
+    worst = max(slow.values())
+    return [
+        f"{len(slow)} link(s) ({name_list(slow, 4)}) have a one-way latency with jitter of up "
+        f"to {worst:g}s, half the dead timeout ({config.dead_timeout:g}s) or more: keepalive "
+        f"may declare them dead before a Ping is answered; set member.dead_timeout above "
+        f"{2 * worst:g}s"
+    ]
 
 
 def member_config(scenario: Scenario) -> MemberConfig:

@@ -58,6 +58,24 @@ def test_a_payload_at_the_limit_crosses_the_longest_path_and_one_byte_more_is_re
         load_scenario(path)
 
 
+def test_links_too_slow_for_the_keepalive_are_a_warning_not_an_error(tmp_path, capsys):
+    path = tmp_path / "slow.yaml"
+    text = "members: [a, b, c]\ntopology: {generator: {kind: line}}\ndefaults: {latency: 400ms}\n"
+    path.write_text(text)
+    (warning,) = load_scenario(path).warnings
+    assert warning.startswith(
+        "2 link(s) (a-b, b-c) have a one-way latency with jitter of up to 0.4s"
+    )
+    assert warning.endswith("set member.dead_timeout above 0.8s")
+    assert main(["check", str(path)]) == 0
+    assert f"  warning: {warning}" in capsys.readouterr().out
+    assert warning in run(path, "sim").warnings
+    path.write_text(text + "member: {dead_timeout: 0.9s}\n")
+    assert load_scenario(path).warnings == ()
+    path.write_text(text.replace("400ms", "250ms"))
+    assert load_scenario(path).warnings == ()
+
+
 def test_member_count_and_generators():
     s = load_scenario(
         "x.yaml",
