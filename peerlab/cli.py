@@ -176,6 +176,9 @@ def _cmd_member(args: argparse.Namespace) -> int:
                 parse_address(address)
             except ValueError as exc:
                 raise PeerlabError(f"{flag}: {exc}") from None
+    for address in args.join:
+        if parse_address(address) == parse_address(args.listen):
+            raise PeerlabError(f"--join: {address} is this member's own --listen address")
     if args.script:
         with open(args.script) as commands:
             return run_peer(args.id, args.listen, args.join, commands, False, args.run_for)

@@ -83,6 +83,10 @@ def member_cli(*args: str) -> subprocess.CompletedProcess:
         ),
         (["--id", "", "--listen", "127.0.0.1:0"], "--id: a member id must not be empty"),
         (
+            ["--listen", "127.0.0.1:9777", "--join", "127.0.0.1:9777"],
+            "--join: 127.0.0.1:9777 is this member's own --listen address",
+        ),
+        (
             ["--id", "i" * 129, "--listen", "127.0.0.1:0"],
             "is 129 characters long; the protocol allows at most 128",
         ),
