@@ -5,11 +5,14 @@ Backends live in the ``sim`` (SimPy) and ``realnet`` (TCP sockets) packages.
 """
 
 from peerlab.errors import (
+    ConfigError,
     LocalProtocolError,
     PeerlabError,
     ProtocolError,
     RemoteProtocolError,
+    ResultsError,
     ScenarioError,
+    UnknownMember,
 )
 from peerlab.member import Member, MemberConfig
 from peerlab.routing import Route, next_hops
@@ -25,16 +28,19 @@ from peerlab.runner import run
 from peerlab.scenario import load_scenario
 
 __all__ = [
+    "ConfigError",
     "LocalProtocolError",
     "Member",
     "MemberConfig",
     "PeerlabError",
     "ProtocolError",
     "RemoteProtocolError",
+    "ResultsError",
     "Route",
     "ScenarioError",
     "TraceEvent",
     "Tracer",
+    "UnknownMember",
     "compare",
     "load_scenario",
     "next_hops",
