@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from peerlab.errors import PeerlabError, name_list
+from peerlab.errors import PeerlabError, UnknownMember
 
 if TYPE_CHECKING:
     from peerlab.results import RunResult
@@ -199,11 +199,10 @@ def _load_result(path: str, args: argparse.Namespace):
 def _live_member(result: RunResult, flag: str, name: str | None) -> str:
     """``name`` if it is a member alive at the end of the run, else a clear error naming
     ``flag``."""
-    if name not in result.routing_tables:
-        raise PeerlabError(
-            f"{flag} {name!r} is not a live member (members: {name_list(result.members)})"
-        )
-    return name
+    try:
+        return result.member(name or "")
+    except UnknownMember as exc:
+        raise PeerlabError(f"{flag}: {exc}") from None
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:

@@ -113,7 +113,7 @@ def draw_topology(
 
 def draw_route(result: RunResult, src: str, dst: str, *, ax=None, **kw) -> dict:
     """The topology with the final tables' route from ``src`` to ``dst`` highlighted."""
-    path = route_path(result, src, dst)
+    path = route_path(result, result.member(src), result.member(dst))
     label = " -> ".join(path) if path else "no route"
     drawn = draw_topology(result, ax=ax, path=path, title=f"route {src} to {dst}: {label}", **kw)
     drawn["path"] = path
@@ -140,6 +140,7 @@ def draw_view(result: RunResult, member: str, *, ax=None, pos=None, seed: int = 
     that are gone (red), links it has not heard of (orange, dashed)."""
     import networkx as nx
 
+    result.member(member)
     ax = _axes(ax)
     pos = pos or layout(result, seed)
     truth = {_pair(*x) for x in result.final_links}
@@ -173,8 +174,8 @@ def draw_view(result: RunResult, member: str, *, ax=None, pos=None, seed: int = 
 
 def draw_routing_table(result: RunResult, member: str, *, ax=None) -> dict:
     """A member's routing table as a table: destination, next hop, hops."""
-    ax = _axes(ax, (4, 0.4 + 0.3 * max(1, len(result.routing_tables.get(member, {})))))
-    table = result.routing_tables.get(member, {})
+    table = result.table(member)
+    ax = _axes(ax, (4, 0.4 + 0.3 * max(1, len(table))))
     rows = [[d, r["next_hop"], str(r["hops"])] for d, r in sorted(table.items())]
     ax.set_axis_off()
     if rows:

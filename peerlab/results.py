@@ -60,12 +60,17 @@ class RunResult:
     def table(self, member: str) -> dict[str, dict[str, Any]]:
         """One member's final routing table; :class:`UnknownMember` if it was not running at
         the end."""
-        if member not in self.routing_tables:
+        return self.routing_tables[self.member(member)]
+
+    def member(self, name: str) -> str:
+        """``name``, if that member was running at the end; else :class:`UnknownMember` naming
+        those that were."""
+        if name not in self.routing_tables:
             raise UnknownMember(
-                f"no member {member!r} at the end of {self.scenario!r} "
+                f"no member {name!r} at the end of {self.scenario!r} "
                 f"(members: {name_list(self.routing_tables)})"
             )
-        return self.routing_tables[member]
+        return name
 
     def to_networkx(self):
         """The final ground-truth topology as a networkx graph."""

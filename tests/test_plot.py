@@ -12,6 +12,7 @@ from PIL import Image
 
 from peerlab import plot
 from peerlab.cli import main
+from peerlab.errors import UnknownMember
 from peerlab.runner import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,21 @@ def test_message_path_and_missing_route(ring):
     assert plot.route_path(ring, "a", "e") == []
     with pytest.raises(ValueError, match="no message 'nope' in the results of"):
         plot.draw_message(ring, "nope")
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda r: plot.draw_view(r, "zz"),
+        lambda r: plot.draw_routing_table(r, "zz"),
+        lambda r: plot.draw_route(r, "zz", "a"),
+        lambda r: plot.draw_route(r, "a", "zz"),
+    ],
+    ids=["view", "table", "route from", "route to"],
+)
+def test_drawing_for_a_member_not_in_the_results_names_it(ring, draw):
+    with pytest.raises(UnknownMember, match=r"no member 'zz' at the end of .* \(members: a, b"):
+        draw(ring)
 
 
 def test_view_against_truth(ring, tmp_path):
@@ -141,13 +157,13 @@ def test_plot_command(tmp_path, capsys):
         )
         == 2
     )
-    assert "--member 'zz' is not a live member" in capsys.readouterr().err
+    assert "--member: no member 'zz' at the end of 'line'" in capsys.readouterr().err
     route = ["plot", str(results), "-o", str(tmp_path / "r.png"), "--kind", "route"]
     assert main([*route, "--src", "n0", "--dst", "zz"]) == 2
-    assert "--dst 'zz' is not a live member (members: n0, n1" in capsys.readouterr().err
+    assert "--dst: no member 'zz' at the end of 'line' (members: n0, n1" in capsys.readouterr().err
     assert not (tmp_path / "r.png").exists()
     assert main([*route, "--src", "zz", "--dst", "n3"]) == 2
-    assert "--src 'zz' is not a live member" in capsys.readouterr().err
+    assert "--src: no member 'zz' at the end of 'line'" in capsys.readouterr().err
 
 
 def test_positions_from_the_topology_file_are_used():
