@@ -115,6 +115,7 @@ def test_results_json_contract(tmp_path):
     assert set(data["convergence"][0]) >= {"event", "at", "converged_at"}
     assert data["counters"]["frames"]["data"] > 0 and data["counters"]["bytes"]["adverts"] > 0
     result = RunResult.read(out)
+    assert result == RunResult.from_dict(data)  # the typed read and the plain one agree
     assert result.to_networkx().number_of_edges() == len(data["final_links"])
     assert result.table("a") == table
     with pytest.raises(UnknownMember, match="no member 'zz' at the end of 'quickstart'"):
@@ -224,9 +225,15 @@ def test_the_cycle_collector_is_held_off_for_a_run_and_restored():
     ("content", "message"),
     [
         (None, "cannot read results: No such file or directory"),
-        ("xx", "not a peerlab results file: Expecting value"),
+        ("xx", "not a peerlab results file: JSON is malformed"),
         ("[1]", "not a peerlab results file: expected a JSON object, got list"),
         ('{"scenario": "x"}', "not a peerlab results file: missing keys: backend, seed, members"),
+        (
+            '{"scenario": "x", "backend": "sim", "seed": 1, "members": "a b", "final_links": [],'
+            ' "routing_tables": {}, "messages": [], "convergence": [], "expectations": [],'
+            ' "counters": {}, "duration": 1.0, "wall_time": 0.1}',
+            "not a peerlab results file: Expected `array`, got `str` - at `$.members`",
+        ),
     ],
 )
 def test_a_bad_results_file_is_named_with_what_is_wrong(tmp_path, capsys, content, message):
