@@ -846,6 +846,14 @@ def running_member(members: Mapping[str, M], member_id: str) -> M:
         ) from None
 
 
+def take_running(members: dict[str, M], member_id: str) -> M:
+    """Remove and return ``members[member_id]``; :class:`UnknownMember` as
+    :func:`running_member` if there is none."""
+    member = running_member(members, member_id)
+    del members[member_id]
+    return member
+
+
 def established_adjacency(members: dict[str, Member]) -> dict[str, set[str]]:
     """Ground truth of a set of members: the pairs that both hold an established connection."""
     adj: dict[str, set[str]] = {mid: set() for mid in members}

@@ -19,6 +19,7 @@ from peerlab.member import (
     established_adjacency,
     established_links,
     running_member,
+    take_running,
 )
 from peerlab.trace import Tracer
 from realnet.loop import EventLoop
@@ -280,8 +281,7 @@ class TcpNetwork:
         """Kill a member: its connections are reset, its state is lost."""
 
         def kill() -> None:
-            running_member(self.members, member_id)
-            del self.members[member_id]
+            take_running(self.members, member_id)
             self.transports[member_id].abort()
 
         self.call(kill)
@@ -290,9 +290,8 @@ class TcpNetwork:
         """Silence a member without telling anyone; peers notice by keepalive timeout."""
 
         def off() -> None:
-            running_member(self.members, member_id)
+            take_running(self.members, member_id)
             self.policy.dead.add(member_id)
-            del self.members[member_id]
             t = self.transports[member_id]
             t.closed = True  # no more callbacks: the member's timers and reads stop
 
@@ -314,8 +313,7 @@ class TcpNetwork:
         """Graceful leave: Bye and a final advert, then the member is gone."""
 
         def go() -> None:
-            running_member(self.members, member_id).leave()
-            del self.members[member_id]
+            take_running(self.members, member_id).leave()
             t = self.transports[member_id]
             t.closed = True
             t.loop.call_later(1.0, t.shutdown)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from peerlab.member import MemberConfig, running_member
+from peerlab.member import MemberConfig, running_member, take_running
 from peerlab.routing import Route
 from peerlab.trace import Tracer
 from realnet.transport import format_address
@@ -326,14 +326,12 @@ class ProcessNetwork:
 
     def crash(self, member_id: str) -> None:
         """SIGKILL the member's process: the OS resets its connections."""
-        running_member(self.members, member_id)
-        del self.members[member_id]
+        take_running(self.members, member_id)
         self.workers.pop(member_id).close(kill=True)
 
     def power_off(self, member_id: str) -> None:
         """SIGSTOP the member's process: silent until keepalive gives up on it."""
-        running_member(self.members, member_id)
-        del self.members[member_id]
+        take_running(self.members, member_id)
         worker = self.workers.pop(member_id)
         worker.proc.send_signal(signal.SIGSTOP)
         self._stopped[member_id] = worker

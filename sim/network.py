@@ -21,6 +21,7 @@ from peerlab.member import (
     established_adjacency,
     established_links,
     running_member,
+    take_running,
 )
 from peerlab.trace import Tracer
 from sim.faults import FaultReport
@@ -277,9 +278,8 @@ class SimNetwork:
 
     def leave(self, member_id: str) -> FaultReport:
         """Graceful leave: Bye and a final advert, then the member is gone."""
-        member = running_member(self.members, member_id)
+        member = take_running(self.members, member_id)
         report = self._report("leave", member_id)
-        del self.members[member_id]
         report.members_affected.update([member_id, *member.neighbours])
         report.conns_cut = len(member.neighbours)
         member.leave()
@@ -299,8 +299,7 @@ class SimNetwork:
         return [f for f in self.faults if not f.hit]
 
     def _kill(self, member_id: str) -> SimTransport:
-        running_member(self.members, member_id)
-        del self.members[member_id]
+        take_running(self.members, member_id)
         transport = self.transports[member_id]
         transport.alive = False
         transport.listening = False
@@ -428,7 +427,7 @@ class SimNetwork:
             blocker.chunks_held += 1
         blocker.members_affected.update((pipe.src, pipe.dst))
 
-    def _deliver(self, pipe: Pipe, _event: object = None) -> None:
+    def _deliver(self, pipe: Pipe, _event: object) -> None:
         end = pipe.end
         assert end is not None
         transport = end.transport
