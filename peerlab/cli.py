@@ -167,17 +167,18 @@ def _cmd_member(args: argparse.Namespace) -> int:
     from realnet.peer import run_peer
     from realnet.transport import parse_address
 
+    def parsed(flag: str, address: str) -> tuple[str, int]:
+        try:
+            return parse_address(address)
+        except ValueError as exc:
+            raise PeerlabError(f"{flag}: {exc}") from None
+
     problem = member_id_problem(args.id)
     if problem is not None:
         raise PeerlabError(f"--id: {problem}")
-    for flag, addresses in (("--listen", [args.listen]), ("--join", args.join)):
-        for address in addresses:
-            try:
-                parse_address(address)
-            except ValueError as exc:
-                raise PeerlabError(f"{flag}: {exc}") from None
+    listen = parsed("--listen", args.listen)
     for address in args.join:
-        if parse_address(address) == parse_address(args.listen):
+        if parsed("--join", address) == listen:
             raise PeerlabError(f"--join: {address} is this member's own --listen address")
     if args.script:
         with open(args.script) as commands:

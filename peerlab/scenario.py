@@ -431,11 +431,11 @@ def _keepalive_warnings(
 ) -> list[str]:
     """Links slow enough that keepalive may call them dead: a Ping's answer takes a round trip,
     and in the simulator a round trip of a dead timeout or more loses the link."""
-    params = {(link.a, link.b): link.params for link in links}
+    params = {f"{link.a}-{link.b}": link.params for link in links}
     if any(e.kind == "join" for e in events):
-        params[("(links of joining", "members)")] = defaults
-    slow = {f"{a}-{b}": p.latency + p.jitter for (a, b), p in params.items()}
-    slow = {pair: delay for pair, delay in slow.items() if delay >= config.dead_timeout / 2}
+        params["links of joining members"] = defaults
+    delays = {label: p.latency + p.jitter for label, p in params.items()}
+    slow = {label: delay for label, delay in delays.items() if delay >= config.dead_timeout / 2}
     if not slow:
         return []
     worst = max(slow.values())

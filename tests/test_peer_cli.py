@@ -120,6 +120,14 @@ def test_a_peer_with_an_id_the_wire_cannot_carry_leaves_no_thread_or_socket(no_l
         Peer("", "127.0.0.1:0")
 
 
+def eventually(condition, what: str, timeout: float = 10.0) -> None:
+    """Wait for ``condition()`` to hold, polling; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
+        time.sleep(0.01)
+
+
 def test_a_text_too_long_for_a_frame_is_an_error_line_and_the_peer_goes_on(no_leaks):
     out_a, out_b = io.StringIO(), io.StringIO()
     b = Peer("b", "127.0.0.1:0", out=out_b, verbose=False)
@@ -127,17 +135,11 @@ def test_a_text_too_long_for_a_frame_is_an_error_line_and_the_peer_goes_on(no_le
     try:
         b.start()
         a.start([b.transport.listen_address])
-        deadline = time.monotonic() + 10
-        while "b" not in a.loop.call(lambda: a.member.routes):
-            assert time.monotonic() < deadline, "a never learned a route to b"
-            time.sleep(0.01)
+        eventually(lambda: "b" in a.loop.call(lambda: a.member.routes), "a route from a to b")
         assert a.execute("send b " + "x" * (1 << 20))
         assert "error: refusing to send a" in out_a.getvalue()
         assert a.execute("send b still here")
-        deadline = time.monotonic() + 10
-        while "<a> still here" not in out_b.getvalue():
-            assert time.monotonic() < deadline, "b never got the second message"
-            time.sleep(0.01)
+        eventually(lambda: "<a> still here" in out_b.getvalue(), "b getting the second message")
         assert a.execute("send") and "error: usage: send DST TEXT" in out_a.getvalue()
     finally:
         a.close()
