@@ -1,7 +1,9 @@
 """Real relay benchmark: 100-byte Data messages A -> B -> C, three processes on loopback.
 
 Baseline measured in the same run: a bare selectors relay of 104-byte length-prefixed frames
-with batched writes (the fastest a Python relay of this shape can go). Also one-way latency
+with batched writes (the fastest a Python relay of this shape can go): the sender builds each
+frame (prefix, send time, filler) as A builds each message, and the relay and the sink find the
+frames by their length prefixes, as any relay of such frames must. Also one-way latency
 (median, p99) at low load. Run: python benchmarks/bench_relay.py [MESSAGES]
 
 With PEERLAB_BASELINE_PYTHON set to an interpreter that has p2pnetwork installed, the run also
@@ -115,23 +117,42 @@ def peerlab_relay(count: int, mode: str) -> tuple[list[tuple[float, float]], dic
     return stamps, cpu
 
 
-FRAME = struct.pack(">I", PAYLOAD) + bytes(PAYLOAD)
+FILLER = bytes(PAYLOAD - 8)
+_prefix = struct.Struct(">I")
+
+
+def whole_frames(buf: bytearray) -> tuple[int, int]:
+    """Walk the length prefixes at the start of ``buf``: (frames, bytes) of the whole frames.
+
+    This is what makes the bare relay a relay of length-prefixed frames rather than a byte pipe:
+    like any relay of such frames, it cannot know where a frame ends without reading its prefix.
+    """
+    unpack = _prefix.unpack_from
+    pos = frames = 0
+    end = len(buf)
+    while end - pos >= 4:
+        (size,) = unpack(buf, pos)
+        if end - pos - 4 < size:
+            break
+        pos += 4 + size
+        frames += 1
+    return frames, pos
 
 
 def bare_sink(srv: socket.socket, count, out) -> None:
     conn, _ = srv.accept()
     got = 0
-    buf = b""
+    pending = bytearray()
     first = None
     while got < count:
         data = conn.recv(1 << 20)
         if not data:
             break
         first = first or time.perf_counter()
-        buf += data
-        n = len(buf) // len(FRAME)
-        got += n
-        buf = buf[n * len(FRAME) :]
+        pending += data
+        frames, whole = whole_frames(pending)
+        got += frames
+        del pending[:whole]
     out.put((first, time.perf_counter(), got))
     conn.close()
     srv.close()
@@ -153,7 +174,7 @@ def bare_relay(srv: socket.socket, dst: int) -> None:
         if not data:
             break
         pending += data
-        whole = len(pending) - len(pending) % len(FRAME)
+        _, whole = whole_frames(pending)
         nxt.sendall(pending[:whole])  # batched write of every whole frame
         del pending[:whole]
     nxt.close()
@@ -162,6 +183,8 @@ def bare_relay(srv: socket.socket, dst: int) -> None:
 
 
 def bare(count: int) -> float:
+    """Messages per second through the bare relay: the sender frames each message (length
+    prefix, send time, filler), the relay and the sink walk every frame's prefix."""
     # listening sockets are made here and inherited (fork), so every connect finds a listener
     fork = mp.get_context("fork")
     sink_srv = socket.create_server(("127.0.0.1", 0))
@@ -172,9 +195,11 @@ def bare(count: int) -> float:
     sink.start()
     relay.start()
     src = socket.create_connection(relay_srv.getsockname()[:2])
-    batch = FRAME * 1000
+    header = _prefix.pack(PAYLOAD)
+    stamp = struct.Struct(">d").pack
+    clock = time.perf_counter
     for _ in range(count // 1000):
-        src.sendall(batch)
+        src.sendall(b"".join([header + stamp(clock()) + FILLER for _ in range(1000)]))
     first, last, got = out.get(timeout=60)
     src.close()
     relay.join(10)
