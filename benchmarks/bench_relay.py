@@ -4,7 +4,7 @@ Baseline measured in the same run: a bare selectors relay of 104-byte length-pre
 with batched writes (the fastest a Python relay of this shape can go): the sender builds each
 frame (prefix, send time, filler) as A builds each message, and the relay and the sink find the
 frames by their length prefixes, as any relay of such frames must. Also one-way latency
-(median, p99) at low load. Run: python benchmarks/bench_relay.py [MESSAGES]
+(median, p99) at low load. Run: python benchmarks/bench_relay.py [MESSAGES [ROUNDS]]
 
 With PEERLAB_BASELINE_PYTHON set to an interpreter that has p2pnetwork installed, the run also
 measures p2pnetwork sending A -> B (benchmarks/baseline_p2pnetwork.py) for comparison.
@@ -21,13 +21,15 @@ import struct
 import sys
 import time
 
-from harness import external_baseline, machine_line
+from harness import external_baseline, machine_line, spread
 
 from peerlab.member import Member, MemberConfig
 from realnet.loop import EventLoop
 from realnet.transport import TcpLimits, TcpTransport
 
 PAYLOAD = 100
+STAMP = struct.Struct(">d")  # each payload starts with its send time
+FILLER = bytes(PAYLOAD - STAMP.size)
 CONFIG = MemberConfig(keepalive_interval=1.0, dead_timeout=30.0)
 
 
@@ -39,14 +41,18 @@ def free_port() -> int:
 
 def member_process(name, port, join, count, mode, out, done) -> None:
     """Run one member until C has all ``count`` messages, then put ``(name, CPU seconds spent
-    in the loop, C's (received, sent) stamps or None)`` on ``out``."""
+    in the loop, C's stamps or None)`` on ``out``. C's stamps are (received, sent) times: of
+    every message in latency mode; in throughput mode, like the bare sink, only the arrival
+    times of the first and the last message."""
     loop = EventLoop(name)
-    stamps: list[float] = []
+    stamps: list[tuple[float, float]] = []
+    got = [0]
 
     def delivered(data) -> None:
-        sent = struct.unpack_from(">d", data.payload)[0]
-        stamps.append((time.perf_counter(), sent))
-        if len(stamps) == count:
+        got[0] += 1
+        if mode == "latency" or got[0] in (1, count):
+            stamps.append((time.perf_counter(), STAMP.unpack_from(data.payload)[0]))
+        if got[0] == count:
             loop.request_stop()
 
     t = TcpTransport(
@@ -73,7 +79,7 @@ def member_process(name, port, join, count, mode, out, done) -> None:
                 return
             burst = 1 if mode == "latency" else 2000
             for _ in range(min(burst, count - sent[0])):
-                m.send("c", struct.pack(">d", time.perf_counter()) + bytes(PAYLOAD - 8))
+                m.send("c", STAMP.pack(time.perf_counter()) + FILLER)
                 sent[0] += 1
             if sent[0] < count:
                 loop.call_later(0.002 if mode == "latency" else 0.0, pump)
@@ -93,7 +99,7 @@ def member_process(name, port, join, count, mode, out, done) -> None:
 
 
 def peerlab_relay(count: int, mode: str) -> tuple[list[tuple[float, float]], dict[str, float]]:
-    """Run A -> B -> C; returns C's (received, sent) stamps and each member's CPU seconds."""
+    """Run A -> B -> C; returns C's stamps (see member_process) and each member's CPU seconds."""
     ports = {n: free_port() for n in "abc"}
     out: mp.Queue = mp.Queue()
     done = mp.Event()
@@ -117,7 +123,6 @@ def peerlab_relay(count: int, mode: str) -> tuple[list[tuple[float, float]], dic
     return stamps, cpu
 
 
-FILLER = bytes(PAYLOAD - 8)
 _prefix = struct.Struct(">I")
 
 
@@ -196,7 +201,7 @@ def bare(count: int) -> float:
     relay.start()
     src = socket.create_connection(relay_srv.getsockname()[:2])
     header = _prefix.pack(PAYLOAD)
-    stamp = struct.Struct(">d").pack
+    stamp = STAMP.pack
     clock = time.perf_counter
     for _ in range(count // 1000):
         src.sendall(b"".join([header + stamp(clock()) + FILLER for _ in range(1000)]))
@@ -211,26 +216,45 @@ def bare(count: int) -> float:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 15
     print(machine_line())
-    stamps, cpu = peerlab_relay(count, "throughput")
-    elapsed = stamps[-1][0] - stamps[0][0]
-    ours = (len(stamps) - 1) / elapsed
-    base = bare(count)
+    # This shared machine's speed drifts by tens of percent within seconds, so the ratio is the
+    # median of short rounds, each running peerlab and the bare relay back to back (which goes
+    # first alternates).
+    ratios, totals = [], []
+    for i in range(rounds):
+        base = bare(count) if i % 2 else 0.0
+        stamps, cpu = peerlab_relay(count, "throughput")
+        if not i % 2:
+            base = bare(count)
+        (first, _), (last, _) = stamps
+        ours = (count - 1) / (last - first)
+        ratios.append(ours / base)
+        per_message = {name: cpu[name] / count * 1e6 for name in "abc"}
+        totals.append(sum(per_message.values()))
+        print(
+            f"  round {i + 1}: peerlab {ours:,.0f} msg/s, bare relay {base:,.0f} msg/s, "
+            f"ratio {ours / base:.3f}; CPU per message "
+            + ", ".join(f"{name.upper()} {us:.1f}" for name, us in per_message.items())
+            + f", in all {totals[-1]:.1f} us",
+            flush=True,
+        )
     print(
-        f"throughput A->B->C, {PAYLOAD}-byte payloads: peerlab {ours:,.0f} msg/s, "
-        f"bare selectors relay {base:,.0f} msg/s, ratio {ours / base:.3f}"
+        f"throughput A->B->C, {PAYLOAD}-byte payloads, {count} messages a round: "
+        f"ratio to the bare selectors relay {spread(ratios)}"
     )
-    per_message = {name: cpu[name] / count * 1e6 for name in "abc"}
-    total = sum(per_message.values())
+    cores = len(os.sched_getaffinity(0))
+    total = statistics.median(totals)
     print(
-        "  CPU per message (each process's CPU time over its run): "
-        + ", ".join(f"{name.upper()} {us:.1f} us" for name, us in per_message.items())
-        + f"; {total:.1f} us in all, so {len(os.sched_getaffinity(0))} cores carry at most "
-        f"{len(os.sched_getaffinity(0)) / total * 1e6:,.0f} msg/s"
+        f"  CPU per message, all three processes (median of rounds): {total:.1f} us, so "
+        f"{cores} cores carry at most {cores / total * 1e6:,.0f} msg/s"
     )
     p2p = external_baseline("baseline_p2pnetwork.py", "5000")
     if p2p is not None:
-        print(f"  p2pnetwork A -> B: {p2p:,.0f} msg/s; peerlab / p2pnetwork = {ours / p2p:.1f}")
+        stamps, _ = peerlab_relay(count, "throughput")
+        (first, _), (last, _) = stamps
+        ours = (count - 1) / (last - first)
+        print(f"  p2pnetwork A -> B: {p2p:,.0f} msg/s; peerlab {ours:,.0f}, ratio {ours / p2p:.1f}")
     lat = sorted(recv - sent for recv, sent in peerlab_relay(500, "latency")[0])
     p99 = lat[int(0.99 * (len(lat) - 1))]
     print(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import networkx as nx
 import simpy
-from harness import external_baseline, machine_line
+from harness import external_baseline, machine_line, spread
 
 from peerlab.collector import cycle_collection_paused
 from peerlab.member import Member
@@ -149,14 +149,6 @@ def throughput(messages: int = 4_000, rounds: int = 25) -> None:
     print(f"throughput: ratio to bare SimPy {spread(ratios)}")
     if nspy_ratios:
         print(f"  peerlab hops / ns.py packets {spread(nspy_ratios)}")
-
-
-def spread(values: list[float]) -> str:
-    """``median (quartiles q1-q3, range min-max)`` of a list of ratios."""
-    q1, q2, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
-    return (
-        f"median {q2:.3f} (quartiles {q1:.3f}-{q3:.3f}, range {min(values):.3f}-{max(values):.3f})"
-    )
 
 
 def scale(sizes: list[int], repeat_up_to: int = 1000) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import time
 
@@ -29,3 +30,11 @@ def external_baseline(script: str, argument: str) -> float | None:
     )
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
     return float(line.split()[1])
+
+
+def spread(values: list[float]) -> str:
+    """``median (quartiles q1-q3, range min-max)`` of a list of ratios."""
+    q1, q2, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return (
+        f"median {q2:.3f} (quartiles {q1:.3f}-{q3:.3f}, range {min(values):.3f}-{max(values):.3f})"
+    )
