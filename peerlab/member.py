@@ -305,7 +305,10 @@ class Member:
         if reliable and dst != self.id:
             self._pending[msg_id] = _Pending(data, 1)
             self._arm_retry(msg_id)
-        self._route_data(data)
+        if dst == self.id:
+            self._deliver(data)
+        else:
+            self._forward(data)
         return msg_id
 
     def leave(self, reason: str = "leaving") -> None:
@@ -559,12 +562,6 @@ class Member:
 
     # --- data ----------------------------------------------------------------------------
 
-    def _route_data(self, message: Data | Ack) -> None:
-        if message.dst == self.id and isinstance(message, Data):
-            self._deliver(message)
-        else:
-            self._forward(message)
-
     def _forward(self, message: Data | Ack) -> None:
         """Send a message not addressed to us on towards its destination, or drop it."""
         c = self._via.get(message.dst)
@@ -596,7 +593,7 @@ class Member:
             if len(self._seen) > self.config.dedup_window:
                 self._seen.popitem(last=False)
             if data.src != self.id:
-                self._route_data(Ack(data.msg_id, self.id, data.src, self.config.default_ttl))
+                self._forward(Ack(data.msg_id, self.id, data.src, self.config.default_ttl))
             if duplicate:
                 return
         if ev.DELIVER in self.tracer.kinds:
@@ -657,7 +654,7 @@ class Member:
         pending.attempts += 1
         self._emit(ev.RETRY, msg_id=msg_id, attempt=pending.attempts)
         self._arm_retry(msg_id)
-        self._route_data(pending.data)
+        self._forward(pending.data)  # only messages to other members wait for an Ack
 
     # --- link state and routes -----------------------------------------------------------
 

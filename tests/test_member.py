@@ -230,7 +230,7 @@ def test_a_relay_that_cannot_fit_its_id_on_the_path_drops_the_message_not_the_li
 def test_ttl_expiry_is_a_drop_with_reason(line):
     # forge a nearly-expired message from a's position
     a = line.members["a"]
-    a._route_data(Data("forged", "a", "d", 2, ["a"], b"", False))
+    a._forward(Data("forged", "a", "d", 2, ["a"], b"", False))
     line.run_for(1)
     assert drops(line)["forged"].fields["reason"] == "ttl_expired"
     assert drops(line)["forged"].member == "c"
