@@ -115,6 +115,7 @@ class _Conn:
     peer_address: str = ""
     hello_timer: TimerHandle | None = None
     pinged: bool = False  # the peer sent a Ping since our last keepalive tick
+    open: bool = True  # still in the member's connections (cheaper to test than a lookup)
 
 
 @dataclass(slots=True)
@@ -331,7 +332,7 @@ class Member:
             return
         self.running = False
         for c in list(self._conns.values()):
-            self._conns.pop(c.handle, None)
+            self._discard(c)
             if c.hello_timer is not None:
                 c.hello_timer.cancel()
             self.transport.close(c.handle)
@@ -380,14 +381,14 @@ class Member:
         c.last_heard = self.transport.now()
         try:
             for message in c.decoder.feed(data):
-                if self._conns.get(conn) is not c:
+                if not c.open:  # a message handled before this one closed the connection
                     break
                 if type(message) is Data and c.peer is not None:
                     self._on_data(c, message)  # most of the traffic: spare it the dispatch
                 else:
                     self._handle(c, message)
         except ProtocolError as exc:
-            if self._conns.get(conn) is c:
+            if c.open:
                 self._protocol_error(c, exc)
 
     def connection_lost(self, conn: Conn, reason: str) -> None:
@@ -455,7 +456,7 @@ class Member:
             drop = c if keep is existing else existing
             self._peers[c.peer] = keep
             self._via.clear()
-            self._conns.pop(drop.handle, None)
+            self._discard(drop)
             self.transport.close(drop.handle)
             self._emit(
                 ev.DISCONNECT,
@@ -813,9 +814,9 @@ class Member:
         self._forget(c, reason)
 
     def _forget(self, c: _Conn, reason: str) -> None:
-        if self._conns.get(c.handle) is not c:
+        if not c.open:
             return
-        del self._conns[c.handle]
+        self._discard(c)
         if c.hello_timer is not None:
             c.hello_timer.cancel()
         if c.peer is not None and self._peers.get(c.peer) is c:
@@ -827,6 +828,10 @@ class Member:
                 self._originate(self._peers)
         elif c.peer is None:
             self._emit(ev.DISCONNECT, peer=None, address=c.remote_address, reason=reason)
+
+    def _discard(self, c: _Conn) -> None:
+        del self._conns[c.handle]
+        c.open = False
 
     def _emit(self, kind: str, **fields) -> None:
         if kind in self.tracer.kinds:
