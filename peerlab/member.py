@@ -37,6 +37,7 @@ from peerlab.trace import Tracer
 from peerlab.transport import Conn, TimerHandle, Transport
 from peerlab.wire import (
     DEFAULT_MAX_FRAME_SIZE,
+    HEADER_SIZE,
     KIND,
     MESSAGE_TYPES,
     PROTOCOL_VERSION,
@@ -49,7 +50,9 @@ from peerlab.wire import (
     Message,
     Ping,
     Pong,
-    encode_frame,
+    encode_body,
+    frame_header,
+    frame_too_large,
     member_id_problem,
     message_kind,
 )
@@ -764,11 +767,15 @@ class Member:
                 self._emit(ev.ADVERT_OUT, peer=peer, count=len(raws))
 
     def _send_msg(self, c: _Conn, message: Message) -> None:
-        frame = encode_frame(message, self.config.max_frame_size)
+        # encode_frame, inline: this runs for every frame a member sends or relays
+        body = encode_body(message)
+        size = len(body)
+        if size > self.config.max_frame_size:
+            raise frame_too_large(message, size, self.config.max_frame_size)
         tally = self.counters.tallies[type(message)]
         tally[0] += 1
-        tally[1] += len(frame)
-        self.transport.send(c.handle, frame)
+        tally[1] += HEADER_SIZE + size
+        self.transport.send(c.handle, frame_header(size) + body)
 
     def _tick(self) -> None:
         self._tick_timer = None

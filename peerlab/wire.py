@@ -26,6 +26,7 @@ from peerlab.errors import FrameTooLarge, LocalProtocolError, MalformedMessage, 
 PROTOCOL_VERSION: Final = 1
 DEFAULT_MAX_FRAME_SIZE: Final = 1 << 20
 HEADER: Final = struct.Struct(">I")
+HEADER_SIZE: Final = HEADER.size
 
 MAX_MEMBER_ID: Final = 128
 MemberId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MEMBER_ID)]
@@ -100,9 +101,9 @@ MESSAGE_TYPES: Final = (Hello, Adverts, Data, Ack, Ping, Pong, Bye)
 
 _encoder = msgspec.msgpack.Encoder()
 _unpack_header = HEADER.unpack_from
-_HEADER_SIZE: Final = HEADER.size
-_encode = _encoder.encode
-_pack_header = HEADER.pack
+#: The parts of :func:`encode_frame`, for a sender that frames inline on its hot path.
+encode_body = _encoder.encode
+frame_header = HEADER.pack
 _decoder = msgspec.msgpack.Decoder(Message)
 _decode = _decoder.decode
 _advert_decoder = msgspec.msgpack.Decoder(Advert)
@@ -149,14 +150,19 @@ def encode_frame(message: Message, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE)
     """
     # encode + concatenate: cheaper than encode_into a bytearray, and gives immutable bytes,
     # so no transport has to copy a frame it keeps
-    body = _encode(message)
+    body = encode_body(message)
     size = len(body)
     if size > max_frame_size:
-        raise LocalProtocolError(
-            f"refusing to send a {size}-byte {message_kind(message)} frame "
-            f"(max frame size {max_frame_size})"
-        )
-    return _pack_header(size) + body
+        raise frame_too_large(message, size, max_frame_size)
+    return frame_header(size) + body
+
+
+def frame_too_large(message: Message, size: int, max_frame_size: int) -> LocalProtocolError:
+    """The error for a message whose body (``size`` bytes) would not fit in a frame."""
+    return LocalProtocolError(
+        f"refusing to send a {size}-byte {message_kind(message)} frame "
+        f"(max frame size {max_frame_size})"
+    )
 
 
 def decode_body(body: bytes | memoryview) -> Message:
@@ -192,14 +198,14 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Message]:
         """Add received bytes; return the messages completed by them, in order."""
         end = len(data)
-        if not self._buf and end > _HEADER_SIZE:
+        if not self._buf and end > HEADER_SIZE:
             (size,) = _unpack_header(data)
-            if size + _HEADER_SIZE == end and size <= self.max_frame_size:
+            if size + HEADER_SIZE == end and size <= self.max_frame_size:
                 # exactly one whole frame: the common case on a lightly loaded link
                 try:
-                    return [_decode(data[_HEADER_SIZE:])]
+                    return [_decode(data[HEADER_SIZE:])]
                 except msgspec.DecodeError:
-                    return [decode_body(data[_HEADER_SIZE:])]  # raises the protocol error
+                    return [decode_body(data[HEADER_SIZE:])]  # raises the protocol error
         out: list[Message] = []
         pos = self._finish(data, out) if self._buf else 0
         if self._buf:
@@ -207,11 +213,11 @@ class FrameDecoder:
         start = pos
         limit = self.max_frame_size
         try:
-            while end - pos >= _HEADER_SIZE:
+            while end - pos >= HEADER_SIZE:
                 (size,) = _unpack_header(data, pos)
                 if size > limit:
                     raise _too_large(size, limit)
-                start = pos + _HEADER_SIZE
+                start = pos + HEADER_SIZE
                 if end - start < size:
                     break
                 pos = start + size
@@ -228,18 +234,18 @@ class FrameDecoder:
         """Extend the buffered frame from the start of ``data``, decoding it if it is now whole;
         returns how many bytes of ``data`` it took (all of them if the frame is still open)."""
         buf = self._buf
-        taken = min(max(_HEADER_SIZE - len(buf), 0), len(data))  # what the header still lacks
+        taken = min(max(HEADER_SIZE - len(buf), 0), len(data))  # what the header still lacks
         buf += data[:taken]
-        if len(buf) < _HEADER_SIZE:
+        if len(buf) < HEADER_SIZE:
             return taken
         (size,) = _unpack_header(buf)
         if size > self.max_frame_size:
             raise _too_large(size, self.max_frame_size)
-        frame = _HEADER_SIZE + size
+        frame = HEADER_SIZE + size
         more = min(frame - len(buf), len(data) - taken)
         buf += data[taken : taken + more]
         if len(buf) == frame:
-            body = bytes(buf[_HEADER_SIZE:])  # a copy: decoded Raw blobs point into their input
+            body = bytes(buf[HEADER_SIZE:])  # a copy: decoded Raw blobs point into their input
             buf.clear()
             out.append(decode_body(body))
         return taken + more
@@ -248,10 +254,10 @@ class FrameDecoder:
         """Signal end of stream; raises :class:`TruncatedFrame` if a frame was left incomplete."""
         buf = self._buf
         if buf:
-            if len(buf) < _HEADER_SIZE:
+            if len(buf) < HEADER_SIZE:
                 expected = "the rest of a length prefix"
             else:
-                expected = f"{_HEADER_SIZE + _unpack_header(buf)[0] - len(buf)} more body bytes"
+                expected = f"{HEADER_SIZE + _unpack_header(buf)[0] - len(buf)} more body bytes"
             raise TruncatedFrame(
                 f"stream ended inside a frame: {len(buf)} bytes buffered, waiting for {expected}"
             )
