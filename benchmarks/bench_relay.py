@@ -146,6 +146,7 @@ def whole_frames(buf: bytearray) -> tuple[int, int]:
 
 def bare_sink(srv: socket.socket, count, out) -> None:
     conn, _ = srv.accept()
+    cpu = time.process_time()
     got = 0
     pending = bytearray()
     first = None
@@ -158,13 +159,14 @@ def bare_sink(srv: socket.socket, count, out) -> None:
         frames, whole = whole_frames(pending)
         got += frames
         del pending[:whole]
-    out.put((first, time.perf_counter(), got))
+    out.put((first, time.perf_counter(), got, time.process_time() - cpu))
     conn.close()
     srv.close()
 
 
-def bare_relay(srv: socket.socket, dst: int) -> None:
+def bare_relay(srv: socket.socket, dst: int, out) -> None:
     conn, _ = srv.accept()
+    cpu = time.process_time()
     nxt = socket.create_connection(("127.0.0.1", dst))
     sel = selectors.DefaultSelector()
     conn.setblocking(False)
@@ -182,36 +184,41 @@ def bare_relay(srv: socket.socket, dst: int) -> None:
         _, whole = whole_frames(pending)
         nxt.sendall(pending[:whole])  # batched write of every whole frame
         del pending[:whole]
+    out.put(time.process_time() - cpu)
     nxt.close()
     conn.close()
     srv.close()
 
 
-def bare(count: int) -> float:
-    """Messages per second through the bare relay: the sender frames each message (length
-    prefix, send time, filler), the relay and the sink walk every frame's prefix."""
+def bare(count: int) -> tuple[float, float]:
+    """Messages per second through the bare relay, and the CPU seconds per message of its three
+    processes together: the sender frames each message (length prefix, send time, filler), the
+    relay and the sink walk every frame's prefix."""
     # listening sockets are made here and inherited (fork), so every connect finds a listener
     fork = mp.get_context("fork")
     sink_srv = socket.create_server(("127.0.0.1", 0))
     relay_srv = socket.create_server(("127.0.0.1", 0))
     out = fork.Queue()
     sink = fork.Process(target=bare_sink, args=(sink_srv, count, out))
-    relay = fork.Process(target=bare_relay, args=(relay_srv, sink_srv.getsockname()[1]))
+    relay = fork.Process(target=bare_relay, args=(relay_srv, sink_srv.getsockname()[1], out))
     sink.start()
     relay.start()
     src = socket.create_connection(relay_srv.getsockname()[:2])
     header = _prefix.pack(PAYLOAD)
     stamp = STAMP.pack
     clock = time.perf_counter
+    cpu = time.process_time()
     for _ in range(count // 1000):
         src.sendall(b"".join([header + stamp(clock()) + FILLER for _ in range(1000)]))
-    first, last, got = out.get(timeout=60)
+    cpu = time.process_time() - cpu
+    first, last, got, sink_cpu = out.get(timeout=60)
     src.close()
+    cpu += sink_cpu + out.get(timeout=60)  # the relay's, once the sender's close reached it
     relay.join(10)
     sink.join(10)
     sink_srv.close()
     relay_srv.close()
-    return got / (last - first)
+    return got / (last - first), cpu / got
 
 
 def main() -> None:
@@ -221,28 +228,30 @@ def main() -> None:
     # This shared machine's speed drifts by tens of percent within seconds, so the ratio is the
     # median of short rounds, each running peerlab and the bare relay back to back (which goes
     # first alternates).
-    ratios, totals = [], []
+    ratios, totals, cost_ratios = [], [], []
     for i in range(rounds):
-        base = bare(count) if i % 2 else 0.0
+        base, base_cpu = bare(count) if i % 2 else (0.0, 0.0)
         stamps, cpu = peerlab_relay(count, "throughput")
         if not i % 2:
-            base = bare(count)
+            base, base_cpu = bare(count)
         (first, _), (last, _) = stamps
         ours = (count - 1) / (last - first)
         ratios.append(ours / base)
         per_message = {name: cpu[name] / count * 1e6 for name in "abc"}
         totals.append(sum(per_message.values()))
+        cost_ratios.append(base_cpu * 1e6 / totals[-1])
         print(
             f"  round {i + 1}: peerlab {ours:,.0f} msg/s, bare relay {base:,.0f} msg/s, "
             f"ratio {ours / base:.3f}; CPU per message "
             + ", ".join(f"{name.upper()} {us:.1f}" for name, us in per_message.items())
-            + f", in all {totals[-1]:.1f} us",
+            + f", in all {totals[-1]:.1f} us (bare relay {base_cpu * 1e6:.2f} us)",
             flush=True,
         )
     print(
         f"throughput A->B->C, {PAYLOAD}-byte payloads, {count} messages a round: "
         f"ratio to the bare selectors relay {spread(ratios)}"
     )
+    print(f"  at equal CPU time (bare relay's CPU per message / ours) {spread(cost_ratios)}")
     cores = len(os.sched_getaffinity(0))
     total = statistics.median(totals)
     print(
