@@ -540,14 +540,15 @@ class Member:
             self._schedule_flush()
 
     def _on_data(self, c: _Conn, data: Data) -> None:
-        path = [*data.path, self.id]
+        # ``data`` was decoded for this member alone: it is updated in place, not copied
+        data.path.append(self.id)
         if data.dst == self.id:
-            self._deliver(msgspec.structs.replace(data, path=path))
+            self._deliver(data)
             return
         if data.ttl <= 1:
-            self._drop(msgspec.structs.replace(data, path=path), TTL_EXPIRED)
+            self._drop(data, TTL_EXPIRED)
             return
-        data = msgspec.structs.replace(data, ttl=data.ttl - 1, path=path)
+        data.ttl -= 1
         if ev.FORWARD in self.tracer.kinds:
             self._emit(ev.FORWARD, msg_id=data.msg_id, src=data.src, dst=data.dst, came_from=c.peer)
         try:
