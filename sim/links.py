@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,6 +60,22 @@ FIN = "fin"
 RST = "rst"
 
 
+class Arrival:
+    """A chunk of bytes, or FIN or RST, reaching the receiving end of a :class:`Pipe`.
+
+    It is itself the SimPy event that delivers it: ``Environment.step`` needs of an event only
+    its ``callbacks`` and a true ``_ok``. Made without an ``__init__`` call, and all arrivals of a
+    network share one callbacks list (SimPy only reads it), since one is made per chunk sent.
+    """
+
+    __slots__ = ("callbacks", "item", "pipe")
+    _ok = True
+
+    callbacks: list[Callable[[Arrival], None]] | None
+    item: bytes | str
+    pipe: Pipe
+
+
 @dataclass(eq=False)
 class Pipe:
     """One direction of one connection: FIFO, timed by a :class:`LinkModel`."""
@@ -70,8 +85,7 @@ class Pipe:
     model: LinkModel
     end: SimEnd | None = None  # the receiving end
     busy_until: float = 0.0
-    last_arrival: float = 0.0
-    inbox: deque[tuple[float, bytes | str]] = field(default_factory=deque)
+    last_arrival: float = 0.0  # when the latest chunk sent arrives (chunks never overtake)
+    last: Arrival | None = None  # the latest chunk sent (a chunker may merge the next into it)
     held: list[bytes | str] = field(default_factory=list)
     dead: bool = False  # silently dropping everything (power-off, silent cut)
-    on_arrival: Callable[[object], None] | None = None  # SimPy callback: deliver what is due

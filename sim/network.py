@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 
 import simpy
 from simpy.events import NORMAL
@@ -26,7 +25,7 @@ from peerlab.member import (
 )
 from peerlab.trace import Tracer
 from sim.faults import FaultReport
-from sim.links import FIN, RST, LinkModel, Pipe
+from sim.links import FIN, RST, Arrival, LinkModel, Pipe
 from sim.transport import SimEnd, SimTransport
 
 ADDRESS_PREFIX = "sim:"
@@ -80,6 +79,7 @@ class SimNetwork:
         self._cuts: dict[frozenset[str], FaultReport] = {}
         self._groups: dict[str, int] = {}
         self._partition: FaultReport | None = None
+        self._arrival_callbacks = [self._deliver]  # shared by every Arrival; SimPy only reads it
         self._one_way = False
         self._holding: list[Pipe] = []
         self._handles = 0
@@ -383,8 +383,6 @@ class SimNetwork:
         self._handles += 1
         b = SimEnd(self._handles, acceptor, backward)
         forward.end, backward.end = b, a
-        forward.on_arrival = partial(self._deliver, forward)
-        backward.on_arrival = partial(self._deliver, backward)
         dialer.ends[a.handle] = a
         acceptor.ends[b.handle] = b
 
@@ -407,32 +405,57 @@ class SimNetwork:
                 self._hold(pipe, item, blocker)
                 return
         model = pipe.model
-        rng = self.rng
         now = self.env._now  # see "clock" above
         if isinstance(item, str):
-            arrival = now + model.one_way(rng)
+            arrival = now + model.one_way(self.rng)
         else:
             busy = pipe.busy_until
             busy = (now if now > busy else busy) + len(item) * model.seconds_per_byte
             pipe.busy_until = busy
             if model.varies:
+                rng = self.rng
                 arrival = busy + model.one_way(rng) + model.retransmit_delay(len(item), rng)
             else:
                 arrival = busy + model.latency
-        if arrival < pipe.last_arrival:
-            arrival = pipe.last_arrival
+        previous = pipe.last_arrival
+        if arrival < previous:
+            arrival = previous
         pipe.last_arrival = arrival
+        if self.chunking and isinstance(item, bytes):
+            item = self._rechunk(pipe, item, arrival == previous, arrival - now)
+            if item is None:
+                return
+        self._arrive(pipe, item, arrival - now)
+
+    def _rechunk(self, pipe: Pipe, item: bytes, merge: bool, delay: float) -> bytes | None:
+        """The seeded chunker: merge ``item`` into the chunk before it when both arrive at once
+        and that one is still on its way (None: nothing left to send), or send its head as a
+        chunk of its own and return the tail."""
+        rng = self.rng
+        last = pipe.last
         if (
-            self.chunking
-            and isinstance(item, bytes)
-            and len(item) > 1
-            and rng.random() < self.split_probability
+            merge
+            and last is not None
+            and last.callbacks is not None
+            and isinstance(last.item, bytes)
+            and rng.random() < 0.5
         ):
+            last.item += item
+            return None
+        if len(item) > 1 and rng.random() < self.split_probability:
             cut = rng.randrange(1, len(item))
-            pipe.inbox.append((arrival, item[:cut]))
+            self._arrive(pipe, item[:cut], delay)
             item = item[cut:]
-        pipe.inbox.append((arrival, item))
-        self.env.schedule(Due(pipe.on_arrival), NORMAL, arrival - now)
+        return item
+
+    def _arrive(self, pipe: Pipe, item: bytes | str, delay: float) -> None:
+        """Schedule ``item``'s arrival at the far end of ``pipe`` in ``delay`` seconds."""
+        event = Arrival()
+        event.callbacks = self._arrival_callbacks
+        event.item = item
+        event.pipe = pipe
+        pipe.last = event
+        self.env.schedule(event, NORMAL, delay)
 
     def _hold(self, pipe: Pipe, item: bytes | str, blocker: FaultReport) -> None:
         """Keep ``item`` back until the fault ``blocker`` ends, and count it against the fault."""
@@ -444,36 +467,21 @@ class SimNetwork:
             blocker.chunks_held += 1
         blocker.members_affected.update((pipe.src, pipe.dst))
 
-    def _deliver(self, pipe: Pipe, _event: object) -> None:
+    def _deliver(self, event: Arrival) -> None:
+        pipe = event.pipe
         end = pipe.end
-        assert end is not None
         transport = end.transport
-        inbox = pipe.inbox
-        now = self.env._now  # see "clock" above
-        rng = self.rng
-        while inbox and inbox[0][0] <= now:
-            _, item = inbox.popleft()
-            if end.closed or not transport.alive:
-                continue
-            if isinstance(item, str):  # FIN or RST
-                end.closed = True
-                transport.ends.pop(end.handle, None)
-                reason = "closed by peer" if item is FIN else "connection reset by peer"
-                transport.dispatch(
-                    lambda h=end.handle, r=reason: transport.handler.connection_lost(h, r)
-                )
-                continue
-            while (
-                self.chunking
-                and inbox
-                and inbox[0][0] <= now
-                and isinstance(inbox[0][1], bytes)
-                and rng.random() < 0.5
-            ):
-                item += inbox.popleft()[1]
-            if transport.paused:
-                transport.dispatch(
-                    lambda h=end.handle, d=item: transport.handler.data_received(h, d)
-                )
-            else:
-                transport.handler.data_received(end.handle, item)
+        if end.closed or not transport.alive:
+            return
+        item = event.item
+        if isinstance(item, str):  # FIN or RST
+            end.closed = True
+            transport.ends.pop(end.handle, None)
+            reason = "closed by peer" if item is FIN else "connection reset by peer"
+            transport.dispatch(
+                lambda h=end.handle, r=reason: transport.handler.connection_lost(h, r)
+            )
+        elif transport.paused:
+            transport.dispatch(lambda h=end.handle, d=item: transport.handler.data_received(h, d))
+        else:
+            transport.handler.data_received(end.handle, item)

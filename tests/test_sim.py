@@ -267,3 +267,49 @@ def test_a_fault_on_a_member_not_running_is_a_clear_error_and_no_report():
     with pytest.raises(UnknownMember, match="no running member 'zz'"):
         net.connect("zz", "a")
     assert net.faults == faults
+
+
+class ChunkLog:
+    """A connection handler that keeps each chunk it is handed, as it was handed."""
+
+    def __init__(self) -> None:
+        self.conns: list[object] = []
+        self.chunks: list[bytes] = []
+
+    def connection_made(self, conn, outbound, remote_address):
+        self.conns.append(conn)
+
+    def data_received(self, conn, data):
+        self.chunks.append(data)
+
+    def connection_lost(self, conn, reason):
+        pass
+
+    def connect_failed(self, address, reason):
+        pass
+
+
+@pytest.mark.parametrize("chunking", [True, False])
+def test_the_chunker_splits_and_merges_writes_and_keeps_their_bytes(chunking):
+    from sim.transport import SimTransport
+
+    # unlimited bandwidth: writes made at one instant arrive together, so they can merge
+    net = SimNetwork(3, defaults=LinkModel(bandwidth=0), chunking=chunking)
+    ends = {}
+    for name in ("a", "b"):
+        t = SimTransport(net, name, net.address_of(name))
+        t.handler = ends[name] = ChunkLog()
+        net.transports[name] = t
+    net.transports["a"].connect(net.address_of("b"))
+    assert net.run_until(lambda: ends["a"].conns and ends["b"].conns, 5)
+    writes = [bytes([i]) * 50 for i in range(200)]
+    for w in writes:
+        net.transports["a"].send(ends["a"].conns[0], w)
+    assert net.run_until(lambda: sum(map(len, ends["b"].chunks)) == 50 * 200, 5)
+    chunks = ends["b"].chunks
+    assert b"".join(chunks) == b"".join(writes)
+    if chunking:
+        assert any(len(c) > 50 for c in chunks), "no two writes were merged"
+        assert any(len(c) % 50 for c in chunks), "no write was split"
+    else:
+        assert chunks == writes
