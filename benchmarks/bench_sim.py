@@ -118,8 +118,9 @@ def throughput(messages: int = 4_000, rounds: int = 25) -> None:
 
     This shared machine's speed drifts by tens of percent within a second, so the figure is
     built from many short rounds: each times peerlab and the bare SimPy loop with the same
-    number of hops back to back (which goes first alternates) and ns.py right after, and takes
-    the ratios within the round. The median and quartiles over the rounds are reported.
+    number of hops back to back (which goes first alternates), with ns.py just before and just
+    after (the mean of the two), and takes the ratios within the round. The median and
+    quartiles over the rounds are reported.
     """
     net = converged_network(100)
     rng = random.Random(3)
@@ -128,6 +129,7 @@ def throughput(messages: int = 4_000, rounds: int = 25) -> None:
     for i in range(rounds):
         pairs = random_pairs(net, rng, messages)
         expected = sum(routes[src][dst].hops for src, dst in pairs)
+        nspy_before = external_baseline("baseline_nspy.py", "20000")
         bare = bare_simpy(expected) if i % 2 else 0.0
         t0 = time.perf_counter()
         delivered, hops = routed_round(net, pairs)
@@ -141,8 +143,9 @@ def throughput(messages: int = 4_000, rounds: int = 25) -> None:
             f"{hops / wall:,.0f} hops/s; bare SimPy {expected / bare:,.0f} callbacks/s, "
             f"ratio {ratio:.3f}"
         )
-        nspy = external_baseline("baseline_nspy.py", "20000")
-        if nspy is not None:
+        nspy_after = external_baseline("baseline_nspy.py", "20000")
+        if nspy_before is not None and nspy_after is not None:
+            nspy = (nspy_before + nspy_after) / 2
             nspy_ratios.append(hops / wall / nspy)
             line += f"; ns.py {nspy:,.0f} packets/s, ratio {hops / wall / nspy:.2f}"
         print(line, flush=True)
