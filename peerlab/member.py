@@ -838,7 +838,7 @@ class Member:
             self._emit(ev.DISCONNECT, peer=None, address=c.remote_address, reason=reason)
 
     def _discard(self, c: _Conn) -> None:
-        del self._conns[c.handle]
+        self._conns.pop(c.handle, None)
         c.open = False
 
     def _emit(self, kind: str, **fields) -> None:
