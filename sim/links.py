@@ -86,6 +86,6 @@ class Pipe:
     end: SimEnd | None = None  # the receiving end
     busy_until: float = 0.0
     last_arrival: float = 0.0  # when the latest chunk sent arrives (chunks never overtake)
-    last: Arrival | None = None  # the latest chunk sent (a chunker may merge the next into it)
+    last: Arrival | None = None  # the latest chunk sent, until delivered (may take a merge)
     held: list[bytes | str] = field(default_factory=list)
     dead: bool = False  # silently dropping everything (power-off, silent cut)

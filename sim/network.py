@@ -441,17 +441,11 @@ class SimNetwork:
 
     def _rechunk(self, pipe: Pipe, item: bytes, merge: bool) -> list[bytes]:
         """The seeded chunker: the chunks ``item`` travels as: none when it merges into the
-        chunk before it (both arrive at once and that one is still on its way), else ``item``
-        whole or split in two."""
+        chunk before it (both arrive at once and that one is still on its way: ``pipe.last``),
+        else ``item`` whole or split in two."""
         rng = self.rng
         last = pipe.last
-        if (
-            merge
-            and last is not None
-            and last.callbacks is not None
-            and isinstance(last.item, bytes)
-            and rng.random() < 0.5
-        ):
+        if merge and last is not None and isinstance(last.item, bytes) and rng.random() < 0.5:
             last.item += item
             return []
         if len(item) > 1 and rng.random() < self.split_probability:
@@ -471,6 +465,8 @@ class SimNetwork:
 
     def _deliver(self, event: Arrival) -> None:
         pipe = event.pipe
+        if pipe.last is event:
+            pipe.last = None  # nothing merges into a chunk delivered, and its bytes can go
         end = pipe.end
         transport = end.transport
         if end.closed or not transport.alive:
