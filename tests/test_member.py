@@ -14,6 +14,7 @@ from peerlab.wire import (
     PROTOCOL_VERSION,
     Advert,
     Adverts,
+    Bye,
     Data,
     FrameDecoder,
     Hello,
@@ -234,6 +235,18 @@ def test_ttl_expiry_is_a_drop_with_reason(line):
     line.run_for(1)
     assert drops(line)["forged"].fields["reason"] == "ttl_expired"
     assert drops(line)["forged"].member == "c"
+
+
+def test_messages_read_after_one_that_closed_the_connection_are_not_handled(line):
+    b = line.members["b"]
+    conn = b._peers["a"].handle
+    b.data_received(conn, encode_frame(Data("early", "a", "b", 64, ["a"], b"x")))
+    assert "early" in deliveries(line)
+    # one read holding a Bye and then a Data: the Bye closes the link, the Data is not handled
+    late = encode_frame(Bye("leaving")) + encode_frame(Data("late", "a", "b", 64, ["a"], b"x"))
+    b.data_received(conn, late)
+    assert "a" not in b.neighbours
+    assert "late" not in deliveries(line)
 
 
 @pytest.mark.parametrize("member_id", ["", "m" * 129])
