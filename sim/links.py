@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sim.events import Arrival
     from sim.transport import SimEnd
 
 
@@ -58,22 +58,6 @@ class LinkModel:
 #: Sentinels travelling in a pipe after the data: an orderly close, and a reset.
 FIN = "fin"
 RST = "rst"
-
-
-class Arrival:
-    """A chunk of bytes, or FIN or RST, reaching the receiving end of a :class:`Pipe`.
-
-    It is itself the SimPy event that delivers it: ``Environment.step`` needs of an event only
-    its ``callbacks`` and a true ``_ok``. Made without an ``__init__`` call, and all arrivals of a
-    network share one callbacks list (SimPy only reads it), since one is made per chunk sent.
-    """
-
-    __slots__ = ("callbacks", "item", "pipe")
-    _ok = True
-
-    callbacks: list[Callable[[Arrival], None]] | None
-    item: bytes | str
-    pipe: Pipe
 
 
 @dataclass(eq=False)

@@ -25,26 +25,12 @@ from peerlab.member import (
     take_running,
 )
 from peerlab.trace import Tracer
+from sim.events import Arrival, Due
 from sim.faults import FaultReport
-from sim.links import FIN, RST, Arrival, LinkModel, Pipe
+from sim.links import FIN, RST, LinkModel, Pipe
 from sim.transport import SimEnd, SimTransport
 
 ADDRESS_PREFIX = "sim:"
-
-
-class Due:
-    """A SimPy event that runs one callback when the environment reaches it.
-
-    ``Environment.step`` needs of an event only its ``callbacks`` and a true ``_ok``. The sim
-    schedules one of these per timer (and an :class:`~sim.links.Arrival` per chunk in flight):
-    a ``Timeout`` would also build an attribute dict each time.
-    """
-
-    __slots__ = ("callbacks",)
-    _ok = True
-
-    def __init__(self, callback: Callable[[object], None]) -> None:
-        self.callbacks = [callback]
 
 
 class SimNetwork:
@@ -103,7 +89,9 @@ class SimNetwork:
         """Call ``fn`` after ``delay`` simulated seconds (a SimPy callback, no process)."""
         if delay < 0:
             raise ValueError(f"negative delay {delay}")
-        self.env.schedule(Due(lambda _event: fn()), NORMAL, delay)
+        event = Due()
+        event.callbacks = [lambda _event: fn()]
+        self.env.schedule(event, NORMAL, delay)
 
     def run(self, duration: float) -> None:
         """Advance the simulation by ``duration`` seconds."""
