@@ -269,28 +269,10 @@ def test_a_fault_on_a_member_not_running_is_a_clear_error_and_no_report():
     assert net.faults == faults
 
 
-class ChunkLog:
-    """A connection handler that keeps each chunk it is handed, as it was handed."""
-
-    def __init__(self) -> None:
-        self.conns: list[object] = []
-        self.chunks: list[bytes] = []
-
-    def connection_made(self, conn, outbound, remote_address):
-        self.conns.append(conn)
-
-    def data_received(self, conn, data):
-        self.chunks.append(data)
-
-    def connection_lost(self, conn, reason):
-        pass
-
-    def connect_failed(self, address, reason):
-        pass
-
-
 @pytest.mark.parametrize("chunking", [True, False])
 def test_the_chunker_splits_and_merges_writes_and_keeps_their_bytes(chunking):
+    from worlds import Recorder
+
     from sim.transport import SimTransport
 
     # unlimited bandwidth: writes made at one instant arrive together, so they can merge
@@ -298,15 +280,16 @@ def test_the_chunker_splits_and_merges_writes_and_keeps_their_bytes(chunking):
     ends = {}
     for name in ("a", "b"):
         t = SimTransport(net, name, net.address_of(name))
-        t.handler = ends[name] = ChunkLog()
+        t.handler = ends[name] = Recorder()
         net.transports[name] = t
     net.transports["a"].connect(net.address_of("b"))
-    assert net.run_until(lambda: ends["a"].conns and ends["b"].conns, 5)
+    assert net.run_until(lambda: ends["a"].made and ends["b"].made, 5)
+    (ca,), (cb,) = ends["a"].conns(True), ends["b"].conns(False)
     writes = [bytes([i]) * 50 for i in range(200)]
     for w in writes:
-        net.transports["a"].send(ends["a"].conns[0], w)
-    assert net.run_until(lambda: sum(map(len, ends["b"].chunks)) == 50 * 200, 5)
-    chunks = ends["b"].chunks
+        net.transports["a"].send(ca, w)
+    assert net.run_until(lambda: len(ends["b"].received[cb]) == 50 * 200, 5)
+    chunks = ends["b"].chunks[cb]
     assert b"".join(chunks) == b"".join(writes)
     # once delivered, no chunk is kept by its pipe (32k pipes at N = 4,000 held 270 MiB so)
     assert all(end.out.last is None for t in net.transports.values() for end in t.ends.values())

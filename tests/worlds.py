@@ -18,6 +18,7 @@ class Recorder:
 
     made: list[tuple[object, bool, str]] = field(default_factory=list)
     received: dict[object, bytearray] = field(default_factory=dict)
+    chunks: dict[object, list[bytes]] = field(default_factory=dict)  # as handed over, one by one
     lost: dict[object, str] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)
     order: list[tuple[str, object]] = field(default_factory=list)
@@ -25,11 +26,13 @@ class Recorder:
     def connection_made(self, conn, outbound, remote_address):
         self.made.append((conn, outbound, remote_address))
         self.received[conn] = bytearray()
+        self.chunks[conn] = []
         self.order.append(("made", conn))
 
     def data_received(self, conn, data):
         assert conn not in self.lost, "data after connection_lost"
         self.received[conn] += data
+        self.chunks[conn].append(data)
         self.order.append(("data", conn))
 
     def connection_lost(self, conn, reason):
