@@ -19,7 +19,7 @@ import yaml
 from peerlab.errors import ConfigError, ScenarioError, name_list
 from peerlab.member import MemberConfig
 from peerlab.units import parse_bandwidth, parse_duration
-from peerlab.wire import HEADER, Data, encode_frame, member_id_problem
+from peerlab.wire import HEADER_SIZE, Data, encode_frame, member_id_problem
 
 EVENT_KINDS = (
     "send",
@@ -743,7 +743,7 @@ def payload_limit(names: set[str] | list[str], config: MemberConfig) -> int:
     probe = Data(
         f"{longest}:{2**40}", longest, longest, config.default_ttl, path, bytes(probe_size)
     )
-    overhead = len(encode_frame(probe, 1 << 30)) - HEADER.size - probe_size
+    overhead = len(encode_frame(probe, 1 << 30)) - HEADER_SIZE - probe_size
     return config.max_frame_size - overhead
 
 
