@@ -6,15 +6,17 @@ through that transport. The same code therefore runs over real TCP and inside a 
 
 What it does: a Hello handshake on every connection; the whole link-state database sent right
 after the handshake; adverts flooded in batches per neighbour; lazy, throttled BFS route
-recomputation; hop-by-hop relay of Data with TTL and a recorded path; optional end-to-end acks;
-keepalive with a dead-peer timeout; graceful leave.
+recomputation; hop-by-hop relay of Data with TTL and a recorded path, routed messages for one
+neighbour batched into one frame while a read is handled; optional end-to-end acks; keepalive
+with a dead-peer timeout; graceful leave.
 """
 
 from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -43,6 +45,7 @@ from peerlab.wire import (
     PROTOCOL_VERSION,
     Ack,
     Adverts,
+    Batch,
     Bye,
     Data,
     FrameDecoder,
@@ -70,6 +73,10 @@ TTL_EXPIRED = "ttl_expired"
 NO_ACK = "no_ack"
 NOT_RUNNING = "not_running"
 TOO_LARGE = "too_large"  # a relay's own id on the path made the frame exceed the maximum
+
+#: Bytes a Data frame can take beyond its payload (ids are at most 128 characters): a payload
+#: within this of the maximum frame size is checked by encoding it when it is sent.
+DATA_OVERHEAD = 4096
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ class _Conn:
     hello_timer: TimerHandle | None = None
     pinged: bool = False  # the peer sent a Ping since our last keepalive tick
     open: bool = True  # still in the member's connections (cheaper to test than a lookup)
+    queued: list[Data | Ack] | None = None  # routed messages waiting for the batch to end
 
 
 @dataclass(slots=True)
@@ -197,6 +205,8 @@ class Member:
         self._ping_nonce = 0
         self._pending: dict[str, _Pending] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._batching = 0  # depth of batch() blocks (and multi-message reads) under way
+        self._queued: list[_Conn] = []  # connections with routed messages queued, in order
 
     @classmethod
     def incarnate(
@@ -306,14 +316,31 @@ class Member:
         if not self.running:
             self._drop(data, NOT_RUNNING)
             return msg_id
-        if reliable and dst != self.id:
-            self._pending[msg_id] = _Pending(data, 1)
-            self._arm_retry(msg_id)
         if dst == self.id:
             self._deliver(data)
-        else:
-            self._forward(data)
+            return msg_id
+        limit = self.config.max_frame_size
+        if len(payload) > limit - DATA_OVERHEAD:
+            # found now, while the caller can hear of it, not when a batch ends
+            size = len(encode_body(data))
+            if size > limit:
+                raise frame_too_large(data, size, limit)
+        if reliable:
+            self._pending[msg_id] = _Pending(data, 1)
+            self._arm_retry(msg_id)
+        self._forward(data)
         return msg_id
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within the block, routed messages for one neighbour wait and leave together in one
+        frame when the block ends (a bulk sender's loop of :meth:`send` calls shares frames,
+        writes and reads). A member batches on its own what it relays from one read."""
+        self._batching += 1
+        try:
+            yield
+        finally:
+            self._end_batch()
 
     def leave(self, reason: str = "leaving") -> None:
         """Leave gracefully: advertise no neighbours, say Bye to every peer, close everything."""
@@ -341,6 +368,7 @@ class Member:
             self.transport.close(c.handle)
         self._peers.clear()
         self._outbox.clear()
+        self._queued.clear()
         for timer in (self._flush_timer, self._route_timer, self._tick_timer):
             if timer is not None:
                 timer.cancel()
@@ -383,13 +411,15 @@ class Member:
             return
         c.last_heard = self.transport.now()
         try:
-            for message in c.decoder.feed(data):
-                if not c.open:  # a message handled before this one closed the connection
-                    break
+            messages = c.decoder.feed(data)
+            if len(messages) == 1:
+                message = messages[0]
                 if type(message) is Data and c.peer is not None:
                     self._on_data(c, message)  # most of the traffic: spare it the dispatch
                 else:
                     self._handle(c, message)
+            elif messages:
+                self._receive_batch(c, messages)
         except ProtocolError as exc:
             if c.open:
                 self._protocol_error(c, exc)
@@ -426,6 +456,8 @@ class Member:
             self._on_hello(c, message)
             return
         match message:
+            case Batch(messages):
+                self._receive_batch(c, messages)
             case Adverts():
                 self._on_adverts(c, message)
             case Ack():
@@ -557,6 +589,22 @@ class Member:
             # our fault, not the sender's: its frame was legal, so its connection stays
             self._drop(data, TOO_LARGE)
 
+    def _receive_batch(self, c: _Conn, messages: list[Message]) -> None:
+        """Handle several messages from ``c`` in order; what they make this member send to one
+        neighbour leaves in one frame at the end."""
+        self._batching += 1
+        try:
+            on_data = self._on_data
+            for message in messages:
+                if not c.open:  # a message handled before this one closed the connection
+                    break
+                if type(message) is Data and c.peer is not None:
+                    on_data(c, message)
+                else:
+                    self._handle(c, message)
+        finally:
+            self._end_batch()
+
     def _on_routed_ack(self, ack: Ack) -> None:
         if ack.dst == self.id:
             self._on_ack(ack)
@@ -575,7 +623,41 @@ class Member:
             if c is None:
                 self._drop(message, NO_ROUTE)
                 return
-        self._send_msg(c, message)
+        if self._batching:
+            queued = c.queued
+            if queued is None:
+                c.queued = [message]
+                self._queued.append(c)
+            else:
+                queued.append(message)
+        else:
+            self._send_msg(c, message)
+
+    def _end_batch(self) -> None:
+        """Leave one level of batching; at the outermost, send what was queued."""
+        self._batching -= 1
+        if not self._batching:
+            queued, self._queued = self._queued, []
+            for c in queued:
+                if c.queued is not None and c.open:
+                    self._send_queued(c)
+
+    def _send_queued(self, c: _Conn) -> None:
+        messages, c.queued = c.queued, None
+        self._send_routed(c, messages)
+
+    def _send_routed(self, c: _Conn, messages: list[Data | Ack]) -> None:
+        """Send routed messages to ``c``: one alone in its own frame, more in one Batch frame,
+        halved until each part fits; one that cannot fit is dropped (as a relay drops it)."""
+        try:
+            self._send_msg(c, messages[0] if len(messages) == 1 else Batch(messages))
+        except LocalProtocolError:
+            if len(messages) == 1:
+                self._drop(messages[0], TOO_LARGE)
+            else:
+                half = len(messages) // 2
+                self._send_routed(c, messages[:half])
+                self._send_routed(c, messages[half:])
 
     def _next_conn(self, dst: str) -> _Conn | None:
         """The connection to the first hop towards ``dst``, remembered until routes or peers
@@ -768,6 +850,8 @@ class Member:
                 self._emit(ev.ADVERT_OUT, peer=peer, count=len(raws))
 
     def _send_msg(self, c: _Conn, message: Message) -> None:
+        if c.queued is not None:  # routed messages queued before this one leave first
+            self._send_queued(c)
         # encode_frame, inline: this runs for every frame a member sends or relays
         body = encode_body(message)
         size = len(body)
@@ -818,6 +902,8 @@ class Member:
         self._close(c, f"protocol error: {exc}")
 
     def _close(self, c: _Conn, reason: str) -> None:
+        if c.queued is not None and c.open:  # what was sent before the close leaves before it
+            self._send_queued(c)
         self.transport.close(c.handle)
         self._forget(c, reason)
 

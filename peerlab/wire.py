@@ -9,6 +9,10 @@ Link-state adverts travel as pre-encoded blobs (``msgspec.Raw``) inside an :clas
 batch, so a member can forward an advert without re-encoding it and an :class:`AdvertCache` can
 decode each distinct advert once and share the immutable result between members.
 
+Routed messages leaving for one neighbour together travel in one :class:`Batch` frame, so a busy
+relay pays the cost of a frame (a length prefix, a slice, a decoder call, a write) once per batch
+rather than once per message.
+
 Messages are declared ``gc=False``: they hold only strings, numbers, bytes and lists of those, so
 they can never be part of a reference cycle, and the collector need not track the thousands a
 busy member makes each second.
@@ -82,6 +86,18 @@ class Ack(msgspec.Struct, tag="ack", array_like=True, frozen=True, gc=False):
     ttl: Hops
 
 
+class Batch(msgspec.Struct, tag="batch", array_like=True, frozen=True, gc=False):
+    """Routed messages (:class:`Data` and :class:`Ack`) for one neighbour, in one frame.
+
+    A member sends one when several routed messages leave for the same neighbour while it
+    handles one read, or inside :meth:`~peerlab.member.Member.batch`: each is still decoded,
+    routed and re-encoded on its own at every hop, but the frames, writes and reads they cost
+    are shared.
+    """
+
+    messages: list[Data | Ack]
+
+
 class Ping(msgspec.Struct, tag="ping", array_like=True, frozen=True, gc=False):
     """Keepalive probe; the peer answers with a :class:`Pong` carrying the same nonce."""
 
@@ -100,8 +116,8 @@ class Bye(msgspec.Struct, tag="bye", array_like=True, frozen=True, gc=False):
     reason: str
 
 
-Message = Hello | Adverts | Data | Ack | Ping | Pong | Bye
-MESSAGE_TYPES: Final = (Hello, Adverts, Data, Ack, Ping, Pong, Bye)
+Message = Hello | Adverts | Data | Ack | Batch | Ping | Pong | Bye
+MESSAGE_TYPES: Final = (Hello, Adverts, Data, Ack, Batch, Ping, Pong, Bye)
 
 _encoder = msgspec.msgpack.Encoder()
 _unpack_header = HEADER.unpack_from

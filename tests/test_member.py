@@ -14,6 +14,7 @@ from peerlab.wire import (
     PROTOCOL_VERSION,
     Advert,
     Adverts,
+    Batch,
     Bye,
     Data,
     FrameDecoder,
@@ -226,6 +227,110 @@ def test_a_relay_that_cannot_fit_its_id_on_the_path_drops_the_message_not_the_li
     assert small in deliveries(net)
     with pytest.raises(LocalProtocolError):  # the source's own frame too large: its caller's fault
         net.members["a"].send("d", bytes(limit))
+
+
+def frames_of(m, kind: str) -> int:
+    return m.counters.frames_sent.get(kind, 0)
+
+
+def test_a_relay_sends_what_it_relays_from_one_read_in_one_frame(line):
+    got: list[Data] = []
+    line.members["d"].on_deliver = got.append
+    b, c = line.members["b"], line.members["c"]
+    read = b"".join(encode_frame(Data(f"a:{i}", "a", "d", 64, ["a"], bytes([i]))) for i in range(5))
+    b.data_received(b._peers["a"].handle, read)  # five frames in one read
+    line.run_for(1)
+    assert [(d.msg_id, d.path, d.payload) for d in got] == [
+        (f"a:{i}", ["a", "b", "c", "d"], bytes([i])) for i in range(5)
+    ]
+    # b sent them on in one Batch frame; c, relaying that one frame, sent one too
+    assert (frames_of(b, "batch"), frames_of(b, "data")) == (1, 0)
+    assert (frames_of(c, "batch"), frames_of(c, "data")) == (1, 0)
+    assert [e.member for e in line.tracer.of_kind(ev.FORWARD)] == ["b"] * 5 + ["c"] * 5
+
+
+def test_sends_in_a_batch_block_share_one_frame_per_neighbour(line):
+    got: list[Data] = []
+    line.members["d"].on_deliver = got.append
+    b = line.members["b"]
+    b.on_deliver = got.append
+    a = line.members["a"]
+    with a.batch():
+        ids = [a.send("d", bytes([i])) for i in range(4)] + [a.send("b", b"to b")]
+        assert frames_of(a, "data") + frames_of(a, "batch") == 0  # nothing leaves in the block
+    line.run_for(1)
+    assert [d.msg_id for d in got] == [ids[4], *ids[:4]]  # b is one hop nearer
+    assert (frames_of(a, "batch"), frames_of(a, "data")) == (1, 0)
+    a.send("d", b"alone")  # outside a block each message is its own frame
+    line.run_for(1)
+    assert (frames_of(a, "batch"), frames_of(a, "data")) == (1, 1)
+
+
+def test_a_batch_too_large_for_one_frame_leaves_in_frames_that_fit():
+    limit = 2000
+    net = MemoryNetwork(1, config=MemberConfig(max_frame_size=limit))
+    for x in "abc":
+        net.add(x)
+    net.link("a", "b")
+    net.link("b", "c")
+    net.run_for(SETTLE)
+    got: list[Data] = []
+    net.members["c"].on_deliver = got.append
+    a = net.members["a"]
+    with a.batch():
+        ids = [a.send("c", bytes(100)) for _ in range(60)]  # ~8,000 bytes in all
+    net.run_for(1)
+    assert [d.msg_id for d in got] == ids
+    assert net.tracer.of_kind(ev.PROTOCOL_ERROR) == []  # no frame over the peers' limit
+    assert 4 <= frames_of(a, "batch") <= 8
+    assert a.counters.bytes_sent["batch"] <= frames_of(a, "batch") * (limit + 4)
+
+
+def test_a_relay_drops_only_the_batched_message_it_cannot_fit():
+    limit = 1000
+    net = MemoryNetwork(3, config=MemberConfig(max_frame_size=limit))
+    for x in "abc":
+        net.add(x)
+    net.link("a", "b")
+    net.link("b", "c")
+    net.run_for(SETTLE)
+    b = net.members["b"]
+    base = len(encode_frame(Data("big", "a", "c", 64, ["a"], bytes(300)))) - 300
+    big = encode_frame(Data("big", "a", "c", 64, ["a"], bytes(limit + 4 - base)))
+    assert len(big) == limit + 4  # fits as a sent it, not with b on its path
+    small = encode_frame(Data("small", "a", "c", 64, ["a"], b"x"))
+    b.data_received(b._peers["a"].handle, small + big + small.replace(b"small", b"smal2"))
+    net.run_for(1)
+    assert set(deliveries(net)) == {"small", "smal2"}
+    assert drops(net)["big"].fields["reason"] == "too_large"
+    assert net.tracer.of_kind(ev.PROTOCOL_ERROR) == []
+    assert b.neighbours == ["a", "c"]
+
+
+@pytest.mark.parametrize("then", ["leave", "disconnect"])
+def test_batched_messages_leave_before_a_later_frame_on_their_connection(line, then):
+    a = line.members["a"]
+    with a.batch():
+        msg_id = a.send("d", b"last words")
+        # the final advert and Bye, or the close, go to b after the message, not before
+        a.leave() if then == "leave" else a.disconnect("b")
+    line.run_for(1)
+    assert msg_id in deliveries(line)
+
+
+def test_a_send_too_large_raises_in_a_batch_block_too_and_leaves_nothing_pending():
+    limit = 1000
+    net = MemoryNetwork(0, config=MemberConfig(max_frame_size=limit))
+    net.add("a")
+    net.add("b")
+    net.link("a", "b")
+    net.run_for(SETTLE)
+    a = net.members["a"]
+    with a.batch(), pytest.raises(LocalProtocolError, match="max frame size 1000"):
+        a.send("b", bytes(limit), reliable=True)
+    assert a._pending == {}
+    net.run_for(10)  # no retry of the refused message: nothing raises from a timer
+    assert frames_of(a, "data") + frames_of(a, "batch") == 0
 
 
 def test_ttl_expiry_is_a_drop_with_reason(line):
@@ -459,6 +564,7 @@ class RawPeer:
         (b"\x00\x00\x00\x03abc", "MalformedMessage"),
         (b"\xff\xff\xff\xff", "FrameTooLarge"),
         (encode_frame(Data("x", "a", "b", 3, ["a"], b"")), "HandshakeError"),
+        (encode_frame(Batch([Data("x", "a", "b", 3, ["a"], b"")])), "HandshakeError"),
         (encode_frame(Hello("zz", "", 99)), "HandshakeError"),
     ],
 )
