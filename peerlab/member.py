@@ -136,24 +136,34 @@ class _Pending:
     timer: TimerHandle | None = None
 
 
+class Tally:
+    """Frames and bytes sent of one message kind."""
+
+    __slots__ = ("bytes", "frames")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.bytes = 0
+
+
 class Counters:
     """Frames and bytes this member sent, by message kind, and its route computations."""
 
     def __init__(self) -> None:
         self.route_computations = 0
-        # [frames, bytes] by message class: bumping two list items is the cheapest tally for
+        # by message class: two slot attributes bumped in place are the cheapest tally for
         # something done once per frame sent
-        self.tallies: dict[type, list[int]] = {cls: [0, 0] for cls in MESSAGE_TYPES}
+        self.tallies: dict[type, Tally] = {cls: Tally() for cls in MESSAGE_TYPES}
 
     @property
     def frames_sent(self) -> dict[str, int]:
         """Frames sent, by message kind (kinds never sent are left out)."""
-        return {KIND[cls]: frames for cls, (frames, _) in self.tallies.items() if frames}
+        return {KIND[cls]: t.frames for cls, t in self.tallies.items() if t.frames}
 
     @property
     def bytes_sent(self) -> dict[str, int]:
         """Bytes sent, frame headers included, by message kind (kinds never sent are left out)."""
-        return {KIND[cls]: size for cls, (frames, size) in self.tallies.items() if frames}
+        return {KIND[cls]: t.bytes for cls, t in self.tallies.items() if t.frames}
 
 
 class Member:
@@ -188,6 +198,8 @@ class Member:
             cache=self.cache,
         )
         self.counters = Counters()
+        self._tallies = self.counters.tallies  # read for every frame sent
+        self._max_frame_size = self.config.max_frame_size
         self.running = False
         self._conns: dict[Conn, _Conn] = {}
         self._peers: dict[str, _Conn] = {}
@@ -631,7 +643,7 @@ class Member:
             else:
                 queued.append(message)
         else:
-            self._send_msg(c, message)
+            self._send_frame(c, message)  # nothing is queued outside a batch
 
     def _end_batch(self) -> None:
         """Leave one level of batching; at the outermost, send what was queued."""
@@ -650,7 +662,7 @@ class Member:
         """Send routed messages to ``c``: one alone in its own frame, more in one Batch frame,
         halved until each part fits; one that cannot fit is dropped (as a relay drops it)."""
         try:
-            self._send_msg(c, messages[0] if len(messages) == 1 else Batch(messages))
+            self._send_frame(c, messages[0] if len(messages) == 1 else Batch(messages))
         except LocalProtocolError:
             if len(messages) == 1:
                 self._drop(messages[0], TOO_LARGE)
@@ -852,14 +864,17 @@ class Member:
     def _send_msg(self, c: _Conn, message: Message) -> None:
         if c.queued is not None:  # routed messages queued before this one leave first
             self._send_queued(c)
+        self._send_frame(c, message)
+
+    def _send_frame(self, c: _Conn, message: Message) -> None:
         # encode_frame, inline: this runs for every frame a member sends or relays
         body = encode_body(message)
         size = len(body)
-        if size > self.config.max_frame_size:
-            raise frame_too_large(message, size, self.config.max_frame_size)
-        tally = self.counters.tallies[type(message)]
-        tally[0] += 1
-        tally[1] += HEADER_SIZE + size
+        if size > self._max_frame_size:
+            raise frame_too_large(message, size, self._max_frame_size)
+        tally = self._tallies[type(message)]
+        tally.frames += 1
+        tally.bytes += HEADER_SIZE + size
         self.transport.send(c.handle, frame_header(size) + body)
 
     def _tick(self) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.links import Pipe
+    from sim.transport import SimTransport
 
 
 class Due:
@@ -32,3 +33,21 @@ class Arrival(Due):
 
     item: bytes | str
     pipe: Pipe
+
+
+class SimTimer(Due):
+    """A member's timer (``Transport.call_later``): runs ``fn`` for its transport when due,
+    unless cancelled first; all timers of a network share one callbacks list."""
+
+    __slots__ = ("cancelled", "fn", "transport")
+
+    cancelled: bool
+    fn: Callable[[], None]
+    transport: SimTransport
+
+    def cancel(self) -> None:
+        """Prevent the callback from running."""
+        if not self.cancelled:
+            self.cancelled = True
+            if self.callbacks is not None:  # still on SimPy's queue (SimPy clears it on firing)
+                self.transport.net.timer_cancelled()

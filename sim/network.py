@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Sequence
-from heapq import heappush
+from heapq import heapify, heappush
 
 import simpy
 from simpy.events import NORMAL
@@ -25,7 +25,7 @@ from peerlab.member import (
     take_running,
 )
 from peerlab.trace import Tracer
-from sim.events import Arrival, Due
+from sim.events import Arrival, Due, SimTimer
 from sim.faults import FaultReport
 from sim.links import FIN, RST, LinkModel, Pipe
 from sim.transport import SimEnd, SimTransport
@@ -66,7 +66,11 @@ class SimNetwork:
         self._cuts: dict[frozenset[str], FaultReport] = {}
         self._groups: dict[str, int] = {}
         self._partition: FaultReport | None = None
-        self._arrival_callbacks = [self._deliver]  # shared by every Arrival; SimPy only reads it
+        # shared by every Arrival of bytes, and of FIN or RST; SimPy only reads them
+        self._arrival_callbacks = [self._deliver]
+        self._signal_callbacks = [self._deliver_signal]
+        self.timer_callbacks = [self._fire]  # shared by every member's timer
+        self._cancelled = 0  # cancelled timers still on SimPy's queue
         self._one_way = False
         self._holding: list[Pipe] = []
         self._handles = 0
@@ -92,6 +96,23 @@ class SimNetwork:
         event = Due()
         event.callbacks = [lambda _event: fn()]
         self.env.schedule(event, NORMAL, delay)
+
+    @staticmethod
+    def _fire(timer: SimTimer) -> None:
+        if not timer.cancelled:
+            timer.transport.dispatch(timer.fn)
+
+    def timer_cancelled(self) -> None:
+        """Note a member's timer cancelled before it was due. SimPy cannot take an event off
+        its queue, so when cancelled timers are over half of it, the queue is rebuilt without
+        them (as asyncio's loop does): every handshake deadline met, for one, stays queued for
+        seconds, and a queue of dead entries made every event dearer to schedule and take."""
+        self._cancelled += 1
+        queue = self.env._queue
+        if self._cancelled > 100 and 2 * self._cancelled > len(queue):
+            queue[:] = [e for e in queue if not (type(e[3]) is SimTimer and e[3].cancelled)]
+            heapify(queue)
+            self._cancelled = 0
 
     def run(self, duration: float) -> None:
         """Advance the simulation by ``duration`` seconds."""
@@ -226,7 +247,10 @@ class SimNetwork:
                 report.bytes_held += sum(len(x) for x in held if isinstance(x, bytes))
                 report.members_affected.update((pipe.src, pipe.dst))
             for item in held:
-                self._transmit(pipe, item)
+                if isinstance(item, bytes):
+                    self._transmit(pipe, item)
+                else:
+                    self._signal(pipe, item)
         return report
 
     def crash(self, member_id: str) -> FaultReport:
@@ -238,7 +262,7 @@ class SimNetwork:
             report.conns_cut += 1
             report.members_affected.add(end.out.dst)
             end.closed = True
-            self._transmit(end.out, RST)
+            self._signal(end.out, RST)
         transport.ends.clear()
         return report
 
@@ -386,46 +410,56 @@ class SimNetwork:
             lambda: acceptor.handler.connection_made(b.handle, False, dialer.listen_address)
         )
 
-    def _transmit(self, pipe: Pipe, item: bytes | str) -> None:
-        if pipe.dead:
-            return
+    def _transmit(self, pipe: Pipe, data: bytes) -> None:
+        """Put bytes written on a connection into its pipe: queued behind the bytes before them
+        (bandwidth), then carried for the link's one-way delay, arriving in order."""
         # most frames travel while no fault is active: no lookup (and no call) for them
-        if self._cuts or self._partition is not None:
-            blocker = self._blocker(pipe.src, pipe.dst)
-            if blocker is not None:
-                self._hold(pipe, item, blocker)
-                return
+        if pipe.dead or ((self._cuts or self._partition is not None) and self._held(pipe, data)):
+            return
         model = pipe.model
-        now = self.env._now  # see "clock" above
-        if isinstance(item, str):
-            arrival = now + model.one_way(self.rng)
+        env = self.env
+        now = env._now  # see "clock" above
+        busy = pipe.busy_until
+        busy = (now if now > busy else busy) + len(data) * model.seconds_per_byte
+        pipe.busy_until = busy
+        if model.varies:
+            rng = self.rng
+            arrival = busy + model.one_way(rng) + model.retransmit_delay(len(data), rng)
         else:
-            busy = pipe.busy_until
-            busy = (now if now > busy else busy) + len(item) * model.seconds_per_byte
-            pipe.busy_until = busy
-            if model.varies:
-                rng = self.rng
-                arrival = busy + model.one_way(rng) + model.retransmit_delay(len(item), rng)
-            else:
-                arrival = busy + model.latency
+            arrival = busy + model.latency
         previous = pipe.last_arrival
         if arrival < previous:
             arrival = previous
         pipe.last_arrival = arrival
-        pieces = (
-            self._rechunk(pipe, item, arrival == previous)
-            if self.chunking and isinstance(item, bytes)
-            else (item,)
-        )
+        if self.chunking:
+            for piece in self._rechunk(pipe, data, arrival == previous):
+                self._push(pipe, piece, arrival, self._arrival_callbacks)
+            return
+        # _push, inline for the common case: one chunk per write, none merged into (no pipe.last)
+        event = Arrival()
+        event.callbacks = self._arrival_callbacks
+        event.item = data
+        event.pipe = pipe
+        heappush(env._queue, (arrival, NORMAL, next(env._eid), event))
+
+    def _signal(self, pipe: Pipe, signal: str) -> None:
+        """Send FIN or RST down ``pipe``, after every byte already in it."""
+        if pipe.dead or ((self._cuts or self._partition is not None) and self._held(pipe, signal)):
+            return
+        arrival = max(self.env._now + pipe.model.one_way(self.rng), pipe.last_arrival)
+        pipe.last_arrival = arrival
+        self._push(pipe, signal, arrival, self._signal_callbacks)
+
+    def _push(self, pipe: Pipe, item: bytes | str, arrival: float, callbacks: list) -> None:
+        """Schedule ``item``'s arrival at the far end of ``pipe`` at simulated time ``arrival``."""
+        event = Arrival()
+        event.callbacks = callbacks
+        event.item = item
+        event.pipe = pipe
+        pipe.last = event
         env = self.env
-        for piece in pieces:
-            event = Arrival()
-            event.callbacks = self._arrival_callbacks
-            event.item = piece
-            event.pipe = pipe
-            pipe.last = event
-            # what env.schedule(event, NORMAL, delay) does, without its call; see "clock" above
-            heappush(env._queue, (arrival, NORMAL, next(env._eid), event))
+        # what env.schedule(event, NORMAL, delay) does, without its call; see "clock" above
+        heappush(env._queue, (arrival, NORMAL, next(env._eid), event))
 
     def _rechunk(self, pipe: Pipe, item: bytes, merge: bool) -> list[bytes]:
         """The seeded chunker: the chunks ``item`` travels as: none when it merges into the
@@ -441,8 +475,12 @@ class SimNetwork:
             return [item[:cut], item[cut:]]
         return [item]
 
-    def _hold(self, pipe: Pipe, item: bytes | str, blocker: FaultReport) -> None:
-        """Keep ``item`` back until the fault ``blocker`` ends, and count it against the fault."""
+    def _held(self, pipe: Pipe, item: bytes | str) -> bool:
+        """Whether a fault stops ``item`` on ``pipe``: if so it is kept back until the fault
+        ends, and counted against the fault."""
+        blocker = self._blocker(pipe.src, pipe.dst)
+        if blocker is None:
+            return False
         if not pipe.held:
             self._holding.append(pipe)
         pipe.held.append(item)
@@ -450,6 +488,7 @@ class SimNetwork:
             blocker.bytes_held += len(item)
             blocker.chunks_held += 1
         blocker.members_affected.update((pipe.src, pipe.dst))
+        return True
 
     def _deliver(self, event: Arrival) -> None:
         pipe = event.pipe
@@ -459,15 +498,18 @@ class SimNetwork:
         transport = end.transport
         if end.closed or not transport.alive:
             return
-        item = event.item
-        if isinstance(item, str):  # FIN or RST
-            end.closed = True
-            transport.ends.pop(end.handle, None)
-            reason = "closed by peer" if item is FIN else "connection reset by peer"
-            transport.dispatch(
-                lambda h=end.handle, r=reason: transport.handler.connection_lost(h, r)
-            )
-        elif transport.paused:
+        if transport.paused:
+            item = event.item
             transport.dispatch(lambda h=end.handle, d=item: transport.handler.data_received(h, d))
         else:
-            transport.handler.data_received(end.handle, item)
+            transport.handler.data_received(end.handle, event.item)
+
+    def _deliver_signal(self, event: Arrival) -> None:
+        end = event.pipe.end
+        transport = end.transport
+        if end.closed or not transport.alive:
+            return
+        end.closed = True
+        transport.ends.pop(end.handle, None)
+        reason = "closed by peer" if event.item is FIN else "connection reset by peer"
+        transport.dispatch(lambda h=end.handle, r=reason: transport.handler.connection_lost(h, r))

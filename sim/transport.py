@@ -6,24 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from simpy.events import NORMAL
+
 from peerlab.transport import ConnectionHandler, Transport
+from sim.events import SimTimer
 from sim.links import FIN, Pipe
 
 if TYPE_CHECKING:
     from sim.network import SimNetwork
-
-
-class SimTimer:
-    """Handle of a scheduled callback; cancelling makes the callback a no-op."""
-
-    __slots__ = ("cancelled",)
-
-    def __init__(self) -> None:
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        """Prevent the callback from running."""
-        self.cancelled = True
 
 
 @dataclass(eq=False)
@@ -64,12 +54,11 @@ class SimTransport(Transport):
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> SimTimer:
         timer = SimTimer()
-
-        def fire() -> None:
-            if not timer.cancelled:
-                self.dispatch(fn)
-
-        self.net.schedule(delay, fire)
+        timer.callbacks = self.net.timer_callbacks
+        timer.cancelled = False
+        timer.fn = fn
+        timer.transport = self
+        self.net.env.schedule(timer, NORMAL, delay)
         return timer
 
     def connect(self, address: str) -> None:
@@ -78,13 +67,13 @@ class SimTransport(Transport):
     def send(self, conn, data: bytes) -> None:
         end = self.ends.get(conn)
         if end is not None and not end.closed and data:
-            self.net._transmit(end.out, bytes(data))
+            self.net._transmit(end.out, data)  # bytes, never changed after: kept, not copied
 
     def close(self, conn) -> None:
         end = self.ends.pop(conn, None)
         if end is not None:
             end.closed = True
-            self.net._transmit(end.out, FIN)
+            self.net._signal(end.out, FIN)
 
     # --- used by the network -------------------------------------------------------------
 

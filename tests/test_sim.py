@@ -11,6 +11,7 @@ from peerlab.errors import UnknownMember
 from peerlab.oracle import table_errors
 from peerlab.wire import Data, encode_frame
 from sim import LinkModel, SimNetwork
+from sim.transport import SimTransport
 
 SETTLE = 6.0
 
@@ -273,8 +274,6 @@ def test_a_fault_on_a_member_not_running_is_a_clear_error_and_no_report():
 def test_the_chunker_splits_and_merges_writes_and_keeps_their_bytes(chunking):
     from worlds import Recorder
 
-    from sim.transport import SimTransport
-
     # unlimited bandwidth: writes made at one instant arrive together, so they can merge
     net = SimNetwork(3, defaults=LinkModel(bandwidth=0), chunking=chunking)
     ends = {}
@@ -298,3 +297,24 @@ def test_the_chunker_splits_and_merges_writes_and_keeps_their_bytes(chunking):
         assert any(len(c) % 50 for c in chunks), "no write was split"
     else:
         assert chunks == writes
+
+
+def test_cancelled_timers_do_not_pile_up_on_simpys_queue():
+    net = SimNetwork(0)
+    t = SimTransport(net, "a", net.address_of("a"))
+    net.transports["a"] = t
+    fired: list[int] = []
+    timers = [t.call_later(10.0 + i, lambda i=i: fired.append(i)) for i in range(1000)]
+    assert len(net.env._queue) == 1000
+    for timer in timers:
+        if timer is not timers[500]:
+            timer.cancel()
+            timer.cancel()  # cancelling twice is harmless
+    # SimPy cannot unqueue an event: the queue is rebuilt once cancelled timers are over half
+    assert len(net.env._queue) < 600
+    net.run(2000)
+    assert fired == [500]  # the one left standing fires, none of the cancelled ones do
+    timers[0].cancel()  # cancelling what already fired or was dropped changes nothing
+    late = t.call_later(1.0, lambda: fired.append(-1))
+    net.run(2)
+    assert fired == [500, -1] and late.callbacks is None
