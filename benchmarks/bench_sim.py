@@ -22,35 +22,12 @@ from functools import partial
 from pathlib import Path
 
 import networkx as nx
-import simpy
-from harness import external_baseline, machine_line, spread
+from harness import bare_simpy, external_baseline, machine_line, spread
 
-from peerlab.collector import cycle_collection_paused
 from peerlab.member import Member
 from peerlab.trace import Tracer
 from peerlab.wire import Data
 from sim import SimNetwork
-
-
-def bare_simpy(callbacks: int) -> float:
-    """Wall seconds for ``callbacks`` timeout callbacks in a bare SimPy environment.
-
-    The cycle collector is held off as it is while a SimNetwork runs, so both pay the same.
-    """
-    env = simpy.Environment()
-    left = [callbacks]
-
-    def hop(_event) -> None:
-        left[0] -= 1
-        if left[0] > 0:
-            env.timeout(0.001).callbacks.append(hop)
-
-    for _ in range(100):
-        env.timeout(0.001).callbacks.append(hop)
-    with cycle_collection_paused():
-        t0 = time.perf_counter()
-        env.run()
-        return time.perf_counter() - t0
 
 
 def converged_network(n: int, seed: int = 1) -> SimNetwork:
@@ -128,7 +105,7 @@ def throughput(messages: int = 4_000, rounds: int = 25) -> None:
     """
     net = converged_network(100)
     rng = random.Random(3)
-    ratios, nspy_ratios = [], []
+    ratios, nspy_ratios, nspy_via_bare = [], [], []
     routes = {m: m.routes for m in net.members.values()}
     for i in range(rounds):
         pairs = random_pairs(net, rng, messages)
@@ -149,13 +126,21 @@ def throughput(messages: int = 4_000, rounds: int = 25) -> None:
         )
         nspy_after = external_baseline("baseline_nspy.py", "20000")
         if nspy_before is not None and nspy_after is not None:
-            nspy = (nspy_before + nspy_after) / 2
+            runs = (nspy_before, nspy_after)
+            nspy = statistics.mean(r["RESULT"] for r in runs)
             nspy_ratios.append(hops / wall / nspy)
-            line += f"; ns.py {nspy:,.0f} packets/s, ratio {hops / wall / nspy:.2f}"
+            # ns.py's packets per bare-loop callback in its process, against peerlab's hops
+            # per bare-loop callback in this one: drift between the processes cancels out
+            nspy_via_bare.append(ratio / statistics.mean(r["RESULT"] / r["BARE"] for r in runs))
+            line += (
+                f"; ns.py {nspy:,.0f} packets/s, ratio {hops / wall / nspy:.2f}, "
+                f"via the bare loop {nspy_via_bare[-1]:.2f}"
+            )
         print(line, flush=True)
     print(f"throughput: ratio to bare SimPy {spread(ratios)}")
     if nspy_ratios:
         print(f"  peerlab hops / ns.py packets {spread(nspy_ratios)}")
+        print(f"  the same, each against the bare loop in its own process {spread(nspy_via_bare)}")
 
 
 def scale(sizes: list[int], repeat_up_to: int = 1000) -> None:

@@ -35,7 +35,7 @@ def routed(drawn: int, sent: int) -> int:
 
 def bare(callbacks: int) -> int:
     """Run the bare SimPy loop for ``callbacks`` callbacks; returns ``callbacks``."""
-    from bench_sim import bare_simpy
+    from harness import bare_simpy
 
     if callbacks:
         bare_simpy(callbacks)

@@ -1,7 +1,9 @@
-"""What the benchmark scripts share: the machine line, and baselines run in their own venv."""
+"""What the benchmark scripts share: the machine line, the bare SimPy loop every simulation
+figure is measured against, and baselines run in their own venv."""
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
@@ -17,10 +19,39 @@ def machine_line() -> str:
     )
 
 
-def external_baseline(script: str, argument: str) -> float | None:
+def bare_simpy(callbacks: int) -> float:
+    """Wall seconds for ``callbacks`` timeout callbacks in a bare SimPy environment.
+
+    The cycle collector is held off as it is while a SimNetwork runs, so both pay the same.
+    Imports only SimPy, so the baselines' own environment runs the same loop.
+    """
+    import simpy
+
+    env = simpy.Environment()
+    left = [callbacks]
+
+    def hop(_event) -> None:
+        left[0] -= 1
+        if left[0] > 0:
+            env.timeout(0.001).callbacks.append(hop)
+
+    for _ in range(100):
+        env.timeout(0.001).callbacks.append(hop)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        env.run()
+        return time.perf_counter() - t0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def external_baseline(script: str, argument: str) -> dict[str, float] | None:
     """Run ``benchmarks/SCRIPT ARGUMENT`` with the interpreter in ``PEERLAB_BASELINE_PYTHON``
-    (a venv holding packages that cannot share ours) and return the number it reports as
-    ``RESULT n``; None when the variable is not set."""
+    (a venv holding packages that cannot share ours) and return the numbers it reports on
+    lines ``NAME n`` (``RESULT`` always among them); None when the variable is not set."""
     python = os.environ.get("PEERLAB_BASELINE_PYTHON")
     if not python:
         return None
@@ -28,8 +59,12 @@ def external_baseline(script: str, argument: str) -> float | None:
     out = subprocess.run(
         [python, path, argument], capture_output=True, text=True, timeout=600, check=True
     )
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-    return float(line.split()[1])
+    numbers = {}
+    for line in out.stdout.splitlines():
+        name, _, value = line.partition(" ")
+        if name.isupper():
+            numbers[name] = float(value)
+    return numbers
 
 
 def spread(values: list[float]) -> str:
