@@ -1,3 +1,5 @@
+import itertools
+
 import networkx as nx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -204,14 +206,20 @@ def test_a_newer_duplicate_connection_carries_the_traffic():
     assert first in deliveries(net) and second in deliveries(net)
 
 
-def test_a_relay_that_cannot_fit_its_id_on_the_path_drops_the_message_not_the_link():
-    limit = 1000
-    net = MemoryNetwork(3, config=MemberConfig(max_frame_size=limit))
-    for x in "abcd":
+def limited_line(names: str, limit: int, seed: int = 0) -> MemoryNetwork:
+    """Members ``names`` linked in a line, with frames of at most ``limit`` bytes, settled."""
+    net = MemoryNetwork(seed, config=MemberConfig(max_frame_size=limit))
+    for x in names:
         net.add(x)
-    for u, v in ["ab", "bc", "cd"]:
+    for u, v in itertools.pairwise(names):
         net.link(u, v)
     net.run_for(SETTLE)
+    return net
+
+
+def test_a_relay_that_cannot_fit_its_id_on_the_path_drops_the_message_not_the_link():
+    limit = 1000
+    net = limited_line("abcd", limit, seed=3)
     # a payload whose frame fits exactly as the source sends it (path ["a"])
     base = len(encode_frame(Data("a:1", "a", "d", 64, ["a"], bytes(300)))) - 300
     payload = bytes(limit + 4 - base)
@@ -268,12 +276,7 @@ def test_sends_in_a_batch_block_share_one_frame_per_neighbour(line):
 
 def test_a_batch_too_large_for_one_frame_leaves_in_frames_that_fit():
     limit = 2000
-    net = MemoryNetwork(1, config=MemberConfig(max_frame_size=limit))
-    for x in "abc":
-        net.add(x)
-    net.link("a", "b")
-    net.link("b", "c")
-    net.run_for(SETTLE)
+    net = limited_line("abc", limit, seed=1)
     got: list[Data] = []
     net.members["c"].on_deliver = got.append
     a = net.members["a"]
@@ -288,12 +291,7 @@ def test_a_batch_too_large_for_one_frame_leaves_in_frames_that_fit():
 
 def test_a_relay_drops_only_the_batched_message_it_cannot_fit():
     limit = 1000
-    net = MemoryNetwork(3, config=MemberConfig(max_frame_size=limit))
-    for x in "abc":
-        net.add(x)
-    net.link("a", "b")
-    net.link("b", "c")
-    net.run_for(SETTLE)
+    net = limited_line("abc", limit, seed=3)
     b = net.members["b"]
     base = len(encode_frame(Data("big", "a", "c", 64, ["a"], bytes(300)))) - 300
     big = encode_frame(Data("big", "a", "c", 64, ["a"], bytes(limit + 4 - base)))
@@ -320,11 +318,7 @@ def test_batched_messages_leave_before_a_later_frame_on_their_connection(line, t
 
 def test_a_send_too_large_raises_in_a_batch_block_too_and_leaves_nothing_pending():
     limit = 1000
-    net = MemoryNetwork(0, config=MemberConfig(max_frame_size=limit))
-    net.add("a")
-    net.add("b")
-    net.link("a", "b")
-    net.run_for(SETTLE)
+    net = limited_line("ab", limit)
     a = net.members["a"]
     with a.batch(), pytest.raises(LocalProtocolError, match="max frame size 1000"):
         a.send("b", bytes(limit), reliable=True)
