@@ -331,7 +331,7 @@ class Member:
         if dst == self.id:
             self._deliver(data)
             return msg_id
-        limit = self.config.max_frame_size
+        limit = self._max_frame_size
         if len(payload) > limit - DATA_OVERHEAD:
             # found now, while the caller can hear of it, not when a batch ends
             size = len(encode_body(data))
