@@ -499,8 +499,11 @@ class SimNetwork:
         if end.closed or not transport.alive:
             return
         if transport.paused:
-            item = event.item
-            transport.dispatch(lambda h=end.handle, d=item: transport.handler.data_received(h, d))
+            # the transport as a default, not a closure: a closure would make it a cell on
+            # every delivery, paused or not
+            transport.dispatch(
+                lambda t=transport, h=end.handle, d=event.item: t.handler.data_received(h, d)
+            )
         else:
             transport.handler.data_received(end.handle, event.item)
 
@@ -512,4 +515,6 @@ class SimNetwork:
         end.closed = True
         transport.ends.pop(end.handle, None)
         reason = "closed by peer" if event.item is FIN else "connection reset by peer"
-        transport.dispatch(lambda h=end.handle, r=reason: transport.handler.connection_lost(h, r))
+        transport.dispatch(
+            lambda t=transport, h=end.handle, r=reason: t.handler.connection_lost(h, r)
+        )
