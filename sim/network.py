@@ -105,8 +105,9 @@ class SimNetwork:
     def timer_cancelled(self) -> None:
         """Note a member's timer cancelled before it was due. SimPy cannot take an event off
         its queue, so when cancelled timers are over half of it, the queue is rebuilt without
-        them (as asyncio's loop does): every handshake deadline met, for one, stays queued for
-        seconds, and a queue of dead entries made every event dearer to schedule and take."""
+        them (as asyncio's loop does). Each connection's handshake deadline, for one, is
+        cancelled when the Hello comes and would stay queued for seconds, making every event
+        dearer to schedule and to take."""
         self._cancelled += 1
         queue = self.env._queue
         if self._cancelled > 100 and 2 * self._cancelled > len(queue):
