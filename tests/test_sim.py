@@ -5,13 +5,13 @@ import sys
 
 import networkx as nx
 import pytest
+from worlds import SimWorld
 
 from peerlab import trace as ev
 from peerlab.errors import UnknownMember
 from peerlab.oracle import table_errors
 from peerlab.wire import Data, encode_frame
 from sim import LinkModel, SimNetwork
-from sim.transport import SimTransport
 
 SETTLE = 6.0
 
@@ -272,23 +272,18 @@ def test_a_fault_on_a_member_not_running_is_a_clear_error_and_no_report():
 
 @pytest.mark.parametrize("chunking", [True, False])
 def test_the_chunker_splits_and_merges_writes_and_keeps_their_bytes(chunking):
-    from worlds import Recorder
-
     # unlimited bandwidth: writes made at one instant arrive together, so they can merge
     net = SimNetwork(3, defaults=LinkModel(bandwidth=0), chunking=chunking)
-    ends = {}
-    for name in ("a", "b"):
-        t = SimTransport(net, name, net.address_of(name))
-        t.handler = ends[name] = Recorder()
-        net.transports[name] = t
-    net.transports["a"].connect(net.address_of("b"))
-    assert net.run_until(lambda: ends["a"].made and ends["b"].made, 5)
-    (ca,), (cb,) = ends["a"].conns(True), ends["b"].conns(False)
+    world = SimWorld(net)
+    (ta, ra), (_, rb) = world.endpoint("a"), world.endpoint("b")
+    ta.connect(net.address_of("b"))
+    assert net.run_until(lambda: ra.made and rb.made, 5)
+    (ca,), (cb,) = ra.conns(True), rb.conns(False)
     writes = [bytes([i]) * 50 for i in range(200)]
     for w in writes:
-        net.transports["a"].send(ca, w)
-    assert net.run_until(lambda: len(ends["b"].received[cb]) == 50 * 200, 5)
-    chunks = ends["b"].chunks[cb]
+        ta.send(ca, w)
+    assert net.run_until(lambda: len(rb.received[cb]) == 50 * 200, 5)
+    chunks = rb.chunks[cb]
     assert b"".join(chunks) == b"".join(writes)
     # once delivered, no chunk is kept by its pipe (32k pipes at N = 4,000 held 270 MiB so)
     assert all(end.out.last is None for t in net.transports.values() for end in t.ends.values())
@@ -301,8 +296,7 @@ def test_the_chunker_splits_and_merges_writes_and_keeps_their_bytes(chunking):
 
 def test_cancelled_timers_do_not_pile_up_on_simpys_queue():
     net = SimNetwork(0)
-    t = SimTransport(net, "a", net.address_of("a"))
-    net.transports["a"] = t
+    t, _ = SimWorld(net).endpoint("a")
     fired: list[int] = []
     timers = [t.call_later(10.0 + i, lambda i=i: fired.append(i)) for i in range(1000)]
     assert len(net.env._queue) == 1000

@@ -74,10 +74,10 @@ class MemoryWorld:
 class SimWorld:
     name = "sim"
 
-    def __init__(self) -> None:
+    def __init__(self, net=None) -> None:
         from sim import SimNetwork
 
-        self.net = SimNetwork(11, connect_timeout=2.0)
+        self.net = net if net is not None else SimNetwork(11, connect_timeout=2.0)
 
     def endpoint(self, name: str):
         from sim.transport import SimTransport
