@@ -361,7 +361,7 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
         else:
             member[key] = check.duration(value, ("member", key))
     try:
-        config = MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **member})
+        config = _member_config(member)
     except ConfigError as exc:
         if exc.field in member:
             raise check.fail(("member", exc.field), exc.problem) from None
@@ -449,7 +449,12 @@ def _keepalive_warnings(
 
 def member_config(scenario: Scenario) -> MemberConfig:
     """The MemberConfig a scenario's members run with."""
-    return MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **scenario.member})
+    return _member_config(scenario.member)
+
+
+def _member_config(member: dict[str, float]) -> MemberConfig:
+    """The scenario defaults with a scenario's ``member`` settings over them."""
+    return MemberConfig(**{**SCENARIO_MEMBER_DEFAULTS, **member})
 
 
 def _members(check: _Checker, raw: Any) -> list[str]:
