@@ -22,8 +22,9 @@ def machine_line() -> str:
 def bare_simpy(callbacks: int) -> float:
     """Wall seconds for ``callbacks`` timeout callbacks in a bare SimPy environment.
 
-    The cycle collector is held off as it is while a SimNetwork runs, so both pay the same.
-    Imports only SimPy, so the baselines' own environment runs the same loop.
+    The cycle collector is held off as it is while a SimNetwork runs, so both pay the same
+    (``peerlab.collector.cycle_collection_paused``, written out here: this imports only SimPy,
+    so the baselines' own environment, which has no peerlab, runs the same loop).
     """
     import simpy
 
