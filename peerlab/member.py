@@ -598,7 +598,12 @@ class Member:
         if ev.FORWARD in self.tracer.kinds:
             self._emit(ev.FORWARD, msg_id=data.msg_id, src=data.src, dst=data.dst, came_from=c.peer)
         try:
-            self._forward(data)
+            # _forward's common case inline (a known first hop, no batch open): a call less a hop
+            out = self._via.get(data.dst)
+            if out is None or self._batching:
+                self._forward(data)
+            else:
+                self._send_frame(out, data)
         except LocalProtocolError:
             # our fault, not the sender's: its frame was legal, so its connection stays
             self._drop(data, TOO_LARGE)
