@@ -67,13 +67,12 @@ class SimNetwork:
         self._groups: dict[str, int] = {}
         self._partition: FaultReport | None = None
         # shared by every Arrival of bytes, and of FIN or RST; SimPy only reads them
-        self._arrival_callbacks = [self._deliver]
+        self._arrival_callbacks = [self._deliver_chunk if chunking else self._deliver]
         self._signal_callbacks = [self._deliver_signal]
         self.timer_callbacks = [self._fire]  # shared by every member's timer
         self._cancelled = 0  # cancelled timers still on SimPy's queue
         self._one_way = False
         self._holding: list[Pipe] = []
-        self._handles = 0
         self.on_deliver: Callable[[str, object], None] | None = None
 
     # --- clock ---------------------------------------------------------------------------
@@ -195,7 +194,7 @@ class SimNetwork:
         ta = self.transports.get(a)
         if ta is None:
             return []
-        return [e for e in ta.ends.values() if e.out.dst == b]
+        return [e for e in ta.ends if e.out.dst == b]
 
     def link_down(self, a: str, b: str, *, silent: bool = False) -> FaultReport:
         """Cut the path between ``a`` and ``b``; closed (both told) or silent (nobody told)."""
@@ -209,10 +208,10 @@ class SimNetwork:
                     end.out.dead = True
                     continue
                 transport = end.transport
-                transport.ends.pop(end.handle, None)
+                del transport.ends[end]
                 end.closed = True
                 transport.dispatch(
-                    lambda t=transport, h=end.handle: t.handler.connection_lost(h, "link down")
+                    lambda t=transport, h=end: t.handler.connection_lost(h, "link down")
                 )
         return report
 
@@ -259,7 +258,7 @@ class SimNetwork:
         transport = self._kill(member_id)
         report = self._report("crash", member_id)
         report.members_affected.add(member_id)
-        for end in sorted(transport.ends.values(), key=lambda e: e.handle):
+        for end in transport.ends:  # in the order they were made
             report.conns_cut += 1
             report.members_affected.add(end.out.dst)
             end.closed = True
@@ -273,13 +272,13 @@ class SimNetwork:
         report = self._report("power_off", member_id)
         self.powered_off.add(member_id)
         report.members_affected.add(member_id)
-        for end in transport.ends.values():
+        for end in transport.ends:
             report.conns_cut += 1
             report.members_affected.add(end.out.dst)
             end.out.dead = True
             peer = self.transports.get(end.out.dst)
             if peer is not None:
-                for back in peer.ends.values():
+                for back in peer.ends:
                     if back.out.end is end:
                         back.out.dead = True
         return report
@@ -394,22 +393,18 @@ class SimNetwork:
         backward = Pipe(
             acceptor.host, dialer.host, model, busy_until=now, last_arrival=now + latency
         )
-        self._handles += 1
-        a = SimEnd(self._handles, dialer, forward)
-        self._handles += 1
-        b = SimEnd(self._handles, acceptor, backward)
+        a = SimEnd(dialer, forward)
+        b = SimEnd(acceptor, backward)
         forward.end, backward.end = b, a
-        dialer.ends[a.handle] = a
-        acceptor.ends[b.handle] = b
+        dialer.ends[a] = None
+        acceptor.ends[b] = None
 
         def dialer_connected() -> None:
-            if a.handle in dialer.ends:
-                dialer.dispatch(lambda: dialer.handler.connection_made(a.handle, True, address))
+            if a in dialer.ends:
+                dialer.dispatch(lambda: dialer.handler.connection_made(a, True, address))
 
         self.schedule(latency, dialer_connected)
-        acceptor.dispatch(
-            lambda: acceptor.handler.connection_made(b.handle, False, dialer.listen_address)
-        )
+        acceptor.dispatch(lambda: acceptor.handler.connection_made(b, False, dialer.listen_address))
 
     def _transmit(self, pipe: Pipe, data: bytes) -> None:
         """Put bytes written on a connection into its pipe: queued behind the bytes before them
@@ -491,11 +486,14 @@ class SimNetwork:
         blocker.members_affected.update((pipe.src, pipe.dst))
         return True
 
-    def _deliver(self, event: Arrival) -> None:
+    def _deliver_chunk(self, event: Arrival) -> None:
         pipe = event.pipe
         if pipe.last is event:
             pipe.last = None  # nothing merges into a chunk delivered, and its bytes can go
-        end = pipe.end
+        self._deliver(event)
+
+    def _deliver(self, event: Arrival) -> None:
+        end = event.pipe.end
         transport = end.transport
         if end.closed or not transport.alive:
             return
@@ -503,10 +501,10 @@ class SimNetwork:
             # the transport as a default, not a closure: a closure would make it a cell on
             # every delivery, paused or not
             transport.dispatch(
-                lambda t=transport, h=end.handle, d=event.item: t.handler.data_received(h, d)
+                lambda t=transport, h=end, d=event.item: t.handler.data_received(h, d)
             )
         else:
-            transport.handler.data_received(end.handle, event.item)
+            transport.handler.data_received(end, event.item)
 
     def _deliver_signal(self, event: Arrival) -> None:
         end = event.pipe.end
@@ -514,8 +512,6 @@ class SimNetwork:
         if end.closed or not transport.alive:
             return
         end.closed = True
-        transport.ends.pop(end.handle, None)
+        del transport.ends[end]
         reason = "closed by peer" if event.item is FIN else "connection reset by peer"
-        transport.dispatch(
-            lambda t=transport, h=end.handle, r=reason: t.handler.connection_lost(h, r)
-        )
+        transport.dispatch(lambda t=transport, h=end, r=reason: t.handler.connection_lost(h, r))

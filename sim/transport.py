@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class SimEnd:
-    """One end of a simulated connection, owned by one transport."""
+    """One end of a simulated connection, owned by one transport; it is also the connection's
+    handle, so sending on it needs no lookup."""
 
-    handle: int
     transport: SimTransport
     out: Pipe
     closed: bool = False
@@ -39,7 +39,8 @@ class SimTransport(Transport):
         self.host = host
         self._address = address
         self.handler: ConnectionHandler | None = None
-        self.ends: dict[int, SimEnd] = {}
+        # the open ends, in the order they were made (a dict as an ordered set: determinism)
+        self.ends: dict[SimEnd, None] = {}
         self.alive = True
         self.listening = True
         self.paused = False
@@ -64,16 +65,15 @@ class SimTransport(Transport):
     def connect(self, address: str) -> None:
         self.net._connect(self, address)
 
-    def send(self, conn, data: bytes) -> None:
-        end = self.ends.get(conn)
-        if end is not None and not end.closed and data:
-            self.net._transmit(end.out, data)  # bytes, never changed after: kept, not copied
+    def send(self, conn: SimEnd, data: bytes) -> None:
+        if not conn.closed and data:  # an end leaves ``ends`` only closed
+            self.net._transmit(conn.out, data)  # bytes, never changed after: kept, not copied
 
-    def close(self, conn) -> None:
-        end = self.ends.pop(conn, None)
-        if end is not None:
-            end.closed = True
-            self.net._signal(end.out, FIN)
+    def close(self, conn: SimEnd) -> None:
+        if not conn.closed:
+            del self.ends[conn]
+            conn.closed = True
+            self.net._signal(conn.out, FIN)
 
     # --- used by the network -------------------------------------------------------------
 
