@@ -325,7 +325,7 @@ class Member:
         self._msg_counter += 1
         msg_id = f"{self.id}:{self._msg_counter}"
         data = Data(msg_id, self.id, dst, self.config.default_ttl, [self.id], payload, reliable)
-        if ev.SEND in self.tracer.kinds:
+        if self.tracer.sends:
             self._emit(ev.SEND, msg_id=msg_id, src=self.id, dst=dst, size=len(payload))
         if not self.running:
             self._drop(data, NOT_RUNNING)
@@ -595,7 +595,7 @@ class Member:
             self._drop(data, TTL_EXPIRED)
             return
         data.ttl -= 1
-        if ev.FORWARD in self.tracer.kinds:
+        if self.tracer.forwards:
             self._emit(ev.FORWARD, msg_id=data.msg_id, src=data.src, dst=data.dst, came_from=c.peer)
         try:
             # _forward's common case inline (a known first hop, no batch open): a call less a hop
@@ -702,7 +702,7 @@ class Member:
                 self._forward(Ack(data.msg_id, self.id, data.src, self.config.default_ttl))
             if duplicate:
                 return
-        if ev.DELIVER in self.tracer.kinds:
+        if self.tracer.delivers:
             self._emit(
                 ev.DELIVER,
                 msg_id=data.msg_id,

@@ -94,6 +94,10 @@ class Tracer:
         # a tracer that neither keeps nor forwards wants nothing, so callers skip building events
         wanted = frozenset(kinds) if kinds is not None else KINDS
         self.kinds = wanted if keep or sink is not None else frozenset()
+        # whether the events of every routed message are wanted: read per message and per hop
+        self.sends = SEND in self.kinds
+        self.forwards = FORWARD in self.kinds
+        self.delivers = DELIVER in self.kinds
         self.keep = keep
         self.sink = sink
         self.events: list[TraceEvent] = []

@@ -10,6 +10,7 @@ from worlds import SimWorld
 from peerlab import trace as ev
 from peerlab.errors import UnknownMember
 from peerlab.oracle import table_errors
+from peerlab.trace import Tracer
 from peerlab.wire import Data, encode_frame
 from sim import LinkModel, SimNetwork
 
@@ -155,6 +156,25 @@ def test_fault_that_hits_nothing_is_reported():
     net.link_down("n0", "n2")  # not linked: nothing to cut
     assert [f.kind for f in net.unaffected_faults()] == ["link_down"]
     assert not net.faults[0].to_dict()["hit"]
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [{ev.SEND}, {ev.FORWARD}, {ev.DELIVER}, {ev.SEND, ev.DELIVER}, {ev.ROUTE_CHANGE}, set()],
+)
+def test_a_tracer_records_the_kinds_it_was_asked_for_and_no_others(kinds):
+    net = build(nx.path_graph(4), tracer=Tracer(kinds=kinds))
+    got: list[Data] = []
+    net.members["n3"].on_deliver = got.append
+    net.members["n0"].send("n3", b"hi")
+    net.run(1.0)
+    assert [d.path for d in got] == [["n0", "n1", "n2", "n3"]]
+    recorded = {e.kind for e in net.tracer.events}
+    assert recorded == kinds
+    # one message over three hops: one send, two relays, one delivery
+    expected = {ev.SEND: 1, ev.FORWARD: 2, ev.DELIVER: 1}
+    for kind in kinds & expected.keys():
+        assert len(net.tracer.of_kind(kind)) == expected[kind]
 
 
 def scenario_digest(seed: int) -> str:
