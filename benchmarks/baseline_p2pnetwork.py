@@ -1,8 +1,7 @@
 """Baseline for bench_relay.py: the p2pnetwork package sending 100-byte messages A -> B.
 
-Runs in its own environment:
-    python -m venv /tmp/benchenv && /tmp/benchenv/bin/pip install p2pnetwork
-    /tmp/benchenv/bin/python benchmarks/baseline_p2pnetwork.py 5000
+Runs in a process of its own, in the benchmarks' environment (benchmarks/README.md):
+    .venv-bench/bin/python benchmarks/baseline_p2pnetwork.py 5000
 Prints "RESULT n": messages delivered per wall second (both nodes on 127.0.0.1).
 """
 

@@ -6,8 +6,9 @@ frame (prefix, send time, filler) as A builds each message, and the relay and th
 frames by their length prefixes, as any relay of such frames must. Also one-way latency
 (median, p99) at low load. Run: python benchmarks/bench_relay.py [MESSAGES [ROUNDS]]
 
-With PEERLAB_BASELINE_PYTHON set to an interpreter that has p2pnetwork installed, the run also
-measures p2pnetwork sending A -> B (benchmarks/baseline_p2pnetwork.py) for comparison.
+Run in the benchmarks' environment (benchmarks/README.md), which has p2pnetwork, it also
+measures p2pnetwork sending A -> B (benchmarks/baseline_p2pnetwork.py, in processes of its own)
+for comparison.
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ def main() -> None:
         f"  CPU per message, all three processes (median of rounds): {total:.1f} us, so "
         f"{cores} cores carry at most {cores / total * 1e6:,.0f} msg/s"
     )
-    p2p_run = external_baseline("baseline_p2pnetwork.py", "5000")
+    p2p_run = external_baseline("baseline_p2pnetwork.py", "5000", "p2pnetwork")
     if p2p_run is not None:
         p2p = p2p_run["RESULT"]
         stamps, _ = peerlab_relay(count, "throughput")

@@ -3,9 +3,9 @@
 The clock on a shared machine drifts by tens of percent within seconds; an instruction count
 does not. Each side runs twice under callgrind, once with no work and once with the work, and
 the difference is divided by the number of hops, so start-up and the converged network's setup
-cancel out. With PEERLAB_BASELINE_PYTHON set (see bench_sim.py), ns.py's generator -> wire -> sink
-is counted the same way, per packet. Needs ``valgrind`` on PATH; takes a few minutes. Run:
-python benchmarks/count_instructions.py [MESSAGES]
+cancel out. In the benchmarks' environment (benchmarks/README.md), which has ns.py, its
+generator -> wire -> sink is counted the same way, per packet. Needs ``valgrind`` on PATH;
+takes a few minutes. Run: python benchmarks/count_instructions.py [MESSAGES]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 
-from harness import machine_line
+from harness import installed, machine_line
 
 
 def routed(drawn: int, sent: int) -> int:
@@ -42,6 +42,14 @@ def bare(callbacks: int) -> int:
     if callbacks:
         bare_simpy(callbacks)
     return callbacks
+
+
+def nspy(packets: int) -> int:
+    """Send ``packets`` through ns.py's generator -> wire -> sink; returns the packets
+    delivered. ns.py is imported in the run of 0 packets too."""
+    from baseline_nspy import run
+
+    return run(packets)[0] if packets else 0
 
 
 def counted(command: list[str], done_pattern: str) -> tuple[int, int]:
@@ -86,20 +94,20 @@ def main() -> None:
         f"routed Data: {ours:,.0f} instructions per hop ({messages} messages, {hops} hops); "
         f"bare SimPy: {theirs:,.0f} per callback; ratio {theirs / ours:.3f}"
     )
-    baseline = os.environ.get("PEERLAB_BASELINE_PYTHON")
-    if baseline:
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline_nspy.py")
-        nspy, packets = per_unit([baseline, script], 20_000, "PACKETS")
+    if installed("ns"):
+        nspy, packets = per_unit(inner("nspy"), 20_000)
         print(
             f"ns.py generator -> wire -> sink: {nspy:,.0f} instructions per packet "
             f"({packets} packets); peerlab hops / ns.py packets at equal instructions: "
             f"{nspy / ours:.3f}"
         )
+    else:
+        print("ns.py not installed here: not counted (see benchmarks/README.md)")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--inner"]:
-        work = {"routed": routed, "bare": bare}[sys.argv[2]]
+        work = {"routed": routed, "bare": bare, "nspy": nspy}[sys.argv[2]]
         print(f"DONE {work(*map(int, sys.argv[3:]))}")
     else:
         main()

@@ -1,14 +1,18 @@
 """What the benchmark scripts share: the machine line, the bare SimPy loop every simulation
-figure is measured against, and baselines run in their own venv."""
+figure is measured against, and other packages' baselines (installed in the benchmarks'
+environment, see benchmarks/README.md)."""
 
 from __future__ import annotations
 
-import gc
+import importlib.util
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
+
+from peerlab.collector import cycle_collection_paused
 
 
 def machine_line() -> str:
@@ -20,12 +24,8 @@ def machine_line() -> str:
 
 
 def bare_simpy(callbacks: int) -> float:
-    """Wall seconds for ``callbacks`` timeout callbacks in a bare SimPy environment.
-
-    The cycle collector is held off as it is while a SimNetwork runs, so both pay the same
-    (``peerlab.collector.cycle_collection_paused``, written out here: this imports only SimPy,
-    so the baselines' own environment, which has no peerlab, runs the same loop).
-    """
+    """Wall seconds for ``callbacks`` timeout callbacks in a bare SimPy environment, with the
+    cycle collector held off as it is while a SimNetwork runs, so both pay the same."""
     import simpy
 
     env = simpy.Environment()
@@ -38,27 +38,26 @@ def bare_simpy(callbacks: int) -> float:
 
     for _ in range(100):
         env.timeout(0.001).callbacks.append(hop)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with cycle_collection_paused():
         t0 = time.perf_counter()
         env.run()
         return time.perf_counter() - t0
-    finally:
-        if enabled:
-            gc.enable()
 
 
-def external_baseline(script: str, argument: str) -> dict[str, float] | None:
-    """Run ``benchmarks/SCRIPT ARGUMENT`` with the interpreter in ``PEERLAB_BASELINE_PYTHON``
-    (a venv holding packages that cannot share ours) and return the numbers it reports on
-    lines ``NAME n`` (``RESULT`` always among them); None when the variable is not set."""
-    python = os.environ.get("PEERLAB_BASELINE_PYTHON")
-    if not python:
+def installed(module: str) -> bool:
+    """Whether ``module`` (a baseline's package) is installed in this environment."""
+    return importlib.util.find_spec(module) is not None
+
+
+def external_baseline(script: str, argument: str, module: str) -> dict[str, float] | None:
+    """Run ``benchmarks/SCRIPT ARGUMENT`` in a process of its own under this interpreter and
+    return the numbers it reports on lines ``NAME n`` (``RESULT`` always among them); None when
+    the baseline's package ``module`` is not installed here."""
+    if not installed(module):
         return None
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
     out = subprocess.run(
-        [python, path, argument], capture_output=True, text=True, timeout=600, check=True
+        [sys.executable, path, argument], capture_output=True, text=True, timeout=600, check=True
     )
     numbers = {}
     for line in out.stdout.splitlines():
