@@ -1,7 +1,7 @@
 """Baseline for bench_sim.py and count_instructions.py: ns.py's packet generator -> wire -> sink.
 
 ns.py is installed in the benchmarks' own environment (see benchmarks/README.md), which also
-holds peerlab, so bench_sim.py times it in its own process, just before and just after each
+holds peerlab, so bench_sim.py times it in the benchmark's process, just before and just after each
 of its rounds. Run alone: python benchmarks/baseline_nspy.py [PACKETS]; prints "PACKETS n", the
 packets delivered, and "RESULT r", packets delivered per wall second.
 """
