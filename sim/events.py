@@ -1,5 +1,6 @@
-"""The SimPy events the sim schedules: one per timer and one per chunk of bytes in flight, so
-they carry only what SimPy's ``Environment.step`` reads of an event."""
+"""The SimPy events the sim schedules (one per chunk of bytes in flight, and wake-ups for the
+members' timers), which carry only what SimPy's ``Environment.step`` reads of an event, and the
+timers themselves."""
 
 from __future__ import annotations
 
@@ -35,19 +36,17 @@ class Arrival(Due):
     pipe: Pipe
 
 
-class SimTimer(Due):
+class SimTimer:
     """A member's timer (``Transport.call_later``): runs ``fn`` for its transport when due,
-    unless cancelled first; all timers of a network share one callbacks list."""
+    unless cancelled first. Timers wait in their network's own heap, not on SimPy's queue."""
 
     __slots__ = ("cancelled", "fn", "transport")
 
-    cancelled: bool
-    fn: Callable[[], None]
-    transport: SimTransport
+    def __init__(self, fn: Callable[[], None], transport: SimTransport) -> None:
+        self.cancelled = False
+        self.fn = fn
+        self.transport = transport
 
     def cancel(self) -> None:
         """Prevent the callback from running."""
-        if not self.cancelled:
-            self.cancelled = True
-            if self.callbacks is not None:  # still on SimPy's queue (SimPy clears it on firing)
-                self.transport.net.timer_cancelled()
+        self.cancelled = True

@@ -7,9 +7,10 @@ a process per message.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterable, Sequence
-from heapq import heapify, heappush
+from heapq import heappop, heappush
 
 import simpy
 from simpy.events import NORMAL
@@ -69,8 +70,14 @@ class SimNetwork:
         # shared by every Arrival of bytes, and of FIN or RST; SimPy only reads them
         self._arrival_callbacks = [self._deliver_chunk if chunking else self._deliver]
         self._signal_callbacks = [self._deliver_signal]
-        self.timer_callbacks = [self._fire]  # shared by every member's timer
-        self._cancelled = 0  # cancelled timers still on SimPy's queue
+        # Members' timers wait in a heap of their own, (due, order made, timer), with a SimPy
+        # event only at the earliest: keepalive ticks and handshake deadlines (most of them
+        # cancelled long before due, and SimPy cannot unqueue an event) would otherwise be half
+        # of SimPy's queue, making every chunk in flight dearer to schedule and to take.
+        self._timers: list[tuple[float, int, SimTimer]] = []
+        self._timer_order = itertools.count()
+        self._wakes: list[float] = []  # when the SimPy events that run due timers fall
+        self._wake_callbacks = [self._wake]
         self._one_way = False
         self._holding: list[Pipe] = []
         self.on_deliver: Callable[[str, object], None] | None = None
@@ -96,23 +103,35 @@ class SimNetwork:
         event.callbacks = [lambda _event: fn()]
         self.env.schedule(event, NORMAL, delay)
 
-    @staticmethod
-    def _fire(timer: SimTimer) -> None:
-        if not timer.cancelled:
-            timer.transport.dispatch(timer.fn)
+    def _add_timer(self, delay: float, timer: SimTimer) -> None:
+        """Queue a member's timer to run ``delay`` seconds from now."""
+        due = self.env._now + delay
+        heappush(self._timers, (due, next(self._timer_order), timer))
+        if not self._wakes or due < self._wakes[0]:
+            self._wake_at(due)
 
-    def timer_cancelled(self) -> None:
-        """Note a member's timer cancelled before it was due. SimPy cannot take an event off
-        its queue, so when cancelled timers are over half of it, the queue is rebuilt without
-        them (as asyncio's loop does). Each connection's handshake deadline, for one, is
-        cancelled when the Hello comes and would stay queued for seconds, making every event
-        dearer to schedule and to take."""
-        self._cancelled += 1
-        queue = self.env._queue
-        if self._cancelled > 100 and 2 * self._cancelled > len(queue):
-            queue[:] = [e for e in queue if not (type(e[3]) is SimTimer and e[3].cancelled)]
-            heapify(queue)
-            self._cancelled = 0
+    def _wake_at(self, due: float) -> None:
+        heappush(self._wakes, due)
+        event = Due()
+        event.callbacks = self._wake_callbacks
+        env = self.env
+        # pushed as env.schedule would, but at ``due`` exactly (now + (due - now) may round)
+        heappush(env._queue, (due, NORMAL, next(env._eid), event))
+
+    def _wake(self, _event: Due) -> None:
+        """Run the timers due now, in the order they were made, then wake for the next one.
+        Timers made while these run wait for a wake of their own, after the events queued
+        for now already, as on SimPy's queue."""
+        now = heappop(self._wakes)
+        timers = self._timers
+        due = []
+        while timers and timers[0][0] <= now:
+            due.append(heappop(timers)[2])
+        for timer in due:
+            if not timer.cancelled:
+                timer.transport.dispatch(timer.fn)
+        if timers and (not self._wakes or timers[0][0] < self._wakes[0]):
+            self._wake_at(timers[0][0])
 
     def run(self, duration: float) -> None:
         """Advance the simulation by ``duration`` seconds."""

@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from simpy.events import NORMAL
-
 from peerlab.transport import ConnectionHandler, Transport
 from sim.events import SimTimer
 from sim.links import FIN, Pipe
@@ -54,12 +52,8 @@ class SimTransport(Transport):
         return self.net.env._now  # SimPy's clock without its property's call; see SimNetwork
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> SimTimer:
-        timer = SimTimer()
-        timer.callbacks = self.net.timer_callbacks
-        timer.cancelled = False
-        timer.fn = fn
-        timer.transport = self
-        self.net.env.schedule(timer, NORMAL, delay)
+        timer = SimTimer(fn, self)
+        self.net._add_timer(delay, timer)
         return timer
 
     def connect(self, address: str) -> None:

@@ -13,6 +13,7 @@ from peerlab.oracle import table_errors
 from peerlab.trace import Tracer
 from peerlab.wire import Data, encode_frame
 from sim import LinkModel, SimNetwork
+from sim.events import Due
 
 SETTLE = 6.0
 
@@ -314,21 +315,37 @@ def test_the_chunker_splits_and_merges_writes_and_keeps_their_bytes(chunking):
         assert chunks == writes
 
 
-def test_cancelled_timers_do_not_pile_up_on_simpys_queue():
+def test_member_timers_wait_off_simpys_queue_and_fire_in_order():
     net = SimNetwork(0)
     t, _ = SimWorld(net).endpoint("a")
     fired: list[int] = []
-    timers = [t.call_later(10.0 + i, lambda i=i: fired.append(i)) for i in range(1000)]
-    assert len(net.env._queue) == 1000
-    for timer in timers:
-        if timer is not timers[500]:
-            timer.cancel()
-            timer.cancel()  # cancelling twice is harmless
-    # SimPy cannot unqueue an event: the queue is rebuilt once cancelled timers are over half
-    assert len(net.env._queue) < 600
-    net.run(2000)
-    assert fired == [500]  # the one left standing fires, none of the cancelled ones do
-    timers[0].cancel()  # cancelling what already fired or was dropped changes nothing
-    late = t.call_later(1.0, lambda: fired.append(-1))
+    timers = [t.call_later(10.0 + i % 7, lambda i=i: fired.append(i)) for i in range(1000)]
+    # SimPy cannot unqueue an event: a thousand timers, half cancelled, would sit on its queue
+    assert len(net.env._queue) == 1  # one wake-up, at the earliest
+    for timer in timers[::2]:
+        timer.cancel()
+        timer.cancel()  # cancelling twice is harmless
+    net.run(100)
+    # by due time, then in the order made; none of the cancelled
+    expected = sorted(range(1, 1000, 2), key=lambda i: (i % 7, i))
+    assert fired == expected
+    assert net._timers == [] and not any(isinstance(e[3], Due) for e in net.env._queue)
+    timers[1].cancel()  # cancelling one that fired changes nothing
+    t.call_later(1.0, lambda: fired.append(-1))
     net.run(2)
-    assert fired == [500, -1] and late.callbacks is None
+    assert fired == [*expected, -1]
+
+
+def test_a_timer_made_by_a_timer_runs_after_what_is_queued_for_that_instant():
+    net = SimNetwork(0)
+    t, _ = SimWorld(net).endpoint("a")
+    order: list[str] = []
+
+    def first() -> None:
+        net.schedule(0, lambda: order.append("queued first"))
+        t.call_later(0, lambda: order.append("timer made after"))
+
+    t.call_later(1.0, first)
+    t.call_later(1.5, lambda: order.append("later timer"))
+    net.run(2)
+    assert order == ["queued first", "timer made after", "later timer"]
