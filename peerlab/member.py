@@ -425,15 +425,15 @@ class Member:
             return
         c.last_heard = self.transport.now()
         try:
-            messages = c.decoder.feed(data)
-            if len(messages) == 1:
-                message = messages[0]
-                if type(message) is Data and c.peer is not None:
-                    self._on_data(c, message)  # most of the traffic: spare it the dispatch
-                else:
-                    self._handle(c, message)
-            elif messages:
-                self._receive_batch(c, messages)
+            message = c.decoder.whole(data)
+            if message is None:  # not one whole frame: none, part of one, or several
+                messages = c.decoder.feed(data)
+                if messages:
+                    self._receive_batch(c, messages)
+            elif type(message) is Data and c.peer is not None:
+                self._on_data(c, message)  # most of the traffic: spare it the dispatch
+            else:
+                self._handle(c, message)
         except ProtocolError as exc:
             if c.open:
                 self._protocol_error(c, exc)

@@ -215,17 +215,22 @@ class FrameDecoder:
         """Bytes received but not yet part of a whole frame."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Add received bytes; return the messages completed by them, in order."""
+    def whole(self, data: bytes) -> Message | None:
+        """The message of ``data`` when it is exactly one whole frame and nothing is buffered
+        (the common case on a lightly loaded link), else None: then :meth:`feed` takes it."""
         end = len(data)
         if not self._buf and end > HEADER_SIZE:
             (size,) = _unpack_header(data)
             if size + HEADER_SIZE == end and size <= self.max_frame_size:
-                # exactly one whole frame: the common case on a lightly loaded link
                 try:
-                    return [_decode(data[HEADER_SIZE:])]
+                    return _decode(data[HEADER_SIZE:])
                 except msgspec.DecodeError:
-                    return [decode_body(data[HEADER_SIZE:])]  # raises the protocol error
+                    return decode_body(data[HEADER_SIZE:])  # raises the protocol error
+        return None
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Add received bytes; return the messages completed by them, in order."""
+        end = len(data)
         out: list[Message] = []
         pos = self._finish(data, out) if self._buf else 0
         if self._buf:

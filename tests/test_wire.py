@@ -74,14 +74,24 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[i:j] for i, j in zip([0, *points], [*points, len(data)], strict=True)]
 
 
+def read(decoder: FrameDecoder, chunk: bytes) -> list:
+    """The messages of one read, taken as a member takes them: whole, else fed."""
+    message = decoder.whole(chunk)
+    return [message] if message is not None else decoder.feed(chunk)
+
+
 @settings(max_examples=200)
-@given(st.lists(messages, min_size=1, max_size=8), st.lists(st.integers(0, 10_000), max_size=30))
-def test_same_messages_whatever_the_split(msgs, cuts):
+@given(
+    st.lists(messages, min_size=1, max_size=8),
+    st.lists(st.integers(0, 10_000), max_size=30),
+    st.booleans(),
+)
+def test_same_messages_whatever_the_split(msgs, cuts, whole_first):
     stream = b"".join(encode_frame(m) for m in msgs)
     decoder = FrameDecoder()
     out = []
     for chunk in split(stream, cuts):
-        out.extend(decoder.feed(chunk))
+        out.extend(read(decoder, chunk) if whole_first else decoder.feed(chunk))
     decoder.eof()
     assert [normalise(m) for m in out] == [normalise(m) for m in msgs]
 
@@ -111,10 +121,24 @@ def test_random_bytes_raise_only_protocol_errors(data, cuts):
     decoder = FrameDecoder(max_frame_size=1000)
     try:
         for chunk in split(data, cuts):
-            decoder.feed(chunk)
+            read(decoder, chunk)
         decoder.eof()
     except ProtocolError:
         pass
+
+
+def test_whole_takes_exactly_one_whole_frame_and_leaves_anything_else_to_feed():
+    one = encode_frame(Ping(1))
+    decoder = FrameDecoder()
+    assert decoder.whole(one) == Ping(1)
+    for other in (b"", one[:3], one[:-1], one + one, one + one[:2]):
+        assert decoder.whole(other) is None
+        assert decoder.buffered == 0  # untouched: the read is still feed's to take
+    assert decoder.feed(one[:-1]) == []
+    assert decoder.whole(one) is None  # a frame is under way: these bytes continue it
+    with pytest.raises(MalformedMessage):
+        FrameDecoder().whole(struct.pack(">I", 1) + b"\xc1")
+    assert FrameDecoder(max_frame_size=1).whole(one) is None  # feed raises FrameTooLarge
 
 
 @settings(max_examples=200)
