@@ -446,15 +446,15 @@ class SimNetwork:
         if arrival < previous:
             arrival = previous
         pipe.last_arrival = arrival
-        if self.chunking:
-            for piece in self._rechunk(pipe, data, arrival == previous):
-                self._push(pipe, piece, arrival, self._arrival_callbacks)
-            return
-        # _push, inline for the common case: one chunk per write, none merged into (no pipe.last)
+        # _push, inline for the common case: the write travels whole, in one chunk
         event = Arrival()
         event.callbacks = self._arrival_callbacks
         event.item = data
         event.pipe = pipe
+        if self.chunking:
+            if self._rechunked(pipe, data, arrival, arrival == previous):
+                return
+            pipe.last = event  # a write arriving with it may merge into it
         heappush(env._queue, (arrival, NORMAL, next(env._eid), event))
 
     def _signal(self, pipe: Pipe, signal: str) -> None:
@@ -476,19 +476,21 @@ class SimNetwork:
         # what env.schedule(event, NORMAL, delay) does, without its call; see "clock" above
         heappush(env._queue, (arrival, NORMAL, next(env._eid), event))
 
-    def _rechunk(self, pipe: Pipe, item: bytes, merge: bool) -> list[bytes]:
-        """The seeded chunker: the chunks ``item`` travels as: none when it merges into the
-        chunk before it (both arrive at once and that one is still on its way: ``pipe.last``),
-        else ``item`` whole or split in two."""
+    def _rechunked(self, pipe: Pipe, item: bytes, arrival: float, merge: bool) -> bool:
+        """The seeded chunker: whether it took ``item``, merging it into the chunk before it
+        (both arrive at once and that one is still on its way: ``pipe.last``) or pushing it
+        split in two; if not, ``item`` travels whole."""
         rng = self.rng
         last = pipe.last
         if merge and last is not None and isinstance(last.item, bytes) and rng.random() < 0.5:
             last.item += item
-            return []
+            return True
         if len(item) > 1 and rng.random() < self.split_probability:
             cut = rng.randrange(1, len(item))
-            return [item[:cut], item[cut:]]
-        return [item]
+            self._push(pipe, item[:cut], arrival, self._arrival_callbacks)
+            self._push(pipe, item[cut:], arrival, self._arrival_callbacks)
+            return True
+        return False
 
     def _held(self, pipe: Pipe, item: bytes | str) -> bool:
         """Whether a fault stops ``item`` on ``pipe``: if so it is kept back until the fault
