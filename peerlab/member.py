@@ -428,9 +428,12 @@ class Member:
             message = c.decoder.whole(data)
             if message is None:  # not one whole frame: none, part of one, or several
                 messages = c.decoder.feed(data)
-                if messages:
-                    self._receive_batch(c, messages)
-            elif type(message) is Data and c.peer is not None:
+                if len(messages) != 1:
+                    if messages:
+                        self._receive_batch(c, messages)
+                    return
+                message = messages[0]  # the end of a frame split between reads
+            if type(message) is Data and c.peer is not None:
                 self._on_data(c, message)  # most of the traffic: spare it the dispatch
             else:
                 self._handle(c, message)
