@@ -37,7 +37,7 @@ def converged_network(n: int, seed: int = 1, chunking: bool = False) -> SimNetwo
     The seeded chunker is off unless asked for: each write arrives whole, as a small write
     mostly does on a real link. The chunker, there to exercise the members' framing (it splits
     a fifth of all writes in two and merges writes arriving together half the time), makes a
-    routed hop some 40% dearer; ``throughput(chunking=True)`` measures with it.
+    routed hop about a third dearer; ``throughput(chunking=True)`` measures with it.
     """
     g = nx.random_regular_graph(4, n, seed=seed)
     net = SimNetwork(seed, tracer=Tracer(keep=False), chunking=chunking)
