@@ -446,15 +446,15 @@ class SimNetwork:
         if arrival < previous:
             arrival = previous
         pipe.last_arrival = arrival
-        # _push, inline for the common case: the write travels whole, in one chunk
+        if self.chunking:
+            if not self._rechunked(pipe, data, arrival, arrival == previous):
+                self._push(pipe, data, arrival, self._arrival_callbacks)
+            return
+        # _push, inline for the common case: one chunk per write, none merged into (no pipe.last)
         event = Arrival()
         event.callbacks = self._arrival_callbacks
         event.item = data
         event.pipe = pipe
-        if self.chunking:
-            if self._rechunked(pipe, data, arrival, arrival == previous):
-                return
-            pipe.last = event  # a write arriving with it may merge into it
         heappush(env._queue, (arrival, NORMAL, next(env._eid), event))
 
     def _signal(self, pipe: Pipe, signal: str) -> None:
