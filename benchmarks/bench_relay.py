@@ -260,9 +260,8 @@ def main() -> None:
         f"  CPU per message, all three processes (median of rounds): {total:.1f} us, so "
         f"{cores} cores carry at most {cores / total * 1e6:,.0f} msg/s"
     )
-    p2p_run = external_baseline("baseline_p2pnetwork.py", "5000", "p2pnetwork")
-    if p2p_run is not None:
-        p2p = p2p_run["RESULT"]
+    p2p = external_baseline("baseline_p2pnetwork.py", "5000", "p2pnetwork")
+    if p2p is not None:
         stamps, _ = peerlab_relay(count, "throughput")
         (first, _), (last, _) = stamps
         ours = (count - 1) / (last - first)

@@ -49,22 +49,18 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def external_baseline(script: str, argument: str, module: str) -> dict[str, float] | None:
+def external_baseline(script: str, argument: str, module: str) -> float | None:
     """Run ``benchmarks/SCRIPT ARGUMENT`` in a process of its own under this interpreter and
-    return the numbers it reports on lines ``NAME n`` (``RESULT`` always among them); None when
-    the baseline's package ``module`` is not installed here."""
+    return the number it reports as ``RESULT n``; None when the baseline's package ``module``
+    is not installed here."""
     if not installed(module):
         return None
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
     out = subprocess.run(
         [sys.executable, path, argument], capture_output=True, text=True, timeout=600, check=True
     )
-    numbers = {}
-    for line in out.stdout.splitlines():
-        name, _, value = line.partition(" ")
-        if name.isupper():
-            numbers[name] = float(value)
-    return numbers
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+    return float(line.split()[1])
 
 
 def spread(values: list[float]) -> str:
