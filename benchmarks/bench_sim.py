@@ -18,7 +18,6 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -113,7 +112,7 @@ def throughput(messages: int = 4_000, rounds: int = 25, chunking: bool = False) 
     the rounds are reported. So is the ratio of each side's best round (as timeit takes the
     best of its repeats: noise only ever slows a run down).
     """
-    nspy = nspy_baseline()
+    nspy = installed("ns")
     net = converged_network(100, chunking=chunking)
     rng = random.Random(3)
     ratios, nspy_ratios = [], []
@@ -122,7 +121,7 @@ def throughput(messages: int = 4_000, rounds: int = 25, chunking: bool = False) 
     for i in range(rounds):
         pairs = random_pairs(net, rng, messages)
         expected = sum(routes[src][dst].hops for src, dst in pairs)
-        nspy_before = nspy(20_000) if nspy else None
+        nspy_before = nspy_rate(20_000) if nspy else 0.0
         bare = bare_simpy(expected) if i % 2 else 0.0
         t0 = time.perf_counter()
         delivered, hops = routed_round(net, pairs)
@@ -139,7 +138,7 @@ def throughput(messages: int = 4_000, rounds: int = 25, chunking: bool = False) 
             f"ratio {ratio:.3f}"
         )
         if nspy:
-            runs = (nspy_before, nspy(20_000))
+            runs = (nspy_before, nspy_rate(20_000))
             nspy_ratios.append(hops / wall / statistics.mean(runs))
             best["ns.py"] = max(best["ns.py"], *runs)
             line += f"; ns.py {statistics.mean(runs):,.0f} packets/s, ratio {nspy_ratios[-1]:.2f}"
@@ -161,18 +160,12 @@ def throughput(messages: int = 4_000, rounds: int = 25, chunking: bool = False) 
         print("  ns.py not installed here: no comparison with it (see benchmarks/README.md)")
 
 
-def nspy_baseline() -> Callable[[int], float] | None:
-    """ns.py's packets per wall second for a run of ``count`` packets, or None when ns.py is
-    not installed in this environment."""
-    if not installed("ns"):
-        return None
+def nspy_rate(count: int) -> float:
+    """ns.py's packets per wall second over a run of ``count`` packets (ns.py installed)."""
     from baseline_nspy import run
 
-    def packets_per_second(count: int) -> float:
-        received, elapsed = run(count)
-        return received / elapsed
-
-    return packets_per_second
+    received, elapsed = run(count)
+    return received / elapsed
 
 
 def scale(sizes: list[int], repeat_up_to: int = 1000) -> None:
