@@ -25,8 +25,8 @@ import time
 from harness import external_baseline, machine_line, spread
 
 from peerlab.member import Member, MemberConfig
-from realnet.loop import EventLoop
-from realnet.transport import TcpLimits, TcpTransport
+from peerlab.realnet.loop import EventLoop
+from peerlab.realnet.transport import TcpLimits, TcpTransport
 
 PAYLOAD = 100
 STAMP = struct.Struct(">d")  # each payload starts with its send time

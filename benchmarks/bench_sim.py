@@ -25,9 +25,9 @@ import networkx as nx
 from harness import bare_simpy, installed, machine_line, spread
 
 from peerlab.member import Member
+from peerlab.sim import SimNetwork
 from peerlab.trace import Tracer
 from peerlab.wire import Data
-from sim import SimNetwork
 
 
 def converged_network(n: int, seed: int = 1, chunking: bool = False) -> SimNetwork:

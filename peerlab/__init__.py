@@ -1,7 +1,7 @@
 """peerlab: build, run, simulate and look at peer-to-peer overlay networks.
 
 The core (wire format, link-state database, routing, the sans-IO :class:`Member`) does no I/O.
-Backends live in the ``sim`` (SimPy) and ``realnet`` (TCP sockets) packages.
+Backends live in the ``peerlab.sim`` (SimPy) and ``peerlab.realnet`` (TCP sockets) packages.
 """
 
 from peerlab.errors import (

@@ -17,7 +17,8 @@ from peerlab.errors import PeerlabError, UnknownMember
 if TYPE_CHECKING:
     from peerlab.results import RunResult
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "quickstart.yaml"
+#: The scenario ``peerlab demo`` runs: one packaged with peerlab, so an installed wheel has it.
+DEFAULT_SCENARIO = "quickstart"
 
 
 def _summary(result) -> str:
@@ -163,9 +164,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_member(args: argparse.Namespace) -> int:
+    from peerlab.realnet.peer import run_peer
+    from peerlab.realnet.transport import parse_address
     from peerlab.wire import member_id_problem
-    from realnet.peer import run_peer
-    from realnet.transport import parse_address
 
     def parsed(flag: str, address: str) -> tuple[str, int]:
         try:
@@ -253,7 +254,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    args.scenario = str(DEFAULT_SCENARIO)
+    args.scenario = DEFAULT_SCENARIO
     args.out = None
     code, real = _compare_and_report(args)
     import matplotlib

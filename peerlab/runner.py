@@ -27,9 +27,9 @@ from peerlab.trace import Tracer
 
 #: backend name -> "module:DriverClass"
 BACKENDS: dict[str, str] = {
-    "sim": "sim.backend:SimDriver",
-    "real": "realnet.backend:RealDriver",
-    "proc": "realnet.backend:ProcDriver",  # the real backend, one OS process per member
+    "sim": "peerlab.sim.backend:SimDriver",
+    "real": "peerlab.realnet.backend:RealDriver",
+    "proc": "peerlab.realnet.backend:ProcDriver",  # the real backend, one OS process per member
 }
 
 

@@ -9,6 +9,7 @@ what was expected. ``scenarios/README.md`` documents every key.
 
 from __future__ import annotations
 
+import importlib.resources
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -299,9 +300,33 @@ def _kind(value: Any) -> str:
     }.get(type(value), "a value")
 
 
+def packaged_names() -> list[str]:
+    """The names of the reference scenarios installed with peerlab (``quickstart``, ...)."""
+    root = importlib.resources.files("peerlab.scenarios")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def packaged(name: str) -> Path:
+    """The file of the reference scenario ``name`` (``quickstart`` or ``quickstart.yaml``)
+    installed with peerlab; :class:`ScenarioError` naming the others if there is none."""
+    stem = name[:-5] if name.endswith(".yaml") else name
+    if stem not in packaged_names():
+        raise ScenarioError(
+            f"no such file, and no packaged scenario {stem!r} "
+            f"(packaged: {', '.join(packaged_names())})",
+            file=name,
+        )
+    return Path(str(importlib.resources.files("peerlab.scenarios") / f"{stem}.yaml"))
+
+
 def load_scenario(source: str | Path, text: str | None = None) -> Scenario:
-    """Load and validate a scenario file (or ``text``, labelled ``source`` in messages)."""
+    """Load and validate a scenario file (or ``text``, labelled ``source`` in messages).
+
+    A bare name that is not a file (``quickstart``) names a scenario packaged with peerlab.
+    """
     path = Path(source)
+    if text is None and not path.exists() and path.parent == Path("."):
+        path = packaged(path.name)
     label = str(source)
     if text is None:
         try:

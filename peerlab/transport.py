@@ -1,8 +1,8 @@
 """The seam between the sans-IO member and the world that carries its bytes.
 
-A backend (``realnet``'s TCP sockets, ``sim``'s SimPy links, the tests' in-memory fabric)
-implements :class:`Transport` and calls the :class:`ConnectionHandler` methods of the member it
-serves. Connections are opaque hashable handles chosen by the transport.
+A backend (``peerlab.realnet``'s TCP sockets, ``peerlab.sim``'s SimPy links, the tests'
+in-memory fabric) implements :class:`Transport` and calls the :class:`ConnectionHandler` methods
+of the member it serves. Connections are opaque hashable handles chosen by the transport.
 
 Contract every backend keeps (the conformance suite in ``tests/`` checks it):
 

@@ -1,7 +1,7 @@
 """The real TCP backend: non-blocking sockets driven by ``selectors`` on an event loop."""
 
-from realnet.loop import EventLoop
-from realnet.network import TcpNetwork
-from realnet.transport import TcpLimits, TcpTransport
+from peerlab.realnet.loop import EventLoop
+from peerlab.realnet.network import TcpNetwork
+from peerlab.realnet.transport import TcpLimits, TcpTransport
 
 __all__ = ["EventLoop", "TcpLimits", "TcpNetwork", "TcpTransport"]

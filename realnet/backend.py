@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from peerlab.member import MemberConfig
+from peerlab.realnet.network import TcpNetwork
 from peerlab.scenario import Scenario
 from peerlab.trace import Tracer
-from realnet.network import TcpNetwork
 
 T = TypeVar("T")
 
@@ -73,6 +73,6 @@ class ProcDriver(RealDriver):
     poll_interval = 0.05
 
     def _open(self, seed: int, config: MemberConfig, tracer: Tracer):
-        from realnet.procnet import ProcessNetwork
+        from peerlab.realnet.procnet import ProcessNetwork
 
         return ProcessNetwork(seed, config=config, tracer=tracer)

@@ -1,9 +1,9 @@
 """TcpNetwork: a whole overlay of real members on loopback, in one process.
 
-All members share one :class:`~realnet.loop.EventLoop` thread (every member callback runs there;
-the GIL would serialise one thread per member anyway). Faults the OS cannot produce on loopback
-(partitions, silent cuts, power-off, per-link latency) are emulated inside the transports by a
-:class:`NetPolicy`. Every control call is handed to the loop thread-safely.
+All members share one :class:`~peerlab.realnet.loop.EventLoop` thread (every member callback
+runs there; the GIL would serialise one thread per member anyway). Faults the OS cannot produce
+on loopback (partitions, silent cuts, power-off, per-link latency) are emulated inside the
+transports by a :class:`NetPolicy`. Every control call is handed to the loop thread-safely.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from peerlab.member import (
     running_member,
     take_running,
 )
+from peerlab.realnet.loop import EventLoop
+from peerlab.realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
 from peerlab.trace import Tracer
-from realnet.loop import EventLoop
-from realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
 
 T = TypeVar("T")
 
@@ -78,7 +78,7 @@ class NetPolicy(Policy):
 
 
 class TcpNetwork:
-    """Real members on 127.0.0.1, with the same control surface as ``sim.SimNetwork``."""
+    """Real members on 127.0.0.1, with the same control surface as ``peerlab.sim.SimNetwork``."""
 
     def __init__(
         self,

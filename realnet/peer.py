@@ -16,10 +16,10 @@ from typing import TextIO
 
 from peerlab.errors import PeerlabError
 from peerlab.member import Member, MemberConfig
+from peerlab.realnet.loop import EventLoop
+from peerlab.realnet.transport import TcpTransport, os_reason, parse_address
 from peerlab.trace import TraceEvent, Tracer
 from peerlab.wire import Data
-from realnet.loop import EventLoop
-from realnet.transport import TcpTransport, os_reason, parse_address
 
 HELP = """commands:
   send DST TEXT      send TEXT to member DST

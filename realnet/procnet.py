@@ -10,7 +10,6 @@ silent until keepalive gives up on them).
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import socket
@@ -23,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from peerlab.member import MemberConfig, running_member, take_running
+from peerlab.realnet.transport import format_address
 from peerlab.routing import Route
 from peerlab.trace import Tracer
-from realnet.transport import format_address
 
 T = TypeVar("T")
 
@@ -246,7 +245,7 @@ class ProcessNetwork:
         cmd = [
             sys.executable,
             "-m",
-            "realnet.worker",
+            "peerlab.realnet.worker",
             "--id",
             member_id,
             "--listen",
@@ -260,19 +259,7 @@ class ProcessNetwork:
             "--seed",
             f"{self.seed}:{member_id}:{incarnation}",
         ]
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(
-                    None,
-                    [
-                        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        os.environ.get("PYTHONPATH"),
-                    ],
-                )
-            ),
-        }
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         try:
             sock, _ = self.server.accept()
         except TimeoutError:

@@ -1,4 +1,4 @@
-"""TcpTransport: a member's real TCP sockets, driven by an :class:`~realnet.loop.EventLoop`.
+"""TcpTransport: a member's real TCP sockets, driven by an :class:`~peerlab.realnet.loop.EventLoop`.
 
 Writes follow asyncio's selector transport: try ``send`` at once, buffer what is left, watch for
 EVENT_WRITE only while something is buffered. Socket errors never reach the member: they become
@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from peerlab.realnet.loop import EventLoop, LoopTimer
 from peerlab.transport import ConnectionHandler, Transport
-from realnet.loop import EventLoop, LoopTimer
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE

@@ -15,10 +15,10 @@ import sys
 from typing import Any
 
 from peerlab.member import Member, MemberConfig
+from peerlab.realnet.loop import EventLoop
+from peerlab.realnet.network import NetPolicy
+from peerlab.realnet.transport import TcpTransport, parse_address
 from peerlab.trace import TraceEvent, Tracer
-from realnet.loop import EventLoop
-from realnet.network import NetPolicy
-from realnet.transport import TcpTransport, parse_address
 
 
 class Worker:
@@ -132,8 +132,8 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m realnet.worker --id A --listen IP:PORT --control IP:PORT``."""
-    p = argparse.ArgumentParser(prog="python -m realnet.worker")
+    """Entry point: ``python -m peerlab.realnet.worker --id A --listen IP:PORT --control ...``."""
+    p = argparse.ArgumentParser(prog="python -m peerlab.realnet.worker")
     p.add_argument("--id", required=True)
     p.add_argument("--listen", required=True)
     p.add_argument("--control", required=True)

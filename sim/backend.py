@@ -7,9 +7,9 @@ from typing import TypeVar
 
 from peerlab.member import MemberConfig
 from peerlab.scenario import Scenario
+from peerlab.sim.links import LinkModel
+from peerlab.sim.network import SimNetwork
 from peerlab.trace import Tracer
-from sim.links import LinkModel
-from sim.network import SimNetwork
 
 T = TypeVar("T")
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.links import Pipe
-    from sim.transport import SimTransport
+    from peerlab.sim.links import Pipe
+    from peerlab.sim.transport import SimTransport
 
 
 class Due:
@@ -27,8 +27,9 @@ class Due:
 
 
 class Arrival(Due):
-    """A chunk of bytes, or FIN or RST, reaching the receiving end of a :class:`~sim.links.Pipe`;
-    all arrivals of a network share one callbacks list (SimPy only reads it)."""
+    """A chunk of bytes, or FIN or RST, reaching the receiving end of a
+    :class:`~peerlab.sim.links.Pipe`; all arrivals of a network share one callbacks list (SimPy
+    only reads it)."""
 
     __slots__ = ("item", "pipe")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sim.events import Arrival
-    from sim.transport import SimEnd
+    from peerlab.sim.events import Arrival
+    from peerlab.sim.transport import SimEnd
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from peerlab.member import (
     running_member,
     take_running,
 )
+from peerlab.sim.events import Arrival, Due, SimTimer
+from peerlab.sim.faults import FaultReport
+from peerlab.sim.links import FIN, RST, LinkModel, Pipe
+from peerlab.sim.transport import SimEnd, SimTransport
 from peerlab.trace import Tracer
-from sim.events import Arrival, Due, SimTimer
-from sim.faults import FaultReport
-from sim.links import FIN, RST, LinkModel, Pipe
-from sim.transport import SimEnd, SimTransport
 
 ADDRESS_PREFIX = "sim:"
 

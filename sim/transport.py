@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from peerlab.sim.events import SimTimer
+from peerlab.sim.links import FIN, Pipe
 from peerlab.transport import ConnectionHandler, Transport
-from sim.events import SimTimer
-from sim.links import FIN, Pipe
 
 if TYPE_CHECKING:
-    from sim.network import SimNetwork
+    from peerlab.sim.network import SimNetwork
 
 
 @dataclass(eq=False)

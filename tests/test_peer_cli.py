@@ -10,7 +10,7 @@ import pytest
 from peerproc import ask, read_until, spawn, stop, wait_for_route
 
 from peerlab.errors import PeerlabError
-from realnet.peer import Peer
+from peerlab.realnet.peer import Peer
 
 
 def free_port() -> int:

@@ -10,8 +10,8 @@ from peerlab import trace as ev
 from peerlab.compare import compare_results
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
+from peerlab.realnet.procnet import ProcessNetwork
 from peerlab.runner import run
-from realnet.procnet import ProcessNetwork
 
 FAST = MemberConfig(handshake_timeout=2.0, keepalive_interval=0.2, dead_timeout=0.8)
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ from peerlab import trace as ev
 from peerlab.errors import UnknownMember
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
+from peerlab.realnet import TcpLimits, TcpNetwork
 from peerlab.wire import Advert, Adverts, Data, Hello, encode_advert, encode_frame
-from realnet import TcpLimits, TcpNetwork
 
 FAST = MemberConfig(handshake_timeout=1.0, keepalive_interval=0.2, dead_timeout=0.8)
 CONVERGE = 15.0

@@ -10,10 +10,10 @@ from worlds import SimWorld
 from peerlab import trace as ev
 from peerlab.errors import UnknownMember
 from peerlab.oracle import table_errors
+from peerlab.sim import LinkModel, SimNetwork
+from peerlab.sim.events import Due
 from peerlab.trace import Tracer
 from peerlab.wire import Data, encode_frame
-from sim import LinkModel, SimNetwork
-from sim.events import Due
 
 SETTLE = 6.0
 

@@ -75,12 +75,12 @@ class SimWorld:
     name = "sim"
 
     def __init__(self, net=None) -> None:
-        from sim import SimNetwork
+        from peerlab.sim import SimNetwork
 
         self.net = net if net is not None else SimNetwork(11, connect_timeout=2.0)
 
     def endpoint(self, name: str):
-        from sim.transport import SimTransport
+        from peerlab.sim.transport import SimTransport
 
         t = SimTransport(self.net, name, self.net.address_of(name))
         t.handler = Recorder()
@@ -104,13 +104,13 @@ class RealWorld:
     name = "real"
 
     def __init__(self) -> None:
-        from realnet import EventLoop
+        from peerlab.realnet import EventLoop
 
         self.loop = EventLoop("conformance").start()
         self.transports = []
 
     def endpoint(self, name: str):
-        from realnet import TcpTransport
+        from peerlab.realnet import TcpTransport
 
         def make():
             t = TcpTransport(self.loop, "127.0.0.1", 0, name=name)
