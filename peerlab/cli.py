@@ -95,7 +95,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _writable(path, flag)
     scenario = load_scenario(args.scenario)
     result = run(
-        scenario, args.backend, seed=args.seed, time_scale=args.time_scale, progress=_progress(args)
+        scenario,
+        args.backend,
+        seed=args.seed,
+        time_scale=args.time_scale,
+        progress=_progress(args),
+        member_class=_member_class(args),
     )
     print(_summary(result))
     if args.out:
@@ -141,6 +146,79 @@ def _compare_and_report(args: argparse.Namespace):
     real.write(out.parent / f"{out.name}-real.json")
     print(f"\ncomparison written to {out.with_suffix('.json')} and {out.with_suffix('.txt')}")
     return (0 if comparison["agree"] else 1), real
+
+
+def _member_class(args: argparse.Namespace):
+    """The member class ``--member-class`` names (the standard one if none)."""
+    from peerlab.member import Member, member_class
+
+    return member_class(args.member_class) if args.member_class else Member
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from peerlab.console import progress, stderr
+    from peerlab.explorer import CHECKED, explore
+    from peerlab.sweep import parse_seeds
+    from peerlab.units import parse_duration
+
+    seeds = parse_seeds(args.seeds)
+    try:
+        budget = parse_duration(args.budget) if args.budget else None
+    except ValueError as exc:
+        raise PeerlabError(f"--budget: {exc}") from None
+    faults = [k.strip() for k in args.faults.split(",")] if args.faults else None
+    extra = {"faults": faults} if faults else {}
+    with progress("exploring", len(seeds), quiet=args.quiet) as update:
+        report = explore(
+            args.source,
+            seeds=seeds,
+            events=args.events,
+            budget=budget,
+            out=args.out,
+            member_class=_member_class(args),
+            bound=args.bound,
+            max_failures=args.max_failures,
+            progress=lambda done, total, failed: update(done, f"{failed} failing"),
+            **extra,
+        )
+    failed = {f.invariant for f in report.failures}
+    table = Table(title=f"peerlab explore {args.source}", title_justify="left")
+    table.add_column("invariant")
+    table.add_column("seeds checked", justify="right")
+    table.add_column("seeds failing", justify="right")
+    for name in CHECKED:
+        failing = sum(1 for f in report.failures if f.invariant == name)
+        table.add_row(name, str(report.checked[name]), str(failing) if name in failed else "0")
+    console = _stdout()
+    console.print(table)
+    console.print(
+        f"seeds run: {len(report.seeds)} of {len(seeds)} in {report.wall_time:.1f}s"
+        + (f" ({report.skipped} not run: budget or --max-failures)" if report.skipped else "")
+    )
+    if report.ok:
+        console.print("no failures")
+        return 0
+    for f in report.failures:
+        members, events = f.shrunk
+        console.print(
+            f"seed {f.seed}: {f.invariant}: {f.violations[0].detail}\n"
+            f"  shrunk from {f.original[0]} members and {f.original[1]} events to {members} and "
+            f"{events}: {f.path}\n  reproduce: peerlab run {f.path}"
+            + (f" --member-class {args.member_class}" if args.member_class else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+    stderr().print(f"{len(report.failures)} seed(s) failed", style="bold red")
+    return 1
+
+
+def _stdout():
+    """A rich console on standard output."""
+    from rich.console import Console
+
+    return Console(highlight=False)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -292,7 +370,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="real backend: stretch (>1) or squeeze (<1) the timeline",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--member-class",
+        metavar="MODULE:CLASS",
+        help="run this Member subclass (a protocol variant) in place of the standard member",
+    )
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "explore",
+        help="random fault schedules in simulation, invariants checked, failures shrunk",
+        description="Deterministic simulation testing: for each seed, a random schedule of "
+        "faults and traffic runs in the simulator (twice, to check the trace repeats); every "
+        "invariant is checked after a final heal and a quiet period; a failing schedule is "
+        "shrunk and written as a scenario that `peerlab run` reproduces.",
+    )
+    p.add_argument("source", metavar="SCENARIO_OR_TOPOLOGY", help="the network to explore")
+    p.add_argument("--seeds", default="1-50", help="e.g. 1-500 or 3,5,8 (default 1-50)")
+    p.add_argument(
+        "--faults",
+        metavar="KINDS",
+        help="comma-separated fault kinds (default: all of link_down, link_cut, partition, "
+        "partition_one_way, crash, power_off, pause, restart, leave, join)",
+    )
+    p.add_argument("--events", type=_positive, default=20, help="faults per schedule (20)")
+    p.add_argument("--budget", metavar="DURATION", help="start no new seed after this (e.g. 10m)")
+    p.add_argument(
+        "--bound", type=float, default=5.0, help="convergence bound after the final heal (5s)"
+    )
+    p.add_argument(
+        "--max-failures", type=_positive, default=1, help="stop after this many failing seeds (1)"
+    )
+    p.add_argument("--out", default="out/explore", help="where failing scenarios are written")
+    p.add_argument("--member-class", metavar="MODULE:CLASS", help="a protocol variant to explore")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_explore)
 
     p = sub.add_parser("check", help="validate scenarios without running them")
     p.add_argument("scenarios", nargs="+", help="scenario YAML files")

@@ -19,6 +19,7 @@ mistaken for what an earlier life said.
 
 from __future__ import annotations
 
+import importlib
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ from peerlab.errors import (
     ConfigError,
     HandshakeError,
     LocalProtocolError,
+    MalformedMessage,
+    PeerlabError,
     ProtocolError,
     RemoteProtocolError,
     TruncatedFrame,
@@ -56,6 +59,7 @@ from peerlab.wire import (
     DEFAULT_MAX_FRAME_SIZE,
     HEADER_SIZE,
     KIND,
+    MAX_TTL,
     MESSAGE_TYPES,
     PROTOCOL_VERSION,
     Ack,
@@ -85,6 +89,7 @@ M = TypeVar("M")
 #: Drop reasons a member reports in ``drop`` trace events.
 NO_ROUTE = "no_route"
 TTL_EXPIRED = "ttl_expired"
+LOOP = "loop"  # a relay found itself on the message's path already
 NO_ACK = "no_ack"  # a reliable message's deadline passed without an acknowledgement
 NOT_RUNNING = "not_running"
 SENDER_STOPPED = "sender_stopped"  # a reliable message its sender stopped before settling
@@ -132,8 +137,8 @@ class MemberConfig:
                 f"must exceed keepalive_interval ({self.keepalive_interval!r}), "
                 f"got {self.dead_timeout!r}",
             )
-        if not 1 <= self.default_ttl <= 1024:
-            raise ConfigError("default_ttl", f"must be in 1..1024, got {self.default_ttl}")
+        if not 1 <= self.default_ttl <= MAX_TTL:
+            raise ConfigError("default_ttl", f"must be in 1..{MAX_TTL}, got {self.default_ttl}")
 
 
 @dataclass(slots=True)
@@ -624,8 +629,17 @@ class Member:
             self._schedule_flush()
 
     def _on_data(self, c: _Conn, data: Data) -> None:
+        path = data.path
+        if len(path) + data.ttl > MAX_TTL + 1:  # no honest relay passes on such a path
+            raise MalformedMessage(
+                f"data {data.msg_id!r} has a path of {len(path)} with ttl {data.ttl} left "
+                f"(a ttl starts at most at {MAX_TTL})"
+            )
+        if self.id in path:  # a loop, while tables disagree: drop it now, not at TTL's end
+            self._drop(data, LOOP)
+            return
         # ``data`` was decoded for this member alone: it is updated in place, not copied
-        data.path.append(self.id)
+        path.append(self.id)
         if data.dst == self.id:
             self._deliver(data)
             return
@@ -1040,6 +1054,19 @@ class Member:
     def _emit(self, kind: str, **fields) -> None:
         if kind in self.tracer.kinds:
             self.tracer.emit(self.transport.now(), self.id, kind, **fields)
+
+
+def member_class(path: str) -> type[Member]:
+    """The :class:`Member` subclass named ``module:Class`` (a protocol variant to run in place
+    of the standard member); :class:`~peerlab.errors.PeerlabError` says what is wrong."""
+    module, _, name = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise PeerlabError(f"cannot load member class {path!r} (MODULE:CLASS): {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Member)):
+        raise PeerlabError(f"{path!r} is not a subclass of peerlab.member.Member")
+    return cls
 
 
 def running_member(members: Mapping[str, M], member_id: str) -> M:

@@ -19,6 +19,7 @@ from typing import Any
 from peerlab import trace as ev
 from peerlab.collector import cycle_collection_paused
 from peerlab.errors import PeerlabError
+from peerlab.invariants import INVARIANTS, violations
 from peerlab.member import Member, established_links
 from peerlab.oracle import Oracle
 from peerlab.results import RunResult
@@ -31,6 +32,10 @@ BACKENDS: dict[str, str] = {
     "real": "peerlab.realnet.backend:RealDriver",
     "proc": "peerlab.realnet.backend:ProcDriver",  # the real backend, one OS process per member
 }
+
+
+#: How often the runner dials again a scenario link that should be up and is not (seconds).
+REDIAL_EVERY = 0.25
 
 
 class UnknownBackend(PeerlabError):
@@ -52,17 +57,18 @@ class _Truth:
     alive: set[str]
     links: set[tuple[str, str]]
     groups: dict[str, int] = field(default_factory=dict)
+    paused: set[str] = field(default_factory=set)  # alive, but not expected to answer
 
     def current_links(self) -> list[tuple[str, str]]:
-        g = self.groups
+        g, up = self.groups, self.alive - self.paused
         return sorted(
             (a, b)
             for a, b in self.links
-            if a in self.alive and b in self.alive and (a not in g or b not in g or g[a] == g[b])
+            if a in up and b in up and (a not in g or b not in g or g[a] == g[b])
         )
 
     def oracle(self) -> Oracle:
-        return Oracle(sorted(self.alive), self.current_links())
+        return Oracle(sorted(self.alive - self.paused), self.current_links())
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -92,11 +98,13 @@ class _Run:
         backend: str,
         time_scale: float,
         progress: Callable[[float, float], None] | None,
+        member_class: type[Member] = Member,
     ) -> None:
         self.scenario = scenario
         self.tracer = Tracer(kinds=ev.KINDS - ev.CHATTY_KINDS)
+        self.config = member_config(scenario)
         self.driver = driver_class(backend)(
-            scenario, member_config(scenario), self.tracer, time_scale
+            scenario, self.config, self.tracer, time_scale, member_class
         )
         self.net = self.driver.net
         self.backend = backend
@@ -112,6 +120,7 @@ class _Run:
         self.warnings: list[str] = list(scenario.warnings)
         self.extra_messages: list[dict[str, Any]] = []
         self.ended: set[tuple[str, int]] = set()  # (member, incarnation) of lives that ended
+        self._dialled: dict[tuple[str, str], float] = {}  # link -> when the runner last dialled it
 
     # --- the timeline --------------------------------------------------------------------
 
@@ -165,8 +174,13 @@ class _Run:
                 (mid, id(m), m.counters.route_computations, m.routes_pending, len(m.neighbours))
                 for mid, m in members.items()
             )
+            missing = [
+                (a, b)
+                for a, b in self.truth.current_links()
+                if a in members and b in members and b not in members[a].neighbours
+            ]
             if version == self._version:
-                return version, None, []
+                return version, None, missing
             # a table already found right against this oracle, and not recomputed since, is
             # still right: only members whose table changed are checked again
             verified = self._verified
@@ -179,14 +193,10 @@ class _Run:
                     agrees = False
                     break
                 verified[mid] = state
-            missing = [
-                (a, b)
-                for a, b in self.truth.current_links()
-                if a in members and b in members and b not in members[a].neighbours
-            ]
             return version, agrees, missing
 
         version, agrees, missing = self.driver.call(look)
+        self._redial(missing)
         if agrees is None:
             return
         self._version = version
@@ -194,8 +204,16 @@ class _Run:
             self.pending["converged_at"] = round(self.driver.now(), 6)
         elif not agrees:
             self.pending["converged_at"] = None
-        for a, b in missing:
-            self.net.connect(a, b)
+
+    def _redial(self, missing: list[tuple[str, str]]) -> None:
+        """Dial the scenario links that should be up and are not, each at most every
+        :data:`REDIAL_EVERY` seconds (a dial under way is left to finish or fail)."""
+        now = self.driver.now()
+        dialled = self._dialled
+        for pair in missing:
+            if now - dialled.get(pair, -REDIAL_EVERY) >= REDIAL_EVERY:
+                dialled[pair] = now
+                self.net.connect(*pair)
 
     def _topology_changed(self, label: str, at: float) -> None:
         self._close_pending()
@@ -257,6 +275,7 @@ class _Run:
                 self.warnings.append(f"{event.describe()} at {event.at}s: {args} is not running")
                 return
             truth.alive.discard(args)
+            truth.paused.discard(args)
             self._ended(args)
             net.crash(args) if kind == "crash" else net.power_off(args)
         elif kind == "restart":
@@ -280,12 +299,24 @@ class _Run:
                 self.warnings.append(f"leave at {event.at}s: {args} is not running")
                 return
             truth.alive.discard(args)
+            truth.paused.discard(args)
             truth.links = {p for p in truth.links if args not in p}
             self._ended(args)
             net.leave(args)
+        elif kind in ("pause", "resume"):
+            if args not in truth.alive or (args in truth.paused) == (kind == "pause"):
+                state = (
+                    "not running"
+                    if args not in truth.alive
+                    else ("paused already" if kind == "pause" else "not paused")
+                )
+                self.warnings.append(f"{kind} at {event.at}s: {args} is {state}")
+                return
+            (truth.paused.add if kind == "pause" else truth.paused.discard)(args)
+            net.pause(args) if kind == "pause" else net.resume(args)
         elif kind == "partition":
-            truth.groups = {m: i for i, g in enumerate(args) for m in g}
-            net.partition(args)
+            truth.groups = {m: i for i, g in enumerate(args["groups"]) for m in g}
+            net.partition(args["groups"], one_way=args["one_way"])
         elif kind == "heal":
             truth.groups = {}
             net.heal()
@@ -404,7 +435,7 @@ class _Run:
             if not f["hit"]:
                 self.warnings.append(f"fault {f['kind']} {f['target']} at {f['at']}s hit nothing")
         messages = self._messages()
-        return RunResult(
+        result = RunResult(
             scenario=self.scenario.name,
             backend=self.backend,
             seed=self.scenario.seed,
@@ -428,6 +459,25 @@ class _Run:
                 for e in sorted(self.scenario.events, key=lambda e: (e.at, e.index))
             ],
         )
+        if self.scenario.expect.invariants:
+            result.expectations.extend(self._invariants(result))
+        return result
+
+    def _invariants(self, result: RunResult) -> list[dict[str, Any]]:
+        """One expectation per invariant of :mod:`peerlab.invariants`."""
+        bound = self.scenario.expect.converged_within
+        found = violations(
+            result, reliable_deadline=self.config.reliable_deadline, bound=bound, time=self._time
+        )
+        names = [n for n in INVARIANTS if n != "convergence" or bound is not None]
+        return [
+            {
+                "name": f"invariant {name}",
+                "ok": not (bad := [v.detail for v in found if v.invariant == name]),
+                "detail": "; ".join(bad) if bad else "holds",
+            }
+            for name in names
+        ]
 
 
 def run(
@@ -437,15 +487,17 @@ def run(
     seed: int | None = None,
     time_scale: float = 1.0,
     progress: Callable[[float, float], None] | None = None,
+    member_class: type[Member] = Member,
 ) -> RunResult:
-    """Run a scenario (or a scenario file) on ``backend`` ("sim" or "real")."""
+    """Run a scenario (or a scenario file) on ``backend`` ("sim", "real" or "proc");
+    ``member_class`` runs a variant of the protocol in place of :class:`Member`."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if seed is not None:
         scenario = scenario.with_seed(seed)
     if time_scale <= 0:
         raise PeerlabError(f"time scale must be > 0, got {time_scale}")
-    return _Run(scenario, backend, time_scale, progress).go()
+    return _Run(scenario, backend, time_scale, progress, member_class).go()
 
 
 def latency_stats(result: RunResult) -> dict[str, float | None]:

@@ -33,6 +33,8 @@ EVENT_KINDS = (
     "restart",
     "join",
     "leave",
+    "pause",
+    "resume",
     "partition",
     "heal",
 )
@@ -62,11 +64,14 @@ TOP_KEYS = (
     "member",
 )
 #: Member settings used for scenarios unless the scenario's ``member`` section overrides them:
-#: a faster keepalive than the library default, so silent faults show within about a second.
+#: a faster keepalive than the library default, so silent faults show within about a second,
+#: and reliable messages retried on the scale of a scenario's links and given up after 3 s.
 SCENARIO_MEMBER_DEFAULTS = {
     "keepalive_interval": 0.15,
     "dead_timeout": 0.6,
     "handshake_timeout": 2.0,
+    "ack_timeout": 0.25,
+    "reliable_deadline": 3.0,
 }
 
 MEMBER_KEYS = (
@@ -79,7 +84,12 @@ MEMBER_KEYS = (
     "default_ttl",
     "max_age",
     "target_degree",
+    "ack_timeout",
+    "reliable_deadline",
+    "reliable_window",
 )
+#: Member settings that are counts, not durations.
+MEMBER_COUNTS = ("default_ttl", "target_degree", "reliable_window")
 
 
 @dataclass(frozen=True)
@@ -121,12 +131,13 @@ class Event:
         a = self.args
         if self.kind in ("link_down", "link_cut", "link_up"):
             return f"{self.kind} {a[0]}-{a[1]}"
-        if self.kind in ("crash", "power_off", "restart", "leave"):
+        if self.kind in ("crash", "power_off", "restart", "leave", "pause", "resume"):
             return f"{self.kind} {a}"
         if self.kind == "join":
             return f"join {a['member']} -> {','.join(a['connect'])}"
         if self.kind == "partition":
-            return "partition " + " | ".join(",".join(g) for g in a)
+            arrow = " -/-> " if a["one_way"] else " | "
+            return "partition " + arrow.join(",".join(g) for g in a["groups"])
         if self.kind == "send":
             return f"send {a['from']}->{a['to']}"
         if self.kind == "traffic":
@@ -141,6 +152,7 @@ class Expect:
     delivered: float | None = None  # required delivered ratio (1.0 for "all")
     routes: str | None = None  # "shortest": every table matches networkx at the end
     converged_within: float | None = None  # seconds, after every topology event
+    invariants: bool = False  # the checks of peerlab.invariants (what peerlab explore checks)
 
 
 @dataclass(frozen=True)
@@ -381,7 +393,7 @@ def _build(data: Any, check: _Checker, base_dir: Path) -> Scenario:
     member_cfg = check.mapping(doc.get("member", {}), ("member",), MEMBER_KEYS)
     member: dict[str, float] = {}
     for key, value in member_cfg.items():
-        if key in ("default_ttl", "target_degree"):
+        if key in MEMBER_COUNTS:
             member[key] = check.integer(value, ("member", key), 0)
         else:
             member[key] = check.duration(value, ("member", key))
@@ -727,7 +739,7 @@ def _events(check: _Checker, raw: Any, members: list[str], config: MemberConfig)
             }
         elif kind in ("link_down", "link_cut", "link_up"):
             args = _pair(check, value, q, known)
-        elif kind in ("crash", "power_off", "restart", "leave"):
+        elif kind in ("crash", "power_off", "restart", "leave", "pause", "resume"):
             args = _known(check, check.string(value, q), q, known)
         elif kind == "join":
             spec = check.mapping(value, q, ("member", "connect"), ("member", "connect"))
@@ -740,19 +752,27 @@ def _events(check: _Checker, raw: Any, members: list[str], config: MemberConfig)
             known.add(new)
             args = {"member": new, "connect": connect}
         elif kind == "partition":
+            one_way = False
+            gq = q
+            if isinstance(value, dict):
+                spec = check.mapping(value, q, ("groups", "one_way"), ("groups",))
+                value, gq = spec["groups"], (*q, "groups")
+                one_way = spec.get("one_way", False)
+                if not isinstance(one_way, bool):
+                    raise check.fail((*q, "one_way"), f"expected true or false, got {one_way!r}")
             if not isinstance(value, list) or len(value) < 2:
-                raise check.fail(q, "expected a list of at least two groups of members")
+                raise check.fail(gq, "expected a list of at least two groups of members")
             groups = []
             placed: set[str] = set()
             for j, group in enumerate(value):
-                names = check.names(group, (*q, j))
+                names = check.names(group, (*gq, j))
                 for k, m in enumerate(names):
-                    _known(check, m, (*q, j, k), known)
+                    _known(check, m, (*gq, j, k), known)
                     if m in placed:
-                        raise check.fail((*q, j, k), f"member {m!r} is in two groups")
+                        raise check.fail((*gq, j, k), f"member {m!r} is in two groups")
                     placed.add(m)
                 groups.append(names)
-            args = groups
+            args = {"groups": groups, "one_way": one_way}
         else:  # heal
             if value is not True:
                 raise check.fail(q, f"expected 'heal: true', got {value!r}")
@@ -802,7 +822,7 @@ def _check_payloads(
 
 def _expect(check: _Checker, raw: Any) -> Expect:
     path = ("expect",)
-    spec = check.mapping(raw, path, ("delivered", "routes", "converged_within"))
+    spec = check.mapping(raw, path, ("delivered", "routes", "converged_within", "invariants"))
     delivered = None
     if "delivered" in spec:
         value = spec["delivered"]
@@ -813,4 +833,7 @@ def _expect(check: _Checker, raw: Any) -> Expect:
     within = None
     if "converged_within" in spec:
         within = check.duration(spec["converged_within"], (*path, "converged_within"))
-    return Expect(delivered, routes, within)
+    invariants = spec.get("invariants", False)
+    if not isinstance(invariants, bool):
+        raise check.fail((*path, "invariants"), f"expected true or false, got {invariants!r}")
+    return Expect(delivered, routes, within, invariants)

@@ -122,8 +122,13 @@ class Tracer:
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON lines: equal digests mean byte-identical traces."""
-        h = hashlib.sha256()
-        for event in self.events:
-            h.update(event.to_json().encode())
-            h.update(b"\n")
-        return h.hexdigest()
+        return digest(self.events)
+
+
+def digest(events: Iterable[TraceEvent]) -> str:
+    """SHA-256 of events as canonical JSON lines: equal digests mean byte-identical traces."""
+    h = hashlib.sha256()
+    for event in events:
+        h.update(event.to_json().encode())
+        h.update(b"\n")
+    return h.hexdigest()

@@ -40,7 +40,9 @@ MAX_INCARNATION: Final = 2**53 - 1
 MAX_SEQ: Final = 2**32 - 1
 MemberId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MEMBER_ID)]
 Address = Annotated[str, msgspec.Meta(max_length=256)]
-Hops = Annotated[int, msgspec.Meta(ge=0, le=1024)]
+#: The largest TTL a message may start with.
+MAX_TTL: Final = 1024
+Hops = Annotated[int, msgspec.Meta(ge=0, le=MAX_TTL)]
 Incarnation = Annotated[int, msgspec.Meta(ge=0, le=MAX_INCARNATION)]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
 

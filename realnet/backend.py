@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from peerlab.member import MemberConfig
+from peerlab.member import Member, MemberConfig
 from peerlab.realnet.network import TcpNetwork
 from peerlab.scenario import Scenario
 from peerlab.trace import Tracer
@@ -21,18 +21,23 @@ class RealDriver:
     poll_interval = 0.02
 
     def __init__(
-        self, scenario: Scenario, config: MemberConfig, tracer: Tracer, time_scale: float = 1.0
+        self,
+        scenario: Scenario,
+        config: MemberConfig,
+        tracer: Tracer,
+        time_scale: float = 1.0,
+        member_class: type[Member] = Member,
     ) -> None:
         self.time_scale = time_scale
-        self.net = self._open(scenario.seed, config, tracer)
+        self.net = self._open(scenario.seed, config, tracer, member_class)
         self.net.default_latency = scenario.defaults.latency
         for link in scenario.links:
             if link.params != scenario.defaults:
                 self.net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
         self.start_clock()
 
-    def _open(self, seed: int, config: MemberConfig, tracer: Tracer):
-        return TcpNetwork(seed, config=config, tracer=tracer)
+    def _open(self, seed: int, config: MemberConfig, tracer: Tracer, member_class: type[Member]):
+        return TcpNetwork(seed, config=config, tracer=tracer, member_class=member_class)
 
     def start_clock(self) -> None:
         """Make scenario time 0 now (called once the initial members and links are set up)."""
@@ -72,7 +77,7 @@ class ProcDriver(RealDriver):
     name = "proc"
     poll_interval = 0.05
 
-    def _open(self, seed: int, config: MemberConfig, tracer: Tracer):
+    def _open(self, seed: int, config: MemberConfig, tracer: Tracer, member_class: type[Member]):
         from peerlab.realnet.procnet import ProcessNetwork
 
-        return ProcessNetwork(seed, config=config, tracer=tracer)
+        return ProcessNetwork(seed, config=config, tracer=tracer, member_class=member_class)

@@ -88,8 +88,10 @@ class TcpNetwork:
         tracer: Tracer | None = None,
         host: str = "127.0.0.1",
         limits: TcpLimits | None = None,
+        member_class: type[Member] = Member,
     ) -> None:
         self.seed = seed
+        self.member_class = member_class
         self.config = config or MemberConfig()
         self.tracer = tracer if tracer is not None else Tracer()
         self.host = host
@@ -190,7 +192,7 @@ class TcpNetwork:
         self.policy.dead.discard(member_id)
         incarnation = self.incarnations.get(member_id, 0) + 1
         self.incarnations[member_id] = incarnation
-        member = Member.incarnate(
+        member = self.member_class.incarnate(
             member_id,
             transport,
             seed=self.seed,
@@ -293,9 +295,23 @@ class TcpNetwork:
             take_running(self.members, member_id)
             self.policy.dead.add(member_id)
             t = self.transports[member_id]
+            t.pause()  # its sockets leave the selector, open and silent
             t.closed = True  # no more callbacks: the member's timers and reads stop
 
         self.call(off)
+
+    def pause(self, member_id: str) -> None:
+        """Stop a member processing anything, as a stopped process: bytes wait in the kernel,
+        timers wait; :meth:`resume` goes on with all of it."""
+        self.call(lambda: self._transport_of(member_id).pause())
+
+    def resume(self, member_id: str) -> None:
+        """Let a paused member go on with everything that waited."""
+        self.call(lambda: self._transport_of(member_id).resume())
+
+    def _transport_of(self, member_id: str) -> TcpTransport:
+        running_member(self.members, member_id)
+        return self.transports[member_id]
 
     def restart(self, member_id: str, *, join: Iterable[str] = ()) -> Member:
         """Bring a crashed or powered-off member back: fresh state, same id and address."""
@@ -313,10 +329,12 @@ class TcpNetwork:
         """Graceful leave: Bye and a final advert, then the member is gone."""
 
         def go() -> None:
-            take_running(self.members, member_id).leave()
+            member = take_running(self.members, member_id)
             t = self.transports[member_id]
-            t.closed = True
-            t.loop.call_later(1.0, t.shutdown)
+            t.resume()  # leaving ends a pause: it says goodbye now
+            member.leave()
+            t.stop_listening()
+            t.loop.call_later(1.0, t.shutdown)  # what leave() sent has a second to go out
 
         self.call(go)
 

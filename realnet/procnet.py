@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from peerlab.member import MemberConfig, running_member, take_running
+from peerlab.member import Member, MemberConfig, running_member, take_running
 from peerlab.realnet.transport import format_address
 from peerlab.routing import Route
 from peerlab.trace import Tracer
@@ -159,8 +159,10 @@ class ProcessNetwork:
         config: MemberConfig | None = None,
         tracer: Tracer | None = None,
         spawn_timeout: float = 20.0,
+        member_class: type[Member] = Member,
     ) -> None:
         self.seed = seed
+        self.member_class = f"{member_class.__module__}:{member_class.__qualname__}"
         self.config = config or MemberConfig()
         self.tracer = tracer if tracer is not None else Tracer()
         self.spawn_timeout = spawn_timeout
@@ -176,6 +178,7 @@ class ProcessNetwork:
         self.default_latency = 0.0
         self.incarnations: dict[str, int] = {}
         self._stopped: dict[str, _Worker] = {}
+        self._paused: dict[str, list[dict[str, Any]]] = {}  # member -> commands it missed
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -190,12 +193,17 @@ class ProcessNetwork:
 
     def _broadcast(self, req: dict[str, Any]) -> None:
         for mid in list(self.members):
-            self.request(mid, req)
+            if mid in self._paused:
+                self._paused[mid].append(req)  # a stopped process answers nothing: later
+            else:
+                self.request(mid, req)
 
     def refresh(self) -> None:
-        """Update every live member's proxy with a fresh snapshot."""
+        """Update every live member's proxy with a fresh snapshot (a paused one cannot answer:
+        its last snapshot stands)."""
         for mid, proxy in list(self.members.items()):
-            proxy.update(self.request(mid, {"op": "snapshot"}))
+            if mid not in self._paused:
+                proxy.update(self.request(mid, {"op": "snapshot"}))
 
     def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
         """Refresh the proxies, then evaluate ``fn`` against them."""
@@ -260,6 +268,8 @@ class ProcessNetwork:
             str(self.seed),
             "--incarnation",
             str(incarnation),
+            "--member-class",
+            self.member_class,
         ]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         try:
@@ -316,14 +326,32 @@ class ProcessNetwork:
     def crash(self, member_id: str) -> None:
         """SIGKILL the member's process: the OS resets its connections."""
         take_running(self.members, member_id)
+        self._paused.pop(member_id, None)
         self.workers.pop(member_id).close(kill=True)
 
     def power_off(self, member_id: str) -> None:
         """SIGSTOP the member's process: silent until keepalive gives up on it."""
         take_running(self.members, member_id)
+        self._paused.pop(member_id, None)
         worker = self.workers.pop(member_id)
         worker.proc.send_signal(signal.SIGSTOP)
         self._stopped[member_id] = worker
+
+    def pause(self, member_id: str) -> None:
+        """SIGSTOP the member's process until :meth:`resume`; its last snapshot stands in."""
+        running_member(self.members, member_id)
+        if member_id not in self._paused:
+            self.workers[member_id].proc.send_signal(signal.SIGSTOP)
+            self._paused[member_id] = []
+
+    def resume(self, member_id: str) -> None:
+        """SIGCONT a paused member's process and give it the commands it missed."""
+        running_member(self.members, member_id)
+        missed = self._paused.pop(member_id, None)
+        if missed is not None:
+            self.workers[member_id].proc.send_signal(signal.SIGCONT)
+            for req in missed:
+                self.request(member_id, req)
 
     def restart(self, member_id: str, *, join: Iterable[str] = ()) -> MemberProxy:
         """A fresh process for a crashed or powered-off member, same id and address."""
@@ -335,6 +363,7 @@ class ProcessNetwork:
     def leave(self, member_id: str) -> None:
         """Graceful leave, then the worker exits."""
         running_member(self.members, member_id)
+        self.resume(member_id)  # a stopped process cannot say goodbye
         self.request(member_id, {"op": "leave"})
         self.members.pop(member_id)
         self.workers.pop(member_id).close()

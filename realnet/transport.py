@@ -133,10 +133,43 @@ class TcpTransport(Transport):
         bound = self._listener.getsockname()
         self._address = format_address(bound[0], bound[1])
         self.closed = False
+        self.paused = False
+        self._backlog: list[Callable[[], None]] = []  # timers due while paused
 
     def start(self) -> None:
         """Start accepting (call on the loop thread, once ``handler`` is set)."""
         self.loop.selector.register(self._listener, READ, self._on_accept)
+
+    def pause(self) -> None:
+        """Stop doing anything, as a stopped process would: every socket leaves the selector
+        (bytes wait in the kernel) and timers that fall due wait for :meth:`resume`."""
+        if self.paused or self.closed:
+            return
+        self.paused = True
+        self._unregister(self._listener)
+        for c in self.conns.values():
+            self._unregister(c.sock)
+        for sock, _, _ in self._dialing.values():
+            self._unregister(sock)
+
+    def resume(self) -> int:
+        """Go on after :meth:`pause`: sockets back on the selector, then the timers that fell due
+        meanwhile, in order; returns how many timers ran."""
+        if not self.paused:
+            return 0
+        self.paused = False
+        selector = self.loop.selector
+        if self._listener.fileno() >= 0:
+            selector.register(self._listener, READ, self._on_accept)
+        for c in self.conns.values():
+            events = READ | WRITE if c.writing else READ
+            selector.register(c.sock, events, lambda mask, c=c: self._on_ready(c, mask))
+        for key, (sock, _, _) in self._dialing.items():
+            selector.register(sock, WRITE, lambda _m, key=key: self._on_dialled(key))
+        backlog, self._backlog = self._backlog, []
+        for fn in backlog:
+            self._run(fn)
+        return len(backlog)
 
     # --- Transport -----------------------------------------------------------------------
 
@@ -148,7 +181,20 @@ class TcpTransport(Transport):
         return self.loop.now()
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> LoopTimer:
-        return self.loop.call_later(delay, lambda: None if self.closed else fn())
+        # checked again when it runs: while paused it waits, and may be cancelled meanwhile
+        timer = self.loop.call_later(
+            delay, lambda: self._run(lambda: None if timer.cancelled else fn())
+        )
+        return timer
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        """Run a timer's callback: not at all once closed, later while paused."""
+        if self.closed:
+            return
+        if self.paused:
+            self._backlog.append(fn)
+        else:
+            fn()
 
     def connect(self, address: str) -> None:
         try:
@@ -177,7 +223,8 @@ class TcpTransport(Transport):
         self.policy.note_socket(sock.getsockname(), self.name)
         key = self._new_handle()
         timer = self.loop.call_later(
-            self.limits.connect_timeout, lambda: self._dial_failed(key, "connection timed out")
+            self.limits.connect_timeout,
+            lambda: self._run(lambda: self._dial_failed(key, "connection timed out")),
         )
         self._dialing[key] = (sock, address, timer)
         self.loop.selector.register(sock, WRITE, lambda _m: self._on_dialled(key))
@@ -255,6 +302,12 @@ class TcpTransport(Transport):
             self._teardown(c)
         self.shutdown()
 
+    def stop_listening(self) -> None:
+        """Close the listening socket (connections already open go on)."""
+        if self._listener.fileno() >= 0:
+            self._unregister(self._listener)
+            self._listener.close()
+
     def shutdown(self) -> None:
         """Close the listener, every connection and every dial; no callbacks follow."""
         self.closed = True
@@ -265,9 +318,7 @@ class TcpTransport(Transport):
             timer.cancel()
             self._unregister(sock)
             sock.close()
-        if self._listener.fileno() >= 0:
-            self._unregister(self._listener)
-            self._listener.close()
+        self.stop_listening()
 
     def drop_connection(self, conn, reason: str) -> None:
         """Close a connection for a reason outside the member and tell the member."""
@@ -282,7 +333,7 @@ class TcpTransport(Transport):
         return self._next
 
     def _later(self, fn: Callable[[], None]) -> None:
-        self.loop.call_later(0, lambda: None if self.closed else fn())
+        self.loop.call_later(0, lambda: self._run(fn))
 
     def _adopt(self, sock: socket.socket, outbound: bool, remote: str, handle: int) -> TcpConn:
         sock.setblocking(False)
@@ -293,7 +344,8 @@ class TcpTransport(Transport):
         else:
             c.remote_host = self.policy.host_of_peer(sock.getpeername())
         self.conns[handle] = c
-        self.loop.selector.register(sock, READ, lambda mask: self._on_ready(c, mask))
+        if not self.paused:
+            self.loop.selector.register(sock, READ, lambda mask: self._on_ready(c, mask))
         return c
 
     def _on_accept(self, _mask: int) -> None:
@@ -416,6 +468,8 @@ class TcpTransport(Transport):
 
     def _watch(self, c: TcpConn, events: int) -> None:
         c.writing = bool(events & WRITE)
+        if self.paused:
+            return  # resume registers it with these events
         try:
             self.loop.selector.modify(c.sock, events, lambda mask: self._on_ready(c, mask))
         except (KeyError, ValueError, OSError):

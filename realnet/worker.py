@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from peerlab.linkstate import AdvertCache
-from peerlab.member import Member, MemberConfig
+from peerlab.member import Member, MemberConfig, member_class
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.network import NetPolicy
 from peerlab.realnet.transport import TcpTransport, parse_address
@@ -33,6 +33,7 @@ class Worker:
         owners: dict[str, str],
         seed: int,
         incarnation: int,
+        member_class: type[Member] = Member,
     ) -> None:
         self.loop = EventLoop(f"worker-{member_id}")
         self.control = socket.create_connection(parse_address(control), timeout=10)
@@ -44,7 +45,7 @@ class Worker:
         self.transport = TcpTransport(
             self.loop, host, port, name=member_id, policy=self.policy, source_host=host
         )
-        self.member = Member.incarnate(
+        self.member = member_class.incarnate(
             member_id,
             self.transport,
             seed=seed,
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--owners", default="{}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--incarnation", type=int, default=1)
+    p.add_argument("--member-class", default="peerlab.member:Member")
     args = p.parse_args(argv)
     Worker(
         args.id,
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         json.loads(args.owners),
         args.seed,
         args.incarnation,
+        member_class(args.member_class),
     ).run()
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from peerlab.member import MemberConfig
+from peerlab.member import Member, MemberConfig
 from peerlab.scenario import Scenario
 from peerlab.sim.links import LinkModel
 from peerlab.sim.network import SimNetwork
@@ -27,10 +27,19 @@ class SimDriver:
     poll_interval = 0.01
 
     def __init__(
-        self, scenario: Scenario, config: MemberConfig, tracer: Tracer, time_scale: float = 1.0
+        self,
+        scenario: Scenario,
+        config: MemberConfig,
+        tracer: Tracer,
+        time_scale: float = 1.0,
+        member_class: type[Member] = Member,
     ) -> None:
         self.net = SimNetwork(
-            scenario.seed, defaults=_model(scenario.defaults), config=config, tracer=tracer
+            scenario.seed,
+            defaults=_model(scenario.defaults),
+            config=config,
+            tracer=tracer,
+            member_class=member_class,
         )
         for link in scenario.links:
             if link.params != scenario.defaults:

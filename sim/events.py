@@ -51,3 +51,9 @@ class SimTimer:
     def cancel(self) -> None:
         """Prevent the callback from running."""
         self.cancelled = True
+
+    def fire(self) -> None:
+        """Run the callback unless cancelled (a paused member's timers wait, and may be
+        cancelled while they wait)."""
+        if not self.cancelled:
+            self.fn()

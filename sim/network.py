@@ -47,8 +47,10 @@ class SimNetwork:
         connect_timeout: float = 3.0,
         chunking: bool = True,
         split_probability: float = 0.2,
+        member_class: type[Member] = Member,
     ) -> None:
         self.env = simpy.Environment()
+        self.member_class = member_class
         self.seed = seed
         self.rng = random.Random(seed)
         self.defaults = defaults or LinkModel()
@@ -129,7 +131,7 @@ class SimNetwork:
             due.append(heappop(timers)[2])
         for timer in due:
             if not timer.cancelled:
-                timer.transport.dispatch(timer.fn)
+                timer.transport.dispatch(timer.fire)
         if timers and (not self._wakes or timers[0][0] < self._wakes[0]):
             self._wake_at(timers[0][0])
 
@@ -174,7 +176,7 @@ class SimNetwork:
         self.incarnations[member_id] = incarnation
         self.powered_off.discard(member_id)
         transport = SimTransport(self, member_id, self.address_of(member_id))
-        member = Member.incarnate(
+        member = self.member_class.incarnate(
             member_id,
             transport,
             seed=self.seed,
@@ -237,11 +239,11 @@ class SimNetwork:
     def link_up(self, a: str, b: str, *, connect: bool = True) -> FaultReport:
         """Restore the path between ``a`` and ``b`` and (by default) have ``a`` dial ``b``."""
         report = self._report("link_up", f"{a}-{b}")
-        if self._cuts.pop(frozenset((a, b)), None) is not None:
+        self._cuts.pop(frozenset((a, b)), None)
+        if a in self.members and b in self.members:  # the two may link now (and are dialled)
             report.members_affected.update((a, b))
-        if connect and a in self.members and b in self.members:
-            self.connect(a, b)
-            report.members_affected.update((a, b))
+            if connect:
+                self.connect(a, b)
         return report
 
     def partition(self, groups: Sequence[Iterable[str]], *, one_way: bool = False) -> FaultReport:
@@ -333,6 +335,7 @@ class SimNetwork:
         report = self._report("leave", member_id)
         report.members_affected.update([member_id, *member.neighbours])
         report.conns_cut = len(member.neighbours)
+        self.transports[member_id].resume()  # leaving ends a pause: it says goodbye now
         member.leave()
         self.transports[member_id].listening = False
         return report

@@ -276,3 +276,32 @@ class MemoryNetwork:
             if t.alive:
                 t.handler.data_received(dst.handle, piece)
             return
+
+
+class RawPeer:
+    """A handler that records what it is told and lets the test write raw bytes."""
+
+    def __init__(self):
+        self.conns, self.lost, self.data = [], [], b""
+
+    def connection_made(self, conn, outbound, remote_address):
+        self.conns.append(conn)
+
+    def data_received(self, conn, data):
+        self.data += data
+
+    def connection_lost(self, conn, reason):
+        self.lost.append(reason)
+
+    def connect_failed(self, address, reason):
+        self.lost.append(reason)
+
+
+def raw_peer(net: MemoryNetwork, name: str, target: str) -> tuple[MemTransport, RawPeer]:
+    """A raw peer called ``name`` connected to member ``target``, writing whatever it is told."""
+    peer = RawPeer()
+    t = net.transport(f"mem:{name}")
+    t.handler = peer
+    t.connect(f"mem:{target}")
+    assert net.run_until(lambda: peer.conns, timeout=1)
+    return t, peer

@@ -4,7 +4,7 @@ import networkx as nx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from memnet import MemoryNetwork
+from memnet import MemoryNetwork, RawPeer
 
 from peerlab import member as member_module
 from peerlab import trace as ev
@@ -549,25 +549,6 @@ def test_reliable_send_gives_up_with_no_ack():
         e.fields["reason"] for e in net.tracer.of_kind(ev.DROP) if e.fields["msg_id"] == msg_id
     ]
     assert reasons[-1] == "no_ack"
-
-
-class RawPeer:
-    """A handler that records what it is told and lets the test write raw bytes."""
-
-    def __init__(self):
-        self.conns, self.lost, self.data = [], [], b""
-
-    def connection_made(self, conn, outbound, remote_address):
-        self.conns.append(conn)
-
-    def data_received(self, conn, data):
-        self.data += data
-
-    def connection_lost(self, conn, reason):
-        self.lost.append(reason)
-
-    def connect_failed(self, address, reason):
-        self.lost.append(reason)
 
 
 @pytest.mark.parametrize(

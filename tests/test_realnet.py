@@ -250,3 +250,20 @@ def test_a_fault_on_a_member_not_running_is_a_clear_error(net):
             fault("a")
     with pytest.raises(UnknownMember, match="no running member 'zz'"):
         net.connect("zz", "a")
+
+
+def test_a_paused_member_does_nothing_and_a_timer_cancelled_meanwhile_never_runs(net):
+    links = build(net, nx.path_graph(2))
+    wait_converged(net, links)
+    t = net.transports["m0"]
+    fired = []
+    net.pause("m0")
+    timers = net.call(
+        lambda: [t.call_later(0.01, lambda n=n: fired.append(n)) for n in ("cancelled", "kept")]
+    )
+    assert net.run_until(lambda: len(t._backlog) == 2, 5)  # both fell due while paused: waiting
+    assert fired == []
+    net.call(timers[0].cancel)
+    net.resume("m0")
+    assert net.run_until(lambda: fired == ["kept"], 5)
+    wait_converged(net, links)  # its link survived a pause shorter than the dead timeout

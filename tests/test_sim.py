@@ -349,3 +349,17 @@ def test_a_timer_made_by_a_timer_runs_after_what_is_queued_for_that_instant():
     t.call_later(1.5, lambda: order.append("later timer"))
     net.run(2)
     assert order == ["queued first", "timer made after", "later timer"]
+
+
+def test_a_timer_cancelled_while_its_member_is_paused_never_runs():
+    net = SimNetwork(1)
+    a = net.add_member("a")
+    fired = []
+    net.pause("a")
+    cancelled = a.transport.call_later(0.1, lambda: fired.append("cancelled"))
+    kept = a.transport.call_later(0.2, lambda: fired.append("kept"))
+    net.run(0.5)  # both fall due while paused: they wait
+    assert fired == []
+    cancelled.cancel()
+    net.resume("a")
+    assert fired == ["kept"] and kept is not None
