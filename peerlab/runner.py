@@ -23,6 +23,7 @@ from peerlab.member import Member, established_links
 from peerlab.oracle import Oracle
 from peerlab.results import RunResult
 from peerlab.scenario import TOPOLOGY_EVENTS, Event, Scenario, load_scenario, member_config
+from peerlab.timeline import ViewRecorder, build_timeline
 from peerlab.trace import Tracer
 
 #: backend name -> "module:DriverClass"
@@ -95,6 +96,8 @@ class _Run:
         self.oracle: Oracle | None = None
         self.warnings: list[str] = list(scenario.warnings)
         self.extra_messages: list[dict[str, Any]] = []
+        joins = sum(1 for e in scenario.events if e.kind == "join")
+        self.views = ViewRecorder(len(scenario.members) + joins)
 
     # --- the timeline --------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class _Run:
         step = self.driver.poll_interval
         while (now := self.driver.now()) < t:
             self.driver.advance_to(min(t, now + step))
+            self.driver.call(lambda: self.views.observe(self.net.members, self.driver.now()))
             self._observe()
             if self.progress is not None:
                 self.progress(self.driver.now(), self.scenario.end_time)
@@ -405,6 +409,14 @@ class _Run:
                 {"at": e.at, "kind": e.kind, "label": e.describe()}
                 for e in sorted(self.scenario.events, key=lambda e: (e.at, e.index))
             ],
+            timeline=build_timeline(
+                self.tracer.events,
+                self.scenario,
+                self.convergence,
+                messages,
+                self.views,
+                self._time,
+            ),
         )
 
 
