@@ -253,6 +253,15 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    from peerlab import viewer
+
+    _writable(args.output, "-o")
+    path = viewer.write(_load_result(args.input, args), args.output)
+    print(f"viewer written to {path} ({path.stat().st_size // 1024} KiB; open it in a browser)")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     args.scenario = DEFAULT_SCENARIO
     args.out = None
@@ -349,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--animate", metavar="OUT.gif", help="also write an animation of the run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("view", help="write a run's interactive viewer: one offline HTML file")
+    p.add_argument(
+        "input", metavar="RESULTS_OR_SCENARIO", help="results JSON, or a scenario to run"
+    )
+    p.add_argument("-o", "--output", required=True, help="HTML file to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("demo", help="compare sim and real on the built-in quickstart scenario")
     p.add_argument(

@@ -64,6 +64,17 @@ class RunResult:
             f"{'ok' if self.ok else 'expectations FAILED'}>"
         )
 
+    def _repr_html_(self) -> str:
+        from peerlab.viewer import inline_html
+
+        return inline_html(self)
+
+    def show(self) -> Any:
+        """The interactive viewer of this run, for a Jupyter notebook to display inline."""
+        from IPython.display import HTML
+
+        return HTML(self._repr_html_())
+
     @cached_property
     def history(self) -> Timeline:
         """The run's timeline; :class:`ResultsError` if these results hold none."""
