@@ -38,10 +38,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress
 from operator import ne
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from peerlab import trace as ev
 from peerlab.errors import ResultsError, UnknownMember, name_list
+
+if TYPE_CHECKING:
+    from peerlab.scenario import Scenario
 
 TIMELINE_VERSION: Final = 1
 #: Views are sampled only for runs with at most this many members: a member's view holds every
@@ -126,7 +129,7 @@ def _edges(claimed: Sequence[tuple[int, ...]], around: Iterable[int]) -> set[tup
 
 def build_timeline(
     events: Sequence[ev.TraceEvent],
-    scenario: Any,
+    scenario: Scenario,
     convergence: Sequence[Mapping[str, Any]],
     messages: Sequence[Mapping[str, Any]],
     views: ViewRecorder,
@@ -171,7 +174,7 @@ def _flat(pairs: Iterable[Pair], number: Mapping[str, int]) -> list[int]:
     return [number[m] for pair in pairs for m in pair]
 
 
-def _lifecycle(scenario: Any, convergence: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+def _lifecycle(scenario: Scenario, convergence: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     """Members starting and stopping: the scenario's members at 0, then every join, restart,
     crash, power-off and leave the runner applied (each opened a convergence window; one it
     skipped, such as a crash of a member already down, did not)."""

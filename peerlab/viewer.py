@@ -36,6 +36,8 @@ h1 {{ font-size: 18px; margin: 0 0 6px; }}
 .link[data-state=down] {{ stroke: #c8c8c8; stroke-dasharray: 6 5; stroke-width: 2; }}
 .link[data-state=stale] {{ stroke: #d7301f; stroke-width: 4; }}
 .link[data-state=unheard] {{ stroke: #fdae61; stroke-dasharray: 6 5; stroke-width: 4; }}
+.big .link {{ stroke-width: 1.2; }}
+.big .link[data-state=up] {{ stroke: #9ecae1; }}
 .member {{ cursor: pointer; }}
 .member circle {{ fill: #fff; stroke: #333; stroke-width: 1.5; }}
 .member.down circle {{ fill: #e4e4e4; stroke: #999; stroke-dasharray: 3 2; }}

@@ -136,3 +136,18 @@ def test_the_repr_of_a_big_run_is_short():
     result = run("random-200", "sim")
     assert len(repr(result)) < 200
     assert repr(result).startswith("<RunResult 'random-200' on sim (seed 8): 199 members")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["real", "proc"])
+def test_a_real_run_keeps_a_timeline_too(backend):
+    result = run("quickstart", backend)
+    for member in result.members:
+        assert result.table_at(member, result.duration) == result.routing_tables[member]
+    assert ("c", "d") in result.links_at(0.9) and ("c", "d") not in result.links_at(1.5)
+    if backend == "proc":  # members live in other processes: their views cannot be sampled
+        assert result.timeline["omitted"] == {
+            "views": "not observable when members run in other processes"
+        }
+    else:
+        assert result.view_at("a", result.duration) == {tuple(x) for x in result.views["a"]}
