@@ -1,7 +1,20 @@
-"""The link-state database: every member's advert, the sequence rules, and the two-way graph.
+"""The link-state database: every member's advert, the ordering rules, and the two-way graph.
 
-Each member owns one :class:`~peerlab.wire.Advert` ``(origin, seq, neighbours, address)`` and
-bumps ``seq`` whenever its neighbour set changes. A database keeps the highest ``seq`` per origin.
+Each member owns one :class:`~peerlab.wire.Advert` ``(origin, incarnation, seq, neighbours,
+address)``. Every life of a member has an incarnation no earlier life had; within a life the
+member bumps ``seq`` whenever its neighbour set changes. Adverts of one origin are ordered by
+``(incarnation, seq)`` (its *order*, :func:`order_of`); at equal order, different content is
+settled everywhere alike: the advert whose encoded bytes are greater wins, and its origin, on
+hearing a version of itself that is not its own, re-originates above it ("fight-back"). After
+``MAX_SEQ`` a life goes on in the next incarnation at seq 1.
+
+The top incarnation is reserved. The advert at the very top, ``(MAX_INCARNATION, MAX_SEQ)``,
+lists no neighbours and is a *flush*: the only way above an advert its origin can no longer
+outrank (OSPF's premature ageing at MaxSequenceNumber). A database that installs a flush of an
+origin takes any later advert of that origin below the reserved incarnation, and from then on
+refuses that origin's adverts in the reserved incarnation and further flushes of it, until the
+origin is forgotten.
+
 An edge A-B is part of the graph only if A lists B and B lists A (the two-way check), which keeps
 half-dead links and stale adverts out of the routes. The database keeps no graph of its own: the
 check is made where the graph is read (the route search, :meth:`LinkStateDB.edge_changes`), so
@@ -20,7 +33,27 @@ from typing import NamedTuple
 import msgspec
 
 from peerlab.errors import TooManyMembers
-from peerlab.wire import Advert, decode_advert, encode_advert
+from peerlab.wire import MAX_INCARNATION, MAX_SEQ, Advert, decode_advert, encode_advert
+
+#: The order of the flush, above every other advert.
+TOP: int = MAX_INCARNATION << 32 | MAX_SEQ
+#: Orders from here up are in the reserved top incarnation.
+RESERVED: int = MAX_INCARNATION << 32
+
+
+def order_of(incarnation: int, seq: int) -> int:
+    """``(incarnation, seq)`` as one integer that orders adverts of one origin."""
+    return incarnation << 32 | seq
+
+
+def successor(order: int) -> int:
+    """The order right after ``order``: the next seq, or seq 1 of the next incarnation."""
+    return order + 1 if order & MAX_SEQ != MAX_SEQ else order + 2
+
+
+def key(order: int) -> tuple[int, int]:
+    """``(incarnation, seq)`` of an order."""
+    return order >> 32, order & MAX_SEQ
 
 
 class MemberIndex:
@@ -67,7 +100,7 @@ class MemberIndex:
 
 @dataclass(frozen=True, slots=True)
 class AdvertRecord:
-    """An advert with its encoded bytes and its members as numbers.
+    """An advert with its encoded bytes, its :func:`order <order_of>` and its members as numbers.
 
     ``numbers`` holds the listed neighbours' numbers, sorted, without repeats and without the
     origin itself; ``listed`` holds the same as a set for the two-way check.
@@ -76,9 +109,14 @@ class AdvertRecord:
     advert: Advert
     raw: msgspec.Raw
     origin: int
-    seq: int
+    order: int
     numbers: tuple[int, ...]
     listed: frozenset[int]
+
+    @property
+    def flush(self) -> bool:
+        """Whether this is its origin's flush (the advert at the top order)."""
+        return self.order == TOP
 
 
 class AdvertCache:
@@ -137,16 +175,18 @@ class AdvertCache:
         number = self.index.number
         origin = number(advert.origin)
         listed = frozenset(map(number, advert.neighbours)) - {origin}  # no edge to itself
-        return AdvertRecord(advert, raw, origin, advert.seq, tuple(sorted(listed)), listed)
+        order = order_of(advert.incarnation, advert.seq)
+        return AdvertRecord(advert, raw, origin, order, tuple(sorted(listed)), listed)
 
 
 class Verdict(enum.Enum):
     """What a database made of an advert it was offered."""
 
     NEW = "new"  # installed: newer than what we held, or an origin we did not know
-    SAME = "same"  # identical to what we hold
-    OLD = "old"  # older than what we hold
-    SELF_NEWER = "self_newer"  # about us, with a seq at or above ours but not our advert
+    SAME = "same"  # identical to what we hold, or a flush already taken
+    OLD = "old"  # older than what we hold (or refused after a flush): the sender needs ours
+    SELF_NEWER = "self_newer"  # about us, at or above our order but not our advert
+    SELF_FLUSHED = "self_flushed"  # a flush of us
     SELF = "self"  # about us, and not newer than ours
     REJECTED = "rejected"  # over a cap (database size or neighbours per advert)
 
@@ -182,6 +222,7 @@ _SAME = Outcome(Verdict.SAME, [])
 _OLD = Outcome(Verdict.OLD, [])
 _SELF = Outcome(Verdict.SELF, [])
 _SELF_NEWER = Outcome(Verdict.SELF_NEWER, [])
+_SELF_FLUSHED = Outcome(Verdict.SELF_FLUSHED, [])
 
 
 def _linked(a: AdvertRecord | None, b: AdvertRecord | None, u: int, v: int) -> bool:
@@ -201,6 +242,7 @@ class LinkStateDB:
         owner: str,
         address: str,
         *,
+        incarnation: int = 0,
         max_entries: int = 100_000,
         max_neighbours: int = 1024,
         cache: AdvertCache | None = None,
@@ -218,7 +260,9 @@ class LinkStateDB:
         self._held: list[AdvertRecord | None] = []
         self._claimed: list[tuple[int, ...]] = []
         self._listed: list[frozenset[int]] = []
-        self.own = self.cache.record(Advert(owner, 1, (), address))
+        self._flushed: set[int] = set()  # origins whose flush we took (see the module's doc)
+        self.incarnation = incarnation
+        self.own = self.cache.record(Advert(owner, incarnation, 1, (), address))
         self.me = self.own.origin
         self._grow()
         self._hold(self.me, self.own)
@@ -295,15 +339,31 @@ class LinkStateDB:
 
     # --- writing -------------------------------------------------------------------------
 
-    def originate(self, neighbours: Iterable[str], seq: int | None = None) -> Outcome:
-        """Replace our own advert with one listing ``neighbours`` and a higher ``seq``."""
-        new_seq = max(self.own.seq + 1, seq or 0)
-        advert = Advert(self.owner, new_seq, tuple(sorted(neighbours)), self.address)
+    def originate(self, neighbours: Iterable[str], above: int = 0) -> Outcome:
+        """Replace our own advert with one listing ``neighbours``, ordered after both our
+        current one and the order ``above`` (an advert of ours heard from a peer).
+
+        Past the reserved incarnation nobody would take it: then it follows our current advert
+        instead (receivers of a flush take any order below the reserved incarnation), or starts
+        again at this life's incarnation, seq 1.
+        """
+        order = successor(max(self.own.order, above))
+        if order >= RESERVED:
+            order = successor(self.own.order)
+            if order >= RESERVED:
+                order = order_of(self.incarnation, 1)
+        incarnation, seq = key(order)
+        advert = Advert(self.owner, incarnation, seq, tuple(sorted(neighbours)), self.address)
         record = self.cache.record(advert)
         self._grow()
         old, self.own = self.own, record
         self._hold(self.me, record)
         return Outcome(Verdict.NEW, list(self._changes({self.me: old})))
+
+    def flush(self) -> AdvertRecord:
+        """Our flush: the advert at the top order, listing nobody (see the module's doc)."""
+        incarnation, seq = key(TOP)
+        return self.cache.record(Advert(self.owner, incarnation, seq, (), self.address))
 
     def offer(self, record: AdvertRecord) -> Outcome:
         """Consider an advert heard from a peer; install it if it is news."""
@@ -313,14 +373,26 @@ class LinkStateDB:
             if held is record:
                 return _SAME
             if record.origin == self.me:
-                own = held.advert
-                if advert.seq >= own.seq and advert != own:
+                if record.flush:
+                    return _SELF_FLUSHED
+                if record.order >= held.order and bytes(record.raw) != bytes(held.raw):
                     return _SELF_NEWER
                 return _SELF
-            if advert.seq < held.seq:
-                return _OLD
-            if advert.seq == held.seq:
-                return _SAME
+            if record.origin in self._flushed:
+                if record.flush:
+                    return _SAME if held.flush else _OLD
+                if record.order >= RESERVED:
+                    return _OLD
+            if not held.flush:
+                if record.order < held.order:
+                    return _OLD
+                if record.order == held.order:
+                    # different content at equal order: the greater encoding wins everywhere
+                    theirs, ours = bytes(record.raw), bytes(held.raw)
+                    if theirs == ours:
+                        return _SAME
+                    if theirs < ours:
+                        return _OLD
         elif self._count >= self.max_entries:
             return Outcome(Verdict.REJECTED, [], f"database full ({self.max_entries} origins)")
         if len(record.numbers) > self.max_neighbours:
@@ -332,6 +404,8 @@ class LinkStateDB:
             )
         self._grow()
         self._hold(record.origin, record)
+        if record.flush:
+            self._flushed.add(record.origin)
         if held is None:
             self._count += 1
         return Outcome(Verdict.NEW, list(self._changes({record.origin: held})))
@@ -340,7 +414,7 @@ class LinkStateDB:
         """:meth:`offer` each record of a batch, without working out edge changes.
 
         The very records already held come back in ``known``. The common cases (an origin we
-        did not know, a higher seq of someone else's advert) install at once; every other case
+        did not know, a higher order of someone else's advert) install at once; every other case
         goes through :meth:`offer`, and what it neither installs nor finds the same lands in
         ``others``. :meth:`edge_changes` tells, when asked, what the batch did to the graph.
         """
@@ -358,7 +432,8 @@ class LinkStateDB:
                 known.append(record)
                 continue
             if (
-                (room > 0 if old is None else record.seq > old.seq)
+                (room > 0 if old is None else record.order > old.order)
+                and record.order < RESERVED
                 and record.origin != me
                 and len(record.numbers) <= max_neighbours
             ):
@@ -389,6 +464,7 @@ class LinkStateDB:
         if record is None:
             return []
         self._hold(u, None)
+        self._flushed.discard(u)
         self._count -= 1
         return list(self._changes({u: record}))
 

@@ -24,7 +24,8 @@ class RunResult:
     """The outcome of running one scenario on one backend.
 
     ``routing_tables`` is ``{member: {destination: {"next_hop", "hops"}}}``; each of ``messages``
-    is ``{"id", "src", "dst", "sent_at", "delivered_at", "path", "drop_reason"}``; each of
+    is ``{"id", "src", "dst", "sent_at", "delivered_at", "path", "drop_reason", "reliable",
+    "acked_at", "deliveries"}``, one per message sent; each of
     ``convergence`` is ``{"event", "at", "converged_at", "status"}``; each of ``expectations`` is
     ``{"name", "ok", "detail"}``; ``counters`` holds frames and bytes sent by message type.
     ``initial_links`` are the scenario's links at the start, ``views`` each live member's belief

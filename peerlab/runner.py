@@ -70,6 +70,22 @@ def _pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
 
+def _message(msg_id: str, src: str, dst: str, at: float, reliable: bool) -> dict[str, Any]:
+    """A message record of the results, as it starts: sent, nothing known of it yet."""
+    return {
+        "id": msg_id,
+        "src": src,
+        "dst": dst,
+        "sent_at": at,
+        "delivered_at": None,
+        "path": [src],
+        "drop_reason": None,
+        "reliable": reliable,
+        "acked_at": None,
+        "deliveries": 0,
+    }
+
+
 class _Run:
     def __init__(
         self,
@@ -96,6 +112,7 @@ class _Run:
         self.oracle: Oracle | None = None
         self.warnings: list[str] = list(scenario.warnings)
         self.extra_messages: list[dict[str, Any]] = []
+        self.ended: set[tuple[str, int]] = set()  # (member, incarnation) of lives that ended
         joins = sum(1 for e in scenario.events if e.kind == "join")
         self.views = ViewRecorder(len(scenario.members) + joins)
 
@@ -244,6 +261,7 @@ class _Run:
                 self.warnings.append(f"{event.describe()} at {event.at}s: {args} is not running")
                 return
             truth.alive.discard(args)
+            self._ended(args)
             net.crash(args) if kind == "crash" else net.power_off(args)
         elif kind == "restart":
             if args in truth.alive:
@@ -267,6 +285,7 @@ class _Run:
                 return
             truth.alive.discard(args)
             truth.links = {p for p in truth.links if args not in p}
+            self._ended(args)
             net.leave(args)
         elif kind == "partition":
             truth.groups = {m: i for i, g in enumerate(args) for m in g}
@@ -277,19 +296,15 @@ class _Run:
         if kind in TOPOLOGY_EVENTS:
             self._topology_changed(event.describe(), event.at)
 
+    def _ended(self, member: str) -> None:
+        """Note that the current life of ``member`` ends now."""
+        self.ended.add((member, self.net.incarnations[member]))
+
     def _send(self, src: str, dst: str, payload: bytes, reliable: bool, at: float) -> None:
         if src not in self.net.members:
-            self.extra_messages.append(
-                {
-                    "id": f"{src}:down@{at}",
-                    "src": src,
-                    "dst": dst,
-                    "sent_at": at,
-                    "delivered_at": None,
-                    "path": [src],
-                    "drop_reason": "sender_down",
-                }
-            )
+            record = _message(f"{src}:down:{len(self.extra_messages) + 1}", src, dst, at, reliable)
+            record["drop_reason"] = "sender_down"
+            self.extra_messages.append(record)
             return
         self.driver.call(lambda: self.net.members[src].send(dst, payload, reliable=reliable))
 
@@ -300,34 +315,41 @@ class _Run:
         return round(convert(t) if convert else t, 6)
 
     def _messages(self) -> list[dict[str, Any]]:
+        """One record per message sent, in the order sent, with what became of it."""
         messages: dict[str, dict[str, Any]] = {}
         for e in sorted(self.tracer.events, key=lambda e: e.time):
             f = e.fields
+            m = messages.get(f["msg_id"]) if "msg_id" in f else None
             if e.kind == ev.SEND:
-                messages[f["msg_id"]] = {
-                    "id": f["msg_id"],
-                    "src": f["src"],
-                    "dst": f["dst"],
-                    "sent_at": self._time(e.time),
-                    "delivered_at": None,
-                    "path": [f["src"]],
-                    "drop_reason": None,
-                }
-            elif e.kind == ev.DELIVER and f["msg_id"] in messages:
-                m = messages[f["msg_id"]]
+                messages[f["msg_id"]] = _message(
+                    f["msg_id"], f["src"], f["dst"], self._time(e.time), f.get("reliable", False)
+                )
+            elif m is None:
+                continue
+            elif e.kind == ev.DELIVER:
+                m["deliveries"] += 1
                 if m["delivered_at"] is None:
                     m.update(
                         delivered_at=self._time(e.time), path=list(f["path"]), drop_reason=None
                     )
-            elif e.kind == ev.DROP and not f.get("ack") and f["msg_id"] in messages:
-                m = messages[f["msg_id"]]
-                if m["delivered_at"] is None:
+            elif e.kind == ev.DROP and not f.get("ack"):
+                if m["delivered_at"] is None:  # the last word: a relay's drop, then the sender's
                     m.update(drop_reason=f["reason"], path=list(f.get("path", m["path"])))
+            elif e.kind == ev.ACKED:
+                m["acked_at"] = self._time(e.time)
         out = list(messages.values()) + self.extra_messages
         for m in out:
             if m["delivered_at"] is None and m["drop_reason"] is None:
-                m["drop_reason"] = "lost"
+                m["drop_reason"] = self._fate(m)
         return out
+
+    def _fate(self, m: dict[str, Any]) -> str:
+        """Why a message neither arrived nor was reported dropped: its sender's life ended
+        first, or (reliable) its sender was still retrying at the end, or it was lost."""
+        src, life, _ = m["id"].rsplit(":", 2)
+        if life.isdigit() and (src, int(life)) in self.ended:
+            return "sender_stopped"
+        return "unsettled" if m["reliable"] and m["acked_at"] is None else "lost"
 
     def _expectations(self, messages, tables) -> list[dict[str, Any]]:
         exp = self.scenario.expect

@@ -27,30 +27,42 @@ import msgspec
 
 from peerlab.errors import FrameTooLarge, LocalProtocolError, MalformedMessage, TruncatedFrame
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 DEFAULT_MAX_FRAME_SIZE: Final = 1 << 20
 HEADER: Final = struct.Struct(">I")
 HEADER_SIZE: Final = HEADER.size
 
 MAX_MEMBER_ID: Final = 128
+#: Incarnations: every life of a member has one that no earlier life had; the largest is
+#: reserved for flushes (see :mod:`peerlab.linkstate`). 2**53 - 1 keeps them exact in JSON.
+MAX_INCARNATION: Final = 2**53 - 1
+#: Sequence numbers of a member's adverts within one incarnation: 1 to ``MAX_SEQ``.
+MAX_SEQ: Final = 2**32 - 1
 MemberId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MEMBER_ID)]
 Address = Annotated[str, msgspec.Meta(max_length=256)]
 Hops = Annotated[int, msgspec.Meta(ge=0, le=1024)]
+Incarnation = Annotated[int, msgspec.Meta(ge=0, le=MAX_INCARNATION)]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
 
 
 class Hello(msgspec.Struct, tag="hello", array_like=True, frozen=True, gc=False):
-    """First message on every connection, sent by both sides."""
+    """First message on every connection, sent by both sides: who we are, where we listen, the
+    protocol version we speak and which life of ours this is."""
 
     member_id: MemberId
     listen_address: Address
     protocol_version: int
+    # a default, so that an older member's Hello still decodes and is refused for its version
+    incarnation: Incarnation = 0
 
 
 class Advert(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    """One member's link-state advert: who it is, its sequence number and its neighbours."""
+    """One member's link-state advert: who it is, which of its lives and which change of that
+    life this is (``incarnation``, ``seq``), its neighbours, and where it listens."""
 
     origin: MemberId
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    incarnation: Incarnation
+    seq: Seq
     neighbours: tuple[MemberId, ...]
     address: Address
 
@@ -59,6 +71,16 @@ class Adverts(msgspec.Struct, tag="adverts", array_like=True, frozen=True, gc=Fa
     """A batch of adverts, each a ``msgspec.Raw`` holding one encoded :class:`Advert`."""
 
     adverts: list[msgspec.Raw]
+
+
+class Reliable(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """What makes a :class:`Data` reliable: the sender's life, the message's number among the
+    reliable messages that life sends to this destination (from 1), and ``floor``: every lower
+    number is settled (acknowledged or given up) at the sender, so the receiver may forget it."""
+
+    life: Incarnation
+    seq: Seq
+    floor: Seq
 
 
 class Data(msgspec.Struct, tag="data", array_like=True, gc=False):
@@ -74,7 +96,7 @@ class Data(msgspec.Struct, tag="data", array_like=True, gc=False):
     ttl: Hops
     path: list[MemberId]
     payload: bytes
-    reliable: bool = False
+    reliable: Reliable | None = None
 
 
 class Ack(msgspec.Struct, tag="ack", array_like=True, frozen=True, gc=False):
@@ -156,11 +178,15 @@ def encode_advert(advert: Advert) -> msgspec.Raw:
 
 
 def decode_advert(raw: bytes | msgspec.Raw) -> Advert:
-    """Decode one advert blob; raises :class:`MalformedMessage` if it is not a valid advert."""
+    """Decode one advert blob; raises :class:`MalformedMessage` if it is not a valid advert
+    (a flush, the advert at the top incarnation and sequence number, must list no neighbours)."""
     try:
-        return _advert_decoder.decode(raw)
+        advert = _advert_decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise MalformedMessage(f"invalid advert: {exc}") from None
+    if advert.neighbours and advert.incarnation == MAX_INCARNATION and advert.seq == MAX_SEQ:
+        raise MalformedMessage(f"flush of {advert.origin!r} lists neighbours")
+    return advert
 
 
 def encode_frame(message: Message, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:

@@ -72,6 +72,8 @@ class Peer:
                 tracer=tracer,
                 rng=random.Random(member_id),
                 on_deliver=self._on_deliver,
+                # a later life of a standalone peer starts later: its wall clock orders its lives
+                incarnation=time.time_ns() // 1_000_000,
             )
         except ValueError as exc:  # an id the wire cannot carry
             self.loop.call(self.transport.shutdown)

@@ -257,7 +257,9 @@ class ProcessNetwork:
             "--owners",
             json.dumps(self.owners),
             "--seed",
-            f"{self.seed}:{member_id}:{incarnation}",
+            str(self.seed),
+            "--incarnation",
+            str(incarnation),
         ]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         try:

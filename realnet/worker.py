@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import socket
 import sys
 from typing import Any
 
+from peerlab.linkstate import AdvertCache
 from peerlab.member import Member, MemberConfig
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.network import NetPolicy
@@ -31,7 +31,8 @@ class Worker:
         control: str,
         config: dict[str, Any],
         owners: dict[str, str],
-        seed: str,
+        seed: int,
+        incarnation: int,
     ) -> None:
         self.loop = EventLoop(f"worker-{member_id}")
         self.control = socket.create_connection(parse_address(control), timeout=10)
@@ -43,12 +44,14 @@ class Worker:
         self.transport = TcpTransport(
             self.loop, host, port, name=member_id, policy=self.policy, source_host=host
         )
-        self.member = Member(
+        self.member = Member.incarnate(
             member_id,
             self.transport,
+            seed=seed,
+            incarnation=incarnation,
             config=MemberConfig(**config),
             tracer=Tracer(keep=False, sink=self._event),
-            rng=random.Random(seed),
+            cache=AdvertCache(),
         )
         self.transport.handler = self.member
         self.transport.start()
@@ -139,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--control", required=True)
     p.add_argument("--config", default="{}")
     p.add_argument("--owners", default="{}")
-    p.add_argument("--seed", default="0")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--incarnation", type=int, default=1)
     args = p.parse_args(argv)
     Worker(
         args.id,
@@ -148,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         json.loads(args.config),
         json.loads(args.owners),
         args.seed,
+        args.incarnation,
     ).run()
     return 0
 

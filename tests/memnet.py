@@ -146,6 +146,7 @@ class MemoryNetwork:
         self.tracer = tracer or Tracer()
         self.listeners: dict[str, MemTransport] = {}
         self.members: dict[str, Member] = {}
+        self.lives: dict[str, int] = {}  # member -> incarnation of its latest life
         self._handles = itertools.count(1)
 
     # --- building ------------------------------------------------------------------------
@@ -155,14 +156,21 @@ class MemoryNetwork:
         self.listeners[address] = t
         return t
 
-    def add(self, member_id: str, *, config: MemberConfig | None = None) -> Member:
+    def add(
+        self, member_id: str, *, config: MemberConfig | None = None, incarnation: int | None = None
+    ) -> Member:
+        """Start a member; each life gets the next incarnation unless ``incarnation`` is given."""
         t = self.transport(f"mem:{member_id}")
+        self.lives[member_id] = (
+            self.lives.get(member_id, 0) + 1 if incarnation is None else incarnation
+        )
         m = Member(
             member_id,
             t,
             config=config or self.config,
             tracer=self.tracer,
             rng=random.Random(f"{member_id}"),
+            incarnation=self.lives[member_id],
         )
         t.handler = m
         self.members[member_id] = m

@@ -4,14 +4,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peerlab.errors import MalformedMessage, TooManyMembers
-from peerlab.linkstate import AdvertCache, LinkStateDB, Verdict
-from peerlab.wire import Advert
+from peerlab.linkstate import RESERVED, TOP, AdvertCache, LinkStateDB, Verdict, key, order_of
+from peerlab.wire import MAX_INCARNATION, MAX_SEQ, Advert
 
 CACHE = AdvertCache()
 
 
-def rec(origin, seq, neighbours, address=""):
-    return CACHE.record(Advert(origin, seq, tuple(neighbours), address))
+def rec(origin, seq, neighbours, address="", incarnation=1, cache=CACHE):
+    return cache.record(Advert(origin, incarnation, seq, tuple(neighbours), address))
 
 
 def named(db, changes):
@@ -43,14 +43,84 @@ def test_edge_counts_only_when_both_sides_list_each_other():
 
 
 def test_newer_advert_about_ourselves_asks_for_fight_back():
-    db = LinkStateDB("me", "addr", cache=CACHE)
-    assert db.own.advert.seq == 1
+    db = LinkStateDB("me", "addr", incarnation=1, cache=CACHE)
+    assert key(db.own.order) == (1, 1)
     stale = rec("me", 40, ["old-friend"])
     assert db.offer(stale).verdict is Verdict.SELF_NEWER
-    db.originate([], seq=41)
-    assert db.own.advert.seq == 41
+    db.originate([], above=stale.order)
+    assert key(db.own.order) == (1, 41)
     assert db.offer(stale).verdict is Verdict.SELF
     assert db.offer(db.own).verdict is Verdict.SAME
+    same_order = rec("me", 41, ["someone"])  # equal order, other content: fight back too
+    assert db.offer(same_order).verdict is Verdict.SELF_NEWER
+
+
+def test_a_later_life_wins_whatever_the_seq():
+    db = LinkStateDB("a", "", cache=CACHE)
+    assert db.offer(rec("m", 2, ["b"], incarnation=1)).verdict is Verdict.NEW
+    assert db.offer(rec("m", 2, ["n"], incarnation=2)).verdict is Verdict.NEW
+    assert db.get("m").advert.neighbours == ("n",)
+    assert db.offer(rec("m", 900, ["b"], incarnation=1)).verdict is Verdict.OLD
+
+
+def test_equal_order_other_content_is_settled_alike_in_any_order():
+    x, y = rec("m", 2, ["b"]), rec("m", 2, ["n"])
+    winner = max(x, y, key=lambda r: bytes(r.raw))
+    for first, second in ((x, y), (y, x)):
+        db = LinkStateDB("a", "", cache=CACHE)
+        db.offer(first)
+        verdict = db.offer(second).verdict
+        assert db.get("m") is winner
+        assert verdict is (Verdict.NEW if second is winner else Verdict.OLD)
+
+
+def test_a_life_goes_on_in_the_next_incarnation_after_the_last_seq():
+    db = LinkStateDB("c", "", incarnation=7, cache=CACHE)
+    db.originate(["d"], above=order_of(7, MAX_SEQ))
+    assert key(db.own.order) == (8, 1)
+    db.originate(["d"], above=order_of(7, MAX_SEQ - 1))
+    assert key(db.own.order) == (8, 2)
+
+
+def test_nothing_is_originated_in_the_reserved_incarnation():
+    db = LinkStateDB("c", "", incarnation=7, cache=CACHE)
+    db.originate(["d"], above=order_of(MAX_INCARNATION - 1, MAX_SEQ))  # would be reserved
+    assert key(db.own.order) == (7, 2)  # right after its own instead
+    db.originate(["d"], above=order_of(MAX_INCARNATION, 5))
+    assert key(db.own.order) == (7, 3)
+    flush = db.flush()
+    assert flush.flush and flush.order == TOP and flush.advert.neighbours == ()
+
+
+def test_a_flush_voids_the_reserved_incarnation_until_the_origin_is_forgotten():
+    cache = AdvertCache()
+    db = LinkStateDB("a", "", cache=cache)
+    forged = rec("c", 5, ["x"], incarnation=MAX_INCARNATION, cache=cache)
+    assert forged.order >= RESERVED
+    assert db.offer(forged).verdict is Verdict.NEW
+    assert db.offer(rec("c", 3, ["d"], cache=cache)).verdict is Verdict.OLD  # outranked
+    flush = rec("c", MAX_SEQ, [], incarnation=MAX_INCARNATION, cache=cache)
+    assert flush.flush
+    assert db.offer(flush).verdict is Verdict.NEW
+    assert db.offer(flush).verdict is Verdict.SAME
+    # after the flush, any advert below the reserved incarnation replaces it...
+    fresh = rec("c", 3, ["d"], cache=cache)
+    assert db.offer(fresh).verdict is Verdict.NEW and db.get("c") is fresh
+    # ...and the reserved incarnation, even a flush again, is refused
+    assert db.offer(forged).verdict is Verdict.OLD
+    assert db.offer(flush).verdict is Verdict.OLD  # the sender should take ours
+    assert db.offer(rec("c", 9, [], incarnation=MAX_INCARNATION, cache=cache)).verdict is (
+        Verdict.OLD
+    )
+    assert db.get("c") is fresh
+    db.remove("c")  # forgotten: a flush is news again
+    assert db.offer(flush).verdict is Verdict.NEW
+
+
+def test_a_flush_of_ourselves_asks_for_fight_back():
+    db = LinkStateDB("c", "", cache=CACHE)
+    flush = rec("c", MAX_SEQ, [], incarnation=MAX_INCARNATION)
+    assert db.offer(flush).verdict is Verdict.SELF_FLUSHED
 
 
 def test_caps_reject_without_raising():
@@ -71,7 +141,7 @@ def test_a_batch_respects_the_database_cap_and_counts_what_it_holds():
         ("me", Verdict.SELF_NEWER),
         ("r", Verdict.REJECTED),
     ]
-    assert len(db) == 3 and sorted(db) == ["me", "p", "q"] and db.get("p").seq == 2
+    assert len(db) == 3 and sorted(db) == ["me", "p", "q"] and db.get("p").advert.seq == 2
 
 
 def test_remove_drops_edges():
@@ -116,7 +186,7 @@ def two_way(db):
 ids = st.sampled_from(["a", "b", "c", "d", "e"])
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("offer"), ids, st.integers(1, 6), st.lists(ids, max_size=6)),
+        st.tuples(st.just("offer"), ids, st.integers(0, 11), st.lists(ids, max_size=6)),
         st.tuples(st.just("remove"), ids, st.just(0), st.just([])),
         st.tuples(st.just("originate"), st.just("a"), st.just(0), st.lists(ids, max_size=4)),
     ),
@@ -148,12 +218,16 @@ def test_graph_and_reported_changes_follow_any_sequence_of_adverts(steps, batche
     ids_of = db.index.ids
     for step in batches(steps, batched):
         if step[0] == "batch":
-            records = [cache.record(Advert(o, seq, tuple(ns), "")) for _, o, seq, ns in step[1]]
+            records = [
+                cache.record(Advert(o, 1 + seq // 4, 1 + seq % 4, tuple(ns), ""))
+                for _, o, seq, ns in step[1]
+            ]
             absorbed = db.absorb(records)
             changes = list(db.edge_changes(absorbed.fresh, absorbed.replaced))
         elif step[0] == "offer":
             _, origin, seq, neighbours = step
-            changes = db.offer(cache.record(Advert(origin, seq, tuple(neighbours), ""))).changes
+            advert = Advert(origin, 1 + seq // 4, 1 + seq % 4, tuple(neighbours), "")
+            changes = db.offer(cache.record(advert)).changes
         elif step[0] == "remove":
             changes = db.remove(step[1])
         else:
@@ -190,3 +264,29 @@ def test_peers_cannot_grow_the_member_index_without_bound():
         cache.decode(rec("d", 1, ["a", "e"]).raw)
     assert len(cache.index) == 3
     assert cache.decode(rec("d", 1, ["a", "b"]).raw).origin == 3
+
+
+orders = st.tuples(st.integers(0, 3), st.integers(1, 3)) | st.sampled_from(
+    [(MAX_INCARNATION, 1), (MAX_INCARNATION, MAX_SEQ)]
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(orders, st.lists(st.sampled_from("xyz"), max_size=2)), max_size=12))
+def test_any_arrival_order_ends_at_the_same_advert_where_no_flush_came(adverts):
+    """Without a flush, which advert a database ends up holding does not depend on the order
+    adverts arrived in: the highest order, ties to the greater encoding."""
+    cache = AdvertCache()
+    records = [
+        cache.record(Advert("c", inc, seq, tuple(sorted(set(ns))) if seq != MAX_SEQ else (), ""))
+        for (inc, seq), ns in adverts
+        if (inc, seq) != (MAX_INCARNATION, MAX_SEQ)
+    ]
+    if not records:
+        return
+    best = max(records, key=lambda r: (r.order, bytes(r.raw)))
+    for arrival in (records, records[::-1], sorted(records, key=lambda r: bytes(r.raw))):
+        db = LinkStateDB("a", "", cache=cache)
+        for record in arrival:
+            db.offer(record)
+        assert bytes(db.get("c").raw) == bytes(best.raw)

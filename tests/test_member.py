@@ -135,7 +135,7 @@ def test_counters_tally_each_frame_sent_by_kind(line):
     assert frames["hello"] == 2 and sent["hello"] >= 2 * 5  # one per peer, a header and more
     line.members["a"].send("c", b"12345")
     line.run_for(0.1)
-    relayed = encode_frame(Data("a:1", "a", "c", 63, ["a", "b"], b"12345"))
+    relayed = encode_frame(Data("a:1:1", "a", "c", 63, ["a", "b"], b"12345"))
     assert b.counters.frames_sent["data"] == 1
     assert b.counters.bytes_sent["data"] == len(relayed)
     for kind, n in frames.items():  # keepalive may have gone on meanwhile; no tally went back
@@ -221,9 +221,9 @@ def test_a_relay_that_cannot_fit_its_id_on_the_path_drops_the_message_not_the_li
     limit = 1000
     net = limited_line("abcd", limit, seed=3)
     # a payload whose frame fits exactly as the source sends it (path ["a"])
-    base = len(encode_frame(Data("a:1", "a", "d", 64, ["a"], bytes(300)))) - 300
+    base = len(encode_frame(Data("a:1:1", "a", "d", 64, ["a"], bytes(300)))) - 300
     payload = bytes(limit + 4 - base)
-    assert len(encode_frame(Data("a:1", "a", "d", 64, ["a"], payload))) == limit + 4
+    assert len(encode_frame(Data("a:1:1", "a", "d", 64, ["a"], payload))) == limit + 4
     msg_id = net.members["a"].send("d", payload)
     net.run_for(1)
     (drop,) = [e for e in net.tracer.of_kind(ev.DROP) if e.fields["msg_id"] == msg_id]
@@ -322,7 +322,7 @@ def test_a_send_too_large_raises_in_a_batch_block_too_and_leaves_nothing_pending
     a = net.members["a"]
     with a.batch(), pytest.raises(LocalProtocolError, match="max frame size 1000"):
         a.send("b", bytes(limit), reliable=True)
-    assert a._pending == {}
+    assert len(a._reliable.sender) == 0
     net.run_for(10)  # no retry of the refused message: nothing raises from a timer
     assert frames_of(a, "data") + frames_of(a, "batch") == 0
 
@@ -330,7 +330,7 @@ def test_a_send_too_large_raises_in_a_batch_block_too_and_leaves_nothing_pending
 def test_ttl_expiry_is_a_drop_with_reason(line):
     # forge a nearly-expired message from a's position
     a = line.members["a"]
-    a._forward(Data("forged", "a", "d", 2, ["a"], b"", False))
+    a._forward(Data("forged", "a", "d", 2, ["a"], b""))
     line.run_for(1)
     assert drops(line)["forged"].fields["reason"] == "ttl_expired"
     assert drops(line)["forged"].member == "c"
@@ -464,7 +464,9 @@ def test_graceful_leave_reconverges(line):
     assert bye and bye[-1].fields["reason"] == "peer left: leaving"
 
 
-def test_restart_fights_back_above_stale_seq():
+def restarted_with_stale_advert(incarnation: int | None) -> tuple[MemoryNetwork, int]:
+    """a-b-c with c's seq pushed up, then c killed and started again (in ``incarnation``, the
+    next one if None) and linked to b; returns the network and c's old seq."""
     net = MemoryNetwork(9)
     for x in "abc":
         net.add(x)
@@ -480,12 +482,28 @@ def test_restart_fights_back_above_stale_seq():
     assert old_seq > 5
     net.kill("c")
     net.run_for(SETTLE)
-    c = net.add("c")
+    c = net.add("c", incarnation=incarnation)
     assert c.db.own.advert.seq == 1
     net.link("c", "b")
     net.run_for(SETTLE)
+    return net, old_seq
+
+
+def test_a_restart_in_a_new_incarnation_outranks_the_old_life_at_once():
+    net, _ = restarted_with_stale_advert(None)
+    c = net.members["c"]
+    assert c.incarnation == 2 and c.db.own.advert.incarnation == 2
+    assert net.members["a"].db.get("c").advert == c.db.own.advert
+    assert not net.tracer.of_kind(ev.FIGHT_BACK)
+    assert table_errors(tables(net), truth(net)) == []
+
+
+def test_a_restart_in_the_same_incarnation_fights_back_above_stale_seq():
+    net, old_seq = restarted_with_stale_advert(1)
+    c = net.members["c"]
     assert c.db.own.advert.seq > old_seq
-    assert net.tracer.of_kind(ev.FIGHT_BACK)
+    (fight,) = net.tracer.of_kind(ev.FIGHT_BACK)
+    assert fight.fields["heard"] == [1, old_seq] and not fight.fields["flush"]
     assert table_errors(tables(net), truth(net)) == []
 
 
@@ -526,7 +544,7 @@ def test_reliable_send_gives_up_with_no_ack():
     net = MemoryNetwork(2)
     net.add("a")
     msg_id = net.members["a"].send("b", b"x", reliable=True)
-    net.run_for(SETTLE)
+    net.run_for(net.config.reliable_deadline + 0.1)
     reasons = [
         e.fields["reason"] for e in net.tracer.of_kind(ev.DROP) if e.fields["msg_id"] == msg_id
     ]
@@ -641,7 +659,7 @@ def test_an_advert_is_not_flooded_back_to_a_peer_that_sent_it(line):
     line.run_for(0.5)
     for _, raw in peers.values():
         raw.data = b""
-    news = encode_frame(Adverts([encode_advert(Advert("x", 1, ("p", "q"), "mem:x"))]))
+    news = encode_frame(Adverts([encode_advert(Advert("x", 1, 1, ("p", "q"), "mem:x"))]))
     for t, raw in peers.values():
         t.send(raw.conns[0], news)
     line.run_for(0.5)

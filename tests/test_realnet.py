@@ -12,7 +12,15 @@ from peerlab.errors import UnknownMember
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
 from peerlab.realnet import TcpLimits, TcpNetwork
-from peerlab.wire import Advert, Adverts, Data, Hello, encode_advert, encode_frame
+from peerlab.wire import (
+    PROTOCOL_VERSION,
+    Advert,
+    Adverts,
+    Data,
+    Hello,
+    encode_advert,
+    encode_frame,
+)
 
 FAST = MemberConfig(handshake_timeout=1.0, keepalive_interval=0.2, dead_timeout=0.8)
 CONVERGE = 15.0
@@ -161,7 +169,7 @@ def test_hostile_bytes_cost_only_that_connection(net, kind):
 def test_valid_stream_in_one_byte_writes_is_accepted(net):
     links = build(net, nx.path_graph(2))
     wait_converged(net, links)
-    stream = encode_frame(Hello("raw", "", 1)) + encode_frame(Adverts([]))
+    stream = encode_frame(Hello("raw", "", PROTOCOL_VERSION, 1)) + encode_frame(Adverts([]))
     with raw_client(net, "m1") as s:
         for i in range(len(stream)):
             s.send(stream[i : i + 1])
@@ -193,8 +201,9 @@ def test_peer_that_never_reads_is_disconnected(net):
     wait_converged(net, links)
     with raw_client(net, "m1") as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        advert = encode_advert(Advert("sink", 5, ("m1",), ""))
-        s.sendall(encode_frame(Hello("sink", "", 1)) + encode_frame(Adverts([advert])))
+        advert = encode_advert(Advert("sink", 1, 5, ("m1",), ""))
+        hello = Hello("sink", "", PROTOCOL_VERSION, 1)
+        s.sendall(encode_frame(hello) + encode_frame(Adverts([advert])))
         assert net.run_until(lambda: "sink" in net.members["m1"].routes, 5)
 
         def pump():  # far more than the write buffer limit, all at once

@@ -109,7 +109,18 @@ def test_results_json_contract(tmp_path):
     ):
         assert key in data
     msg = data["messages"][0]
-    assert set(msg) == {"id", "src", "dst", "sent_at", "delivered_at", "path", "drop_reason"}
+    assert set(msg) == {
+        "id",
+        "src",
+        "dst",
+        "sent_at",
+        "delivered_at",
+        "path",
+        "drop_reason",
+        "reliable",
+        "acked_at",
+        "deliveries",
+    }
     table = data["routing_tables"]["a"]
     assert table["b"] == {"next_hop": "b", "hops": 1}
     assert set(data["convergence"][0]) >= {"event", "at", "converged_at"}

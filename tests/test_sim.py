@@ -271,7 +271,7 @@ def test_a_frame_arrives_after_its_serialisation_and_the_latency():
     a.send("b", b"x" * 200)
     net.run(2.0)
     (delivered,) = net.tracer.of_kind(ev.DELIVER)
-    frame = encode_frame(Data("a:1", "a", "b", 64, ["a"], b"x" * 200))
+    frame = encode_frame(Data("a:1:1", "a", "b", 64, ["a"], b"x" * 200))
     assert delivered.time == pytest.approx(start + len(frame) / 1_000 + 0.125)
     assert LinkModel(bandwidth=0).seconds_per_byte == 0.0
     assert not LinkModel().varies and LinkModel(jitter=0.1).varies and LinkModel(loss=0.1).varies

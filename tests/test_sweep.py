@@ -23,9 +23,6 @@ def test_sweep_runs_every_scenario_and_seed_in_parallel():
         (name, seed) for name in ("line", "churn") for seed in (1, 2, 3)
     ]
     assert all(r["ok"] for r in rows)
-    assert (
-        len({r["convergence_mean"] for r in rows if r["scenario"] == "churn"}) > 1
-    )  # seeds differ
 
 
 def test_sweep_command(tmp_path, capsys):

@@ -13,6 +13,8 @@ from peerlab.errors import (
     TruncatedFrame,
 )
 from peerlab.wire import (
+    MAX_INCARNATION,
+    MAX_SEQ,
     Ack,
     Advert,
     Adverts,
@@ -23,24 +25,29 @@ from peerlab.wire import (
     Hello,
     Ping,
     Pong,
+    Reliable,
     decode_advert,
+    decode_body,
     encode_advert,
     encode_frame,
 )
 
 ids = st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=8)
+incarnations = st.integers(0, MAX_INCARNATION)
+seqs = st.integers(1, MAX_SEQ)
 messages = st.one_of(
-    st.builds(Hello, ids, st.text(max_size=30), st.integers(0, 5)),
+    st.builds(Hello, ids, st.text(max_size=30), st.integers(0, 5), incarnations),
     st.builds(
         lambda adverts: Adverts([encode_advert(a) for a in adverts]),
         st.lists(
             st.builds(
                 Advert,
                 ids,
-                st.integers(0, 2**40),
+                incarnations,
+                st.integers(1, MAX_SEQ),
                 st.lists(ids, max_size=6).map(tuple),
                 st.text(max_size=20),
-            ),
+            ).filter(lambda a: not (a.incarnation == MAX_INCARNATION and a.seq == MAX_SEQ)),
             max_size=5,
         ),
     ),
@@ -52,7 +59,7 @@ messages = st.one_of(
         st.integers(0, 255),
         st.lists(ids, max_size=5),
         st.binary(max_size=300),
-        st.booleans(),
+        st.none() | st.builds(Reliable, incarnations, seqs, seqs),
     ),
     acks := st.builds(Ack, st.text(max_size=12), ids, ids, st.integers(0, 255)),
     st.builds(Batch, st.lists(st.one_of(datas, acks), max_size=6)),
@@ -181,6 +188,10 @@ def test_encoder_refuses_oversize_frame_as_local_error():
         (msgspec.msgpack.encode(["ping", "not-an-int"]), "wrong field type"),
         (msgspec.msgpack.encode(["data", "id", "a", "b", -1, [], b""]), "negative ttl"),
         (msgspec.msgpack.encode(["hello", "", "addr", 1]), "empty member id"),
+        (msgspec.msgpack.encode(["hello", "a", "addr", 2, -1]), "negative incarnation"),
+        (msgspec.msgpack.encode(["hello", "a", "addr", 2, 2**53]), "incarnation out of range"),
+        (msgspec.msgpack.encode(["data", "i", "a", "b", 2, [], b"", [1, 0, 1]]), "seq 0"),
+        (msgspec.msgpack.encode(["data", "i", "a", "b", 2, [], b"", True]), "not reliable meta"),
         (msgspec.msgpack.encode(["batch", [["ping", 1]]]), "a batch holds routed messages only"),
         (msgspec.msgpack.encode(["batch", [["ack", "i", "a", "b", 2000]]]), "bad item in batch"),
         (b"\xc1\xc1\xc1", "garbage"),
@@ -195,7 +206,27 @@ def test_bad_bodies_are_malformed(body, why):
 
 def test_bad_advert_inside_batch_is_malformed():
     with pytest.raises(MalformedMessage, match="invalid advert"):
-        decode_advert(msgspec.msgpack.encode(["a", "not-a-seq", [], ""]))
+        decode_advert(msgspec.msgpack.encode(["a", 1, "not-a-seq", [], ""]))
+
+
+@pytest.mark.parametrize(
+    "incarnation, seq",
+    [(0, 0), (0, MAX_SEQ + 1), (-1, 1), (MAX_INCARNATION + 1, 1), (2**64 - 1, 2**64 - 1)],
+)
+def test_advert_orders_out_of_range_are_malformed(incarnation, seq):
+    with pytest.raises(MalformedMessage, match="invalid advert"):
+        decode_advert(msgspec.msgpack.encode(["c", incarnation, seq, [], ""]))
+
+
+def test_a_flush_must_list_nobody():
+    flush = ["c", MAX_INCARNATION, MAX_SEQ, [], ""]
+    assert decode_advert(msgspec.msgpack.encode(flush)).neighbours == ()
+    with pytest.raises(MalformedMessage, match="flush of 'c' lists neighbours"):
+        decode_advert(msgspec.msgpack.encode(["c", MAX_INCARNATION, MAX_SEQ, ["d"], ""]))
+
+
+def test_an_older_hello_decodes_so_that_its_version_can_be_refused():
+    assert decode_body(msgspec.msgpack.encode(["hello", "a", "x:1", 1])) == Hello("a", "x:1", 1, 0)
 
 
 def test_truncation_says_what_was_missing():
