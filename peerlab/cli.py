@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 #: The scenario ``peerlab demo`` runs: one packaged with peerlab, so an installed wheel has it.
 DEFAULT_SCENARIO = "quickstart"
+IMAGE_FORMATS = ("png", "svg", "pdf")
+#: plot kinds that can show one instant of a run (``--at``)
+TIMED_KINDS = ("topology", "route", "view", "table", "tables")
 
 
 def _summary(result) -> str:
@@ -285,6 +288,17 @@ def _live_member(result: RunResult, flag: str, name: str | None) -> str:
         raise PeerlabError(f"{flag}: {exc}") from None
 
 
+def _image_format(output: str, wanted: str | None) -> str:
+    """The format to save ``output`` in: ``--format``, else the file's suffix, else png; a
+    clear error when the two disagree."""
+    suffix = Path(output).suffix.lower().lstrip(".")
+    if wanted is None:
+        return suffix if suffix in IMAGE_FORMATS else "png"
+    if suffix in IMAGE_FORMATS and suffix != wanted:
+        raise PeerlabError(f"--format {wanted} does not match -o {output!r} (a .{suffix} file)")
+    return wanted
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -293,11 +307,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     from peerlab import plot
 
+    fmt = _image_format(args.output, args.format)
     _writable(args.output, "-o")
     if args.animate:
         _writable(args.animate, "--animate")
     result = _load_result(args.input, args)
-    kind = args.kind
+    kind, at = args.kind, args.at
+    if at is not None and kind not in TIMED_KINDS:
+        raise PeerlabError(f"--at: --kind {kind} draws the whole run, not one instant")
     if kind == "compare":
         if args.other:
             other = _load_result(args.other, args)
@@ -310,24 +327,51 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         sim, real = (result, other) if result.backend == "sim" else (other, result)
         fig = plot.draw_comparison(sim, real)["fig"]
     else:
-        fig, ax = plt.subplots(figsize=(9, 4) if kind == "timeline" else (6, 5))
+        timed = {} if at is None else {"at": at}
+
+        def pick(flag: str, name: str | None) -> str:
+            # at an instant, the timeline says whether the member was running then
+            return name or "" if at is not None else _live_member(result, flag, name)
+
         member = args.member or (result.members[0] if result.members else None)
-        if kind == "route":
-            src = _live_member(result, "--src", args.src or member)
-            dst = _live_member(
-                result, "--dst", args.dst or (result.members[-1] if result.members else None)
-            )
-            plot.draw_route(result, src, dst, ax=ax)
-        elif kind in ("view", "table"):
-            plot.KINDS[kind](result, _live_member(result, "--member", member), ax=ax)
-        else:
-            plot.KINDS[kind](result, ax=ax)
-        fig.tight_layout()
-    fig.savefig(args.output, dpi=100)
+        try:
+            if kind == "route":
+                src = pick("--src", args.src or member)
+                dst = pick("--dst", args.dst or (result.members[-1] if result.members else None))
+                drawn = plot.draw_route(result, src, dst, **timed)
+            elif kind == "table":
+                who = pick("--member", member)
+                try:
+                    drawn = plot.draw_routing_table(result, who, page=args.page, **timed)
+                except ValueError as exc:
+                    raise PeerlabError(f"--page: {exc}") from None
+            elif kind == "view":
+                drawn = plot.draw_view(result, pick("--member", member), **timed)
+            else:
+                drawn = plot.KINDS[kind](result, **timed)
+        except UnknownMember as exc:
+            raise PeerlabError(f"--at {at:g}: {exc}") from None
+        fig = drawn["ax"].figure
+        if kind == "table" and drawn["pages"] > 1:
+            print(f"the table has {drawn['pages']} pages; this is page {drawn['page']} (--page)")
+    fig.savefig(args.output, dpi=args.dpi, format=fmt, bbox_inches="tight")
+    plt.close(fig)
     print(f"{kind} plot written to {args.output}")
     if args.animate:
-        info = plot.animate(result, args.animate)
-        print(f"animation ({info['frames']} frames) written to {args.animate}")
+        info = plot.animate(result, args.animate, frames=args.frames)
+        print(
+            f"animation ({info['frames']} frames, {info['link_changes']} link changes) "
+            f"written to {args.animate}"
+        )
+    return 0
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from peerlab import viewer
+
+    _writable(args.output, "-o")
+    path = viewer.write(_load_result(args.input, args), args.output)
+    print(f"viewer written to {path} ({path.stat().st_size // 1024} KiB; open it in a browser)")
     return 0
 
 
@@ -450,17 +494,38 @@ def build_parser() -> argparse.ArgumentParser:
             "hops",
             "adjacency",
             "table",
+            "tables",
             "compare",
         ],
         help="what to draw (default: topology)",
     )
     p.add_argument("--member", help="for view and table: whose")
+    p.add_argument(
+        "--at",
+        type=float,
+        metavar="SECONDS",
+        help="for topology, route, view, table and tables: that instant of the run",
+    )
+    p.add_argument("--page", type=_positive, default=1, help="for table: which page")
+    p.add_argument("--dpi", type=_positive, default=150, help="resolution (default 150)")
+    p.add_argument(
+        "--format", choices=IMAGE_FORMATS, help="image format (default: from -o's suffix, or png)"
+    )
     p.add_argument("--src", help="for route: from whom")
     p.add_argument("--dst", help="for route: to whom")
     p.add_argument("--other", help="for compare: the other backend's results JSON")
     p.add_argument("--animate", metavar="OUT.gif", help="also write an animation of the run")
+    p.add_argument("--frames", type=_positive, default=40, help="frames of the animation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("view", help="write a run's interactive viewer: one offline HTML file")
+    p.add_argument(
+        "input", metavar="RESULTS_OR_SCENARIO", help="results JSON, or a scenario to run"
+    )
+    p.add_argument("-o", "--output", required=True, help="HTML file to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("demo", help="compare sim and real on the built-in quickstart scenario")
     p.add_argument(

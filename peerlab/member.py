@@ -898,7 +898,13 @@ class Member:
             tree.first_hop != old.first_hop or tree.dist != old.dist
         ):
             changed, removed = tree.differences(old)
-            self._emit(ev.ROUTE_CHANGE, changed=changed, removed=removed, size=tree.reachable)
+            self._emit(
+                ev.ROUTE_CHANGE,
+                changed=changed,
+                removed=removed,
+                size=tree.reachable,
+                delta=tree.delta(old, db.index.ids),
+            )
         since = self._unreachable_since
         if len(db) > tree.reachable + 1 or since:
             ids, dist = db.index.ids, tree.dist

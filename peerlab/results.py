@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ import msgspec
 
 from peerlab.collector import cycle_collection_paused
 from peerlab.errors import ResultsError, UnknownMember, name_list
+from peerlab.timeline import Pair, Timeline
 
-SCHEMA_VERSION = 1
+#: The version of the results' JSON contract; a file of another version is refused on reading.
+#: 2: ``timeline`` added.
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -26,7 +30,9 @@ class RunResult:
     ``{"name", "ok", "detail"}``; ``counters`` holds frames and bytes sent by message type.
     ``initial_links`` are the scenario's links at the start, ``views`` each live member's belief
     of the links at the end, ``events`` the scenario's timeline ``{"at", "kind", "label"}``, and
-    ``positions`` member coordinates from the topology file, when it has them.
+    ``positions`` member coordinates from the topology file, when it has them. ``timeline``
+    is the run's story over time (see :mod:`peerlab.timeline`), read through :meth:`links_at`,
+    :meth:`members_at`, :meth:`table_at` and :meth:`view_at`.
     """
 
     scenario: str
@@ -47,8 +53,56 @@ class RunResult:
     views: dict[str, list[list[str]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     positions: dict[str, list[float]] = field(default_factory=dict)
+    timeline: dict[str, Any] | None = None
     schema: int = SCHEMA_VERSION
     trace: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"<RunResult {self.scenario!r} on {self.backend} (seed {self.seed}): "
+            f"{len(self.members)} members, {len(self.final_links)} links, "
+            f"{len(self.delivered)}/{len(self.messages)} delivered, "
+            f"{'ok' if self.ok else 'expectations FAILED'}>"
+        )
+
+    def _repr_html_(self) -> str:
+        from peerlab.viewer import inline_html
+
+        return inline_html(self)
+
+    def show(self) -> Any:
+        """The interactive viewer of this run, for a Jupyter notebook to display inline."""
+        from IPython.display import HTML
+
+        return HTML(self._repr_html_())
+
+    @cached_property
+    def history(self) -> Timeline:
+        """The run's timeline; :class:`ResultsError` if these results hold none."""
+        if self.timeline is None:
+            raise ResultsError(
+                f"the results of {self.scenario!r} hold no timeline, so nothing can be said of "
+                "any instant but the end; run the scenario again with this peerlab"
+            )
+        return Timeline(self.timeline, self.scenario)
+
+    def members_at(self, t: float) -> list[str]:
+        """The members running at scenario time ``t``."""
+        return self.history.members_at(t)
+
+    def links_at(self, t: float) -> list[Pair]:
+        """The links established at scenario time ``t``, as sorted pairs."""
+        return self.history.links_at(t)
+
+    def table_at(self, member: str, t: float) -> dict[str, dict[str, Any]]:
+        """``member``'s routing table at scenario time ``t`` (shaped as :meth:`table`);
+        :class:`UnknownMember` if it was not running then."""
+        return self.history.table_at(member, t)
+
+    def view_at(self, member: str, t: float) -> set[Pair]:
+        """The links ``member`` believed in at scenario time ``t``; :class:`UnknownMember` if it
+        was not running then, :class:`ResultsError` if views were not recorded."""
+        return self.history.view_at(member, t)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +147,11 @@ class RunResult:
     def _contract(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trace"}
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("history", None)  # a cache, rebuilt on demand
+        return state
+
     def to_json(self) -> str:
         """The JSON contract as text: one line per top-level entry, per member or per item.
 
@@ -129,6 +188,7 @@ class RunResult:
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         """Rebuild a result from its JSON contract; :class:`ResultsError` names what is missing."""
         cls._check_keys(data)
+        _check_schema(data.get("schema"), "these results")
         known = {f.name for f in fields(cls) if f.name != "trace"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -154,9 +214,12 @@ class RunResult:
         except OSError as exc:
             raise ResultsError(f"{path}: cannot read results: {exc.strerror}") from None
         try:
+            found = _decode_schema(raw).schema
+            if found is not None:  # without one, missing keys are the likelier story: below
+                _check_schema(found, str(path))
             # one typed decode: as fast as json.loads here, and it checks the contract's types
             with cycle_collection_paused():  # a large run's contract is millions of small objects
-                return _decode(raw)
+                result = _decode(raw)
         except msgspec.ValidationError as exc:
             try:  # a missing key or two: list them all, where msgspec names the first
                 cls._check_keys(json.loads(raw))
@@ -166,6 +229,26 @@ class RunResult:
             raise ResultsError(f"{path}: not a peerlab results file: {problem}") from None
         except msgspec.DecodeError as exc:  # not JSON, or not UTF-8
             raise ResultsError(f"{path}: not a peerlab results file: {exc}") from None
+        _check_schema(found, str(path))
+        return result
 
 
 _decode = msgspec.json.Decoder(RunResult).decode
+
+
+class _Schema(msgspec.Struct):
+    schema: Any = None
+
+
+# reads only the version: every other key is skipped without building anything
+_decode_schema = msgspec.json.Decoder(_Schema).decode
+
+
+def _check_schema(found: Any, where: str) -> None:
+    """:class:`ResultsError` unless ``found`` is the schema version this peerlab reads."""
+    if found != SCHEMA_VERSION:
+        written = "no schema version" if found is None else f"schema version {found!r}"
+        raise ResultsError(
+            f"{where}: results with {written}; this peerlab reads version {SCHEMA_VERSION} "
+            "(they were written by another peerlab: run the scenario again to rewrite them)"
+        )

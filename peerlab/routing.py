@@ -68,6 +68,19 @@ class ShortestPathTree(NamedTuple):
         lost = sum(map(and_, map((-1).__eq__, hop), map((-1).__ne__, old_hop)))
         return changed, lost
 
+    def delta(self, old: ShortestPathTree, names: Sequence[str]) -> tuple[str | int | None, ...]:
+        """Against ``old``: each destination whose route changed, flat as ``(destination,
+        next_hop, hops)`` triples; a destination no longer reachable has ``None, None``."""
+        n = max(len(self.dist), len(old.dist))
+        hop, dist = _padded(self.first_hop, n), _padded(self.dist, n)
+        old_hop, old_dist = _padded(old.first_hop, n), _padded(old.dist, n)
+        out: list[str | int | None] = []
+        for v in compress(range(n), map(or_, map(ne, hop, old_hop), map(ne, dist, old_dist))):
+            if v != self.source:
+                h = hop[v]
+                out += (names[v], names[h], dist[v]) if h >= 0 else (names[v], None, None)
+        return tuple(out)
+
     def may_change(self, u: int, v: int, added: bool) -> bool:
         """Whether adding (or removing) the edge u-v can alter this tree.
 

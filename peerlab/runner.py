@@ -24,6 +24,7 @@ from peerlab.member import Member, established_links
 from peerlab.oracle import Oracle
 from peerlab.results import RunResult
 from peerlab.scenario import TOPOLOGY_EVENTS, Event, Scenario, load_scenario, member_config
+from peerlab.timeline import ViewRecorder, build_timeline
 from peerlab.trace import Tracer
 
 #: backend name -> "module:DriverClass"
@@ -121,6 +122,8 @@ class _Run:
         self.extra_messages: list[dict[str, Any]] = []
         self.ended: set[tuple[str, int]] = set()  # (member, incarnation) of lives that ended
         self._dialled: dict[tuple[str, str], float] = {}  # link -> when the runner last dialled it
+        joins = sum(1 for e in scenario.events if e.kind == "join")
+        self.views = ViewRecorder(len(scenario.members) + joins)
 
     # --- the timeline --------------------------------------------------------------------
 
@@ -157,6 +160,7 @@ class _Run:
         step = self.driver.poll_interval
         while (now := self.driver.now()) < t:
             self.driver.advance_to(min(t, now + step))
+            self.driver.call(lambda: self.views.observe(self.net.members, self.driver.now()))
             self._observe()
             if self.progress is not None:
                 self.progress(self.driver.now(), self.scenario.end_time)
@@ -458,6 +462,14 @@ class _Run:
                 {"at": e.at, "kind": e.kind, "label": e.describe()}
                 for e in sorted(self.scenario.events, key=lambda e: (e.at, e.index))
             ],
+            timeline=build_timeline(
+                self.tracer.events,
+                self.scenario,
+                self.convergence,
+                messages,
+                self.views,
+                self._time,
+            ),
         )
         if self.scenario.expect.invariants:
             result.expectations.extend(self._invariants(result))

@@ -95,6 +95,31 @@ def test_tree_counts_what_changed():
     assert not after.reaches(2) and not after.reaches(99) and after.first_hop[2] == -1
 
 
+@settings(max_examples=100)
+@given(graphs, graphs, st.data())
+def test_a_tree_delta_turns_the_old_table_into_the_new(g1, g2, data):
+    names = [str(v) for v in range(max(len(g1), len(g2)))]
+    source = data.draw(st.sampled_from(range(min(len(g1), len(g2)))))
+    old, new = (
+        shortest_path_tree(
+            [sorted(g[u]) if u in g else [] for u in range(len(names))], source, names
+        )
+        for g in (g1, g2)
+    )
+    table = dict(old.routes(names))
+    delta = new.delta(old, names)
+    for i in range(0, len(delta), 3):
+        dst, hop, hops = delta[i : i + 3]
+        if hop is None:
+            del table[dst]
+        else:
+            table[dst] = Route(hop, hops)
+    assert table == new.routes(names)
+    assert len(delta) // 3 == sum(
+        1 for d in set(table) | set(old.routes(names)) if table.get(d) != old.routes(names).get(d)
+    )
+
+
 def wrongs(table: dict[str, Route], names: list[str], draw) -> dict[str, Route]:
     """The table with one entry spoilt (removed, extra, wrong hops or a wrong next hop)."""
     spoilt = dict(table)
