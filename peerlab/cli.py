@@ -75,17 +75,6 @@ def _writable(path: str | Path, flag: str) -> Path:
     return path
 
 
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from peerlab.runner import run
     from peerlab.scenario import load_scenario
@@ -141,26 +130,6 @@ def _compare_and_report(args: argparse.Namespace):
     real.write(out.parent / f"{out.name}-real.json")
     print(f"\ncomparison written to {out.with_suffix('.json')} and {out.with_suffix('.txt')}")
     return (0 if comparison["agree"] else 1), real
-
-
-def _cmd_sweep(args: argparse.Namespace) -> int:
-    from peerlab.sweep import format_sweep, parse_seeds, sweep
-
-    def progress(done: int, total: int) -> None:
-        if not args.quiet and sys.stderr.isatty():
-            sys.stderr.write(f"\r{done}/{total} runs")
-            sys.stderr.write("\n" if done == total else "")
-            sys.stderr.flush()
-
-    seeds = parse_seeds(args.seeds)
-    if args.out:
-        _writable(args.out, "--out")
-    rows = sweep(args.scenarios, seeds, jobs=args.jobs, progress=progress)
-    print(format_sweep(rows))
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
-        print(f"sweep written to {args.out}")
-    return 0 if all(r["ok"] for r in rows) else 1
 
 
 def _cmd_member(args: argparse.Namespace) -> int:
@@ -307,13 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("sweep", help="run scenarios x seeds in simulation, in parallel")
-    p.add_argument("scenarios", nargs="+", help="scenario YAML files")
-    p.add_argument("--seeds", default="1-5", help="e.g. 1-10 or 3,5,8 (default 1-5)")
-    p.add_argument("--jobs", type=_positive, help="processes (default: one per CPU)")
-    p.add_argument("--out", help="write the per-run summaries as JSON here")
-    p.add_argument("--quiet", action="store_true", help="no progress counter")
-    p.set_defaults(func=_cmd_sweep)
+    # imported here: the campaign commands' module builds on this one's helpers
+    from peerlab.campaign.cli import add_campaign_commands
+
+    add_campaign_commands(sub)
 
     p = sub.add_parser("member", help="run one live member with a command prompt")
     p.add_argument("--id", required=True, help="this member's id")
