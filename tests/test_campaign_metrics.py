@@ -58,3 +58,17 @@ def test_confidence_intervals_use_students_t():
     assert (mean, half) == (2.0, pytest.approx(4.303 / math.sqrt(3)))
     mean, half = mean_ci([5.0])
     assert mean == 5.0 and math.isnan(half)
+
+
+def test_the_scenarios_readme_names_every_metric():
+    from peerlab.campaign.metrics import FIXED, STATS
+
+    text = (SMALL.parent.parent.parent / "scenarios" / "README.md").read_text()
+    documented = text[text.index("### Metrics") :]
+    for name in FIXED:
+        stat = name.rpartition("_")[2]
+        assert f"`{name}`" in documented or (
+            stat in STATS and f"`{name.rpartition('_')[0]}_STAT`" in documented
+        ), name
+    for stat in STATS:
+        assert f"`{stat}`" in documented
