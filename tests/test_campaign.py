@@ -3,7 +3,6 @@ folder that resumes, tabulated and plotted."""
 
 import csv
 import io
-import logging
 import math
 import os
 import signal
@@ -21,6 +20,7 @@ from peerlab.campaign import (
     campaign_table,
     draw_campaign,
     load_campaign,
+    local_cluster,
     read_table,
     run_campaign,
 )
@@ -45,23 +45,9 @@ POINTS = [(n, latency) for n in (6, 8, 10) for latency in ("2ms", "5ms", "10ms")
 RUNS = [(n, latency, seed) for n, latency in POINTS for seed in (1, 2, 3)]
 
 
-def two_workers():
-    """A LocalCluster of two worker processes on loopback (a context manager)."""
-    from distributed import LocalCluster
-
-    return LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        silence_logs=logging.ERROR,
-    )
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    with two_workers() as cluster:
+    with local_cluster(2) as cluster:
         yield cluster
 
 
@@ -196,6 +182,39 @@ def test_the_plot_draws_a_line_per_hue_value_with_95_percent_intervals(on_two_wo
     assert picture.stat().st_size > 0
 
 
+def test_the_scheduler_may_come_from_the_environment(cluster, tmp_path, monkeypatch):
+    path = tmp_path / "one.yaml"
+    path.write_text(f"scenario: {HERE / 'small.yaml'}\nseeds: [4]\n")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+    report = run_campaign(path, tmp_path / "out")
+    assert report.where == f"on the Dask scheduler at {cluster.scheduler_address} (2 workers)"
+    assert (report.ran, report.failed) == (1, [])
+
+
+def test_reading_a_folder_that_is_no_campaign_or_plotting_no_column_exits_2(
+    on_two_workers, tmp_path, capsys
+):
+    out, _, _ = on_two_workers
+    assert main(["campaign", "table", str(tmp_path)]) == 2
+    assert "is not a campaign folder (it has no campaign.json" in capsys.readouterr().err
+    command = [
+        "campaign",
+        "plot",
+        str(out),
+        "--y",
+        "convergence.p50",
+        "-o",
+        str(tmp_path / "p.png"),
+    ]
+    assert main([*command, "--x", "members"]) == 2
+    assert "x: no column 'members' (columns: members.count, defaults.latency, seed," in (
+        capsys.readouterr().err
+    )
+    assert main([*command, "--x", "seed", "--y", "p50"]) == 2
+    assert "unknown metric 'p50'" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()
+
+
 def test_the_issue_example_campaign_works_as_written(tmp_path):
     out, written, picture = tmp_path / "c", tmp_path / "table.csv", tmp_path / "plot.png"
     assert main(["campaign", "run", str(EXAMPLE), "--out", str(out), "--serial", "--quiet"]) == 0
@@ -227,7 +246,7 @@ def test_killing_a_worker_mid_campaign_loses_no_run(tmp_path):
     (tmp_path / "small.yaml").write_text(small)
     (tmp_path / "grid.yaml").write_text(GRID.read_text())
     killed = {}
-    with two_workers() as cluster, Client(cluster) as client:
+    with local_cluster(2) as cluster, Client(cluster) as client:
 
         def kill_a_busy_worker(record):
             if killed:

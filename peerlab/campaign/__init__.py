@@ -6,7 +6,7 @@ embedded LocalCluster, a cluster's scheduler, or in this process; :func:`campaig
 the folder back as a table and :func:`draw_campaign` plots a metric with confidence intervals.
 """
 
-from peerlab.campaign.execute import CampaignReport, execute_run, run_campaign
+from peerlab.campaign.execute import CampaignReport, execute_run, local_cluster, run_campaign
 from peerlab.campaign.figure import draw_campaign
 from peerlab.campaign.metrics import metric_names
 from peerlab.campaign.spec import Campaign, Run, load_campaign, parse_seeds
@@ -21,6 +21,7 @@ __all__ = [
     "draw_campaign",
     "execute_run",
     "load_campaign",
+    "local_cluster",
     "metric_names",
     "parse_seeds",
     "read_table",

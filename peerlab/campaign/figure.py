@@ -51,6 +51,8 @@ def draw_campaign(
             continue
         by_x = groups.setdefault(_key(row[hue]) if hue else y, {})
         by_x.setdefault(_key(row[x]), []).append(float(value))
+    if not groups:
+        raise CampaignError(f"y: no run has a value of {y!r} (of {len(rows)} runs)")
     xs = _ordered(dict.fromkeys(v for by_x in groups.values() for v in by_x))
     numeric = all(isinstance(v, int | float) for v in xs)
     position = {v: (v if numeric else i) for i, v in enumerate(xs)}
