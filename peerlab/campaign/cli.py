@@ -9,6 +9,7 @@ from pathlib import Path
 from peerlab.campaign.execute import CampaignReport, run_campaign
 from peerlab.campaign.metrics import canonical
 from peerlab.campaign.spec import load_campaign, parse_seeds
+from peerlab.campaign.store import MANIFEST
 from peerlab.campaign.table import read_table, write_table
 from peerlab.cli import _writable
 from peerlab.errors import PeerlabError
@@ -81,11 +82,17 @@ def _where_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _folder(out: str) -> str:
+    """``out``, once it is known that a campaign folder can be written there."""
+    _writable(Path(out) / MANIFEST, "--out")
+    return out
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     campaign = load_campaign(args.file)
     report = run_campaign(
         campaign,
-        args.out or f"out/campaign-{campaign.name}",
+        _folder(args.out or f"out/campaign-{campaign.name}"),
         workers=args.workers,
         scheduler=args.scheduler,
         serial=args.serial,
@@ -160,7 +167,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     rows = sweep(
         args.scenarios,
         seeds,
-        args.out,
+        _folder(args.out),
         workers=args.workers,
         scheduler=args.scheduler,
         serial=args.serial,
