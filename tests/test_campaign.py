@@ -126,7 +126,7 @@ def test_dask_changes_where_runs_happen_not_what_they_compute(on_two_workers, tm
     one = tmp_path / "one-worker"
     assert main(["campaign", "run", str(GRID), "--out", str(one), "--workers", "1"]) == 0
     shown = capsys.readouterr()
-    assert "27 run now on a local Dask cluster of 1 worker processes" in shown.out
+    assert "27 run now on a local Dask cluster of 1 worker," in shown.out
     assert "dashboard: http://127.0.0.1:" in shown.err
     assert "small-grid: 27/27 runs, 0 failed" in shown.err  # progress, as lines off a terminal
     serial = tmp_path / "serial"

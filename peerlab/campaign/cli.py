@@ -68,7 +68,10 @@ def add_campaign_commands(sub: argparse._SubParsersAction) -> None:
 def _where_flags(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument(
-        "--workers", type=_positive, help="worker processes of the local Dask cluster (one a CPU)"
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="worker processes of the local Dask cluster (default: one per CPU)",
     )
     where.add_argument(
         "--scheduler",
@@ -79,7 +82,7 @@ def _where_flags(p: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--serial", action="store_true", help="run in this process, one by one, without Dask"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no dashboard link")
 
 
 def _folder(out: str) -> str:

@@ -147,10 +147,11 @@ def _executor(
         return
     with _client(workers, scheduler) as client:
         count = len(client.nthreads())
+        workers = f"{count} worker{'s' if count != 1 else ''}"
         where = (
-            f"on the Dask scheduler at {scheduler} ({count} workers)"
+            f"on the Dask scheduler at {scheduler} ({workers})"
             if scheduler
-            else f"on a local Dask cluster of {count} worker processes"
+            else f"on a local Dask cluster of {workers}"
         )
         yield where, client.dashboard_link, lambda runs, backend: _on_dask(client, runs, backend)
 
