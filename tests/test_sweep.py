@@ -37,6 +37,8 @@ def test_sweep_command(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "2/2 runs met their expectations" in shown
     assert [r["seed"] for r in read_table(out).rows] == [1, 2]
-    assert main(["sweep", str(ROOT / "tests" / "bad_scenarios" / "self_link.yaml")]) == 2
+    bad = str(ROOT / "tests" / "bad_scenarios" / "self_link.yaml")
+    assert main(["sweep", bad, "--out", str(tmp_path / "never")]) == 2
+    assert not (tmp_path / "never").exists()  # refused before anything was made
     assert main(["sweep", scenario, "--seeds", "2-1"]) == 2
     assert "--seeds: '2-1' is an empty range of seeds" in capsys.readouterr().err

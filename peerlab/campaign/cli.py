@@ -8,7 +8,7 @@ from pathlib import Path
 
 from peerlab.campaign.execute import CampaignReport, run_campaign
 from peerlab.campaign.metrics import canonical
-from peerlab.campaign.spec import load_campaign, parse_seeds
+from peerlab.campaign.spec import load_campaign, parse_seeds, sweep_campaign
 from peerlab.campaign.store import MANIFEST
 from peerlab.campaign.table import read_table, write_table
 from peerlab.cli import _writable
@@ -161,21 +161,22 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from peerlab.sweep import format_sweep, sweep
+    from peerlab.sweep import SWEEP_METRICS, format_sweep
 
     try:
         seeds = parse_seeds(args.seeds)
     except ValueError as exc:
         raise PeerlabError(f"--seeds: {exc}") from None
-    rows = sweep(
-        args.scenarios,
-        seeds,
+    campaign = sweep_campaign(args.scenarios, seeds, SWEEP_METRICS)
+    run_campaign(
+        campaign,
         _folder(args.out),
         workers=args.workers,
         scheduler=args.scheduler,
         serial=args.serial,
         progress=not args.quiet,
     )
+    rows = read_table(args.out).rows
     print(format_sweep(rows))
     print(f"results in {args.out} (peerlab campaign table {args.out} -o table.csv)")
     return 0 if all(r["ok"] for r in rows) else 1
