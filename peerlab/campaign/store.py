@@ -74,10 +74,6 @@ class CampaignFolder:
         except (OSError, ValueError):
             return None
 
-    def keys(self) -> set[str]:
-        """The keys of every run stored here."""
-        return {p.stem for p in self.runs.glob("*.json")}
-
     def store(self, record: dict[str, Any]) -> None:
         """Store a run's record under its key, whole or not at all."""
         _write_json(self.runs / f"{record['key']}.json", record)
