@@ -161,9 +161,9 @@ def _member_class(args: argparse.Namespace):
 def _cmd_explore(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from peerlab.campaign.spec import parse_seeds
     from peerlab.console import progress, stderr
     from peerlab.explorer import CHECKED, explore
-    from peerlab.sweep import parse_seeds
     from peerlab.units import parse_duration
 
     seeds = parse_seeds(args.seeds)
@@ -222,26 +222,6 @@ def _stdout():
     from rich.console import Console
 
     return Console(highlight=False)
-
-
-def _cmd_sweep(args: argparse.Namespace) -> int:
-    from peerlab.sweep import format_sweep, parse_seeds, sweep
-
-    def progress(done: int, total: int) -> None:
-        if not args.quiet and sys.stderr.isatty():
-            sys.stderr.write(f"\r{done}/{total} runs")
-            sys.stderr.write("\n" if done == total else "")
-            sys.stderr.flush()
-
-    seeds = parse_seeds(args.seeds)
-    if args.out:
-        _writable(args.out, "--out")
-    rows = sweep(args.scenarios, seeds, jobs=args.jobs, progress=progress)
-    print(format_sweep(rows))
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
-        print(f"sweep written to {args.out}")
-    return 0 if all(r["ok"] for r in rows) else 1
 
 
 def _cmd_member(args: argparse.Namespace) -> int:
@@ -463,13 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("sweep", help="run scenarios x seeds in simulation, in parallel")
-    p.add_argument("scenarios", nargs="+", help="scenario YAML files")
-    p.add_argument("--seeds", default="1-5", help="e.g. 1-10 or 3,5,8 (default 1-5)")
-    p.add_argument("--jobs", type=_positive, help="processes (default: one per CPU)")
-    p.add_argument("--out", help="write the per-run summaries as JSON here")
-    p.add_argument("--quiet", action="store_true", help="no progress counter")
-    p.set_defaults(func=_cmd_sweep)
+    # imported here: the campaign commands' module builds on this one's helpers
+    from peerlab.campaign.cli import add_campaign_commands
+
+    add_campaign_commands(sub)
 
     p = sub.add_parser("member", help="run one live member with a command prompt")
     p.add_argument("--id", required=True, help="this member's id")

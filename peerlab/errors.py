@@ -91,3 +91,8 @@ class ScenarioError(PeerlabError):
 
 class ResultsError(PeerlabError):
     """A file that is not a readable peerlab results file."""
+
+
+class CampaignError(ScenarioError):
+    """An invalid campaign file, grid point or folder; where a grid point is to blame, its
+    ``path`` names the point before the key path."""

@@ -336,6 +336,23 @@ def load_scenario(source: str | Path, text: str | None = None) -> Scenario:
 
     A bare name that is not a file (``quickstart``) names a scenario packaged with peerlab.
     """
+    return build_scenario(read_document(source, text))
+
+
+@dataclass(frozen=True)
+class Document:
+    """A scenario file parsed as YAML but not yet validated: its ``data``, a ``check`` that
+    makes errors naming the file, line and key path, and the folder its relative paths start
+    from."""
+
+    data: Any
+    check: _Checker
+    base_dir: Path
+
+
+def read_document(source: str | Path, text: str | None = None) -> Document:
+    """Read and parse a scenario file (or ``text``, labelled ``source`` in messages), as
+    :func:`load_scenario` does, without validating it."""
     path = Path(source)
     if text is None and not path.exists() and path.parent == Path("."):
         path = packaged(path.name)
@@ -354,8 +371,13 @@ def load_scenario(source: str | Path, text: str | None = None) -> Scenario:
         raise ScenarioError(
             f"invalid YAML: {problem}", file=label, line=mark.line + 1 if mark else None
         ) from None
-    check = _Checker(label, _Lines(node))
-    return _build(data, check, path.parent)
+    return Document(data, _Checker(label, _Lines(node)), path.parent)
+
+
+def build_scenario(document: Document, data: Any = None) -> Scenario:
+    """Validate a parsed scenario: ``document``'s own data, or ``data``, a changed copy of it
+    whose errors name the document's file and the lines of the parts it kept."""
+    return _build(document.data if data is None else data, document.check, document.base_dir)
 
 
 def _link_params(check: _Checker, raw: dict, path: tuple, base: LinkParams) -> LinkParams:

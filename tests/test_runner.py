@@ -262,7 +262,8 @@ def test_a_bad_results_file_is_named_with_what_is_wrong(tmp_path, capsys, conten
         (["run", "SCENARIO", "--out", "FILE/r.json"], "--out: cannot write 'FILE/r.json'"),
         (["run", "SCENARIO", "--trace", "DIR"], "--trace: cannot write 'DIR': it is a directory"),
         (["plot", "SCENARIO", "-o", "FILE/p.png"], "-o: cannot write 'FILE/p.png'"),
-        (["sweep", "SCENARIO", "--seeds", "1", "--out", "DIR"], "--out: cannot write 'DIR'"),
+        (["sweep", "SCENARIO", "--seeds", "1", "--out", "FILE/s"], "--out: cannot write 'FILE/s"),
+        (["campaign", "run", "CAMPAIGN", "--out", "FILE/c"], "--out: cannot write 'FILE/c"),
         (["compare", "SCENARIO", "--out", "FILE/c"], "--out: cannot write 'FILE/c'"),
     ],
 )
@@ -271,7 +272,12 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_run(
 ):
     blocker = tmp_path / "a-file"  # a path under a regular file cannot be made
     blocker.write_text("")
-    names = {"SCENARIO": ROOT / "scenarios" / "line.yaml", "FILE": blocker, "DIR": tmp_path}
+    names = {
+        "SCENARIO": ROOT / "scenarios" / "line.yaml",
+        "CAMPAIGN": ROOT / "tests" / "campaigns" / "grid.yaml",
+        "FILE": blocker,
+        "DIR": tmp_path,
+    }
 
     def fill(text: str) -> str:
         for name, value in names.items():
@@ -284,8 +290,8 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_run(
     assert "scenario" not in out  # nothing ran
 
 
-def test_sweep_jobs_must_be_positive(capsys):
+def test_sweep_workers_must_be_positive(capsys):
     with pytest.raises(SystemExit) as info:
-        main(["sweep", str(ROOT / "scenarios" / "line.yaml"), "--jobs", "0"])
+        main(["sweep", str(ROOT / "scenarios" / "line.yaml"), "--workers", "0"])
     assert info.value.code == 2
-    assert "--jobs: expected a positive integer, got '0'" in capsys.readouterr().err
+    assert "--workers: expected a positive integer, got '0'" in capsys.readouterr().err
