@@ -248,7 +248,7 @@ class _Build:
             delivered = 1.0 if raw.delivered == "all" else float(raw.delivered)
         return Expect(
             delivered,
-            None if raw.routes is UNSET else raw.routes,
+            raw.routes,
             None if raw.converged_within is UNSET else float(raw.converged_within),
             raw.invariants,
         )

@@ -102,7 +102,7 @@ class ExpectSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """``expect``: what must hold for the run to pass."""
 
     delivered: Literal["all"] | Ratio | UnsetType = UNSET
-    routes: Literal["shortest"] | UnsetType = UNSET
+    routes: Literal["shortest"] | None = None
     converged_within: Duration | UnsetType = UNSET
     invariants: bool = False
 
