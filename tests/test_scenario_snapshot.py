@@ -74,6 +74,16 @@ settle: 500ms
         }.items()
     },
     "edge list": "topology: {file: edges.csv}\nmembers: [x, y, z, w]\n",
+    "odd values": """
+members: {count: 11}
+topology: {generator: {kind: line}}
+events:
+  - {at: 1s, send: {from: m00, to: m10, payload: true, reliable: false}}
+  - {at: 1s, send: {from: m10, to: m00, payload: 2.5}}
+  - {at: 2s, join: {member: loner, connect: []}}
+  - {at: 2s, partition: [[m00], [m01, m02], [loner]]}
+expect: {routes: null, delivered: all, converged_within: 1500us}
+""",
 }
 
 
