@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peerlab.errors import PeerlabError, UnknownMember
+from peerlab.network import BACKENDS
 
 if TYPE_CHECKING:
     from peerlab.results import RunResult
@@ -380,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
     p.add_argument(
         "--backend",
-        choices=["sim", "real", "proc"],
+        choices=list(BACKENDS),
         default="sim",
         help="sim: SimPy; real: loopback TCP in this process; proc: one process each",
     )

@@ -98,6 +98,12 @@ class Scenario:
         last = max((e.at for e in self.events), default=0.0)
         return last + self.settle
 
+    @property
+    def everyone(self) -> tuple[str, ...]:
+        """Every member the scenario ever has: the initial ones, then those that join."""
+        joins = sorted((e for e in self.events if e.kind == "join"), key=lambda e: (e.at, e.index))
+        return (*self.members, *(e.args["member"] for e in joins))
+
     def with_seed(self, seed: int) -> Scenario:
         """The same scenario with another seed."""
         return replace(self, seed=seed)
