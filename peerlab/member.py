@@ -52,7 +52,7 @@ from peerlab.linkstate import (
 )
 from peerlab.reliable import WINDOW_MAX, Pending, Receipt, ReliableDelivery
 from peerlab.routing import Route, shortest_path_tree
-from peerlab.trace import Tracer
+from peerlab.trace import DELIVER, FORWARD, SEND, Tracer
 from peerlab.transport import Conn, TimerHandle, Transport
 from peerlab.wire import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -351,7 +351,7 @@ class Member:
         self._msg_counter += 1
         msg_id = f"{self.id}:{self.incarnation}:{self._msg_counter}"
         data = Data(msg_id, self.id, dst, self.config.default_ttl, [self.id], payload)
-        if self.tracer.sends:
+        if SEND in self.tracer.kinds:
             self._emit(
                 ev.SEND, msg_id=msg_id, src=self.id, dst=dst, size=len(payload), reliable=reliable
             )
@@ -544,7 +544,6 @@ class Member:
             keep = self._preferred(existing, c)
             drop = c if keep is existing else existing
             self._peers[c.peer] = keep
-            self._via.clear()
             self._discard(drop)
             self.transport.close(drop.handle)
             self._emit(
@@ -622,7 +621,7 @@ class Member:
                         outbox[peer] = dict(fresh)
                     else:
                         box.update(fresh)
-        if self.tracer.wants(ev.ADVERT_IN):
+        if ev.ADVERT_IN in self.tracer.kinds:
             self._emit(ev.ADVERT_IN, peer=sender, count=len(batch.adverts), new=len(fresh))
         if self._outbox:
             self._schedule_flush()
@@ -641,7 +640,7 @@ class Member:
             self._drop(data, TTL_EXPIRED)
             return
         data.ttl -= 1
-        if self.tracer.forwards:
+        if FORWARD in self.tracer.kinds:
             self._emit(ev.FORWARD, msg_id=data.msg_id, src=data.src, dst=data.dst, came_from=c.peer)
         try:
             # _forward's common case inline (a known first hop, no batch open): a call less a hop
@@ -682,12 +681,10 @@ class Member:
 
     def _forward(self, message: Data | Ack) -> None:
         """Send a message not addressed to us on towards its destination, or drop it."""
-        c = self._via.get(message.dst)
+        c = self._first_hop(message.dst)
         if c is None:
-            c = self._next_conn(message.dst)
-            if c is None:
-                self._drop(message, NO_ROUTE)
-                return
+            self._drop(message, NO_ROUTE)
+            return
         if self._batching:
             queued = c.queued
             if queued is None:
@@ -724,9 +721,14 @@ class Member:
                 self._send_routed(c, messages[:half])
                 self._send_routed(c, messages[half:])
 
+    def _first_hop(self, dst: str) -> _Conn | None:
+        """The connection to the first hop towards ``dst``, if there is one."""
+        c = self._via.get(dst)
+        return c if c is not None else self._next_conn(dst)
+
     def _next_conn(self, dst: str) -> _Conn | None:
-        """The connection to the first hop towards ``dst``, remembered until routes or peers
-        change (a relay looks up the same few destinations again and again)."""
+        """:meth:`_first_hop` read off the BFS tree, and remembered until the routes change or
+        a connection closes (a relay looks up the same few destinations again and again)."""
         index = self.db.index
         number = index.get(dst)
         first = self._tree.first_hop
@@ -748,7 +750,7 @@ class Member:
                 if receipt is Receipt.REFUSED:
                     self._drop(data, REFUSED)
                 return
-        if self.tracer.delivers:
+        if DELIVER in self.tracer.kinds:
             self._emit(
                 ev.DELIVER,
                 msg_id=data.msg_id,
@@ -787,7 +789,7 @@ class Member:
         """Transmit a reliable message once more, or note that it waits for a route."""
         pending.attempts += 1
         data = self._reliable.sender.stamp(pending)
-        if self._via.get(pending.dst) is None and self._next_conn(pending.dst) is None:
+        if self._first_hop(pending.dst) is None:
             self._reliable.sender.unrouted.add(pending.dst)
             return
         self._forward(data)
@@ -888,7 +890,7 @@ class Member:
         tree = shortest_path_tree(db.claimed, db.me, db.index.ids, db.listed)
         self._tree = tree
         self._via.clear()
-        if self.tracer.wants(ev.ROUTE_CHANGE) and (
+        if ev.ROUTE_CHANGE in self.tracer.kinds and (
             tree.first_hop != old.first_hop or tree.dist != old.dist
         ):
             changed, removed = tree.differences(old)
@@ -967,7 +969,7 @@ class Member:
                     batch.append(raw)
                     size += len(raw)
                 self._send_msg(c, Adverts(batch))
-            if self.tracer.wants(ev.ADVERT_OUT):
+            if ev.ADVERT_OUT in self.tracer.kinds:
                 self._emit(ev.ADVERT_OUT, peer=peer, count=len(raws))
 
     def _send_msg(self, c: _Conn, message: Message) -> None:
@@ -1039,7 +1041,6 @@ class Member:
             c.hello_timer.cancel()
         if c.peer is not None and self._peers.get(c.peer) is c:
             del self._peers[c.peer]
-            self._via.clear()
             self._outbox.pop(c.peer, None)
             self._emit(ev.DISCONNECT, peer=c.peer, address=c.remote_address, reason=reason)
             if self.running:
@@ -1048,8 +1049,11 @@ class Member:
             self._emit(ev.DISCONNECT, peer=None, address=c.remote_address, reason=reason)
 
     def _discard(self, c: _Conn) -> None:
+        """Take a connection out of the member (every closed connection passes here)."""
         self._conns.pop(c.handle, None)
         c.open = False
+        if c.peer is not None:
+            self._via.clear()  # it may have been a first hop
 
     def _emit(self, kind: str, **fields) -> None:
         if kind in self.tracer.kinds:

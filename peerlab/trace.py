@@ -78,7 +78,11 @@ class TraceEvent:
 
 
 class Tracer:
-    """Collects :class:`TraceEvent` objects; optionally filters kinds and forwards to a sink."""
+    """Collects :class:`TraceEvent` objects; optionally filters kinds and forwards to a sink.
+
+    ``kind in tracer.kinds`` says whether events of a kind are recorded, so a caller can skip
+    building one nobody wants (a tracer that neither keeps nor forwards wants none).
+    """
 
     def __init__(
         self,
@@ -91,20 +95,11 @@ class Tracer:
             unknown = set(kinds) - KINDS
             if unknown:
                 raise ValueError(f"unknown trace kinds {sorted(unknown)}; known: {sorted(KINDS)}")
-        # a tracer that neither keeps nor forwards wants nothing, so callers skip building events
         wanted = frozenset(kinds) if kinds is not None else KINDS
         self.kinds = wanted if keep or sink is not None else frozenset()
-        # whether the events of every routed message are wanted: read per message and per hop
-        self.sends = SEND in self.kinds
-        self.forwards = FORWARD in self.kinds
-        self.delivers = DELIVER in self.kinds
         self.keep = keep
         self.sink = sink
         self.events: list[TraceEvent] = []
-
-    def wants(self, kind: str) -> bool:
-        """Whether events of ``kind`` are recorded (lets callers skip building them)."""
-        return kind in self.kinds
 
     def emit(self, time: float, member: str, kind: str, **fields: Any) -> None:
         """Record one event if its kind is wanted."""

@@ -79,6 +79,7 @@ class Pipe:
     dst: str
     model: LinkModel
     end: SimEnd | None = None  # the receiving end
+    source: SimEnd | None = None  # the sending end
     busy_until: float = 0.0
     last_arrival: float = 0.0  # when the latest chunk sent arrives (chunks never overtake)
     last: Arrival | None = None  # the latest chunk sent, until delivered (may take a merge)

@@ -280,7 +280,7 @@ class SimNetwork:
                 report.members_affected.update((pipe.src, pipe.dst))
             for item in held:
                 if isinstance(item, bytes):
-                    self.transmit(pipe, item)
+                    self.send(pipe.source, item, released=True)
                 else:
                     self.signal(pipe, item)
 
@@ -430,6 +430,7 @@ class SimNetwork:
         a = SimEnd(dialer, forward)
         b = SimEnd(acceptor, backward)
         forward.end, backward.end = b, a
+        forward.source, backward.source = a, b
         dialer.ends[a] = None
         acceptor.ends[b] = None
 
@@ -440,9 +441,14 @@ class SimNetwork:
         self.schedule(latency, dialer_connected)
         acceptor.dispatch(lambda: acceptor.handler.connection_made(b, False, dialer.listen_address))
 
-    def transmit(self, pipe: Pipe, data: bytes) -> None:
-        """Put bytes written on a connection into its pipe: queued behind the bytes before them
-        (bandwidth), then carried for the link's one-way delay, arriving in order."""
+    def send(self, end: SimEnd, data: bytes, released: bool = False) -> None:
+        """A transport's ``send`` on ``end`` (each transport's is this very method): put the
+        bytes into the end's pipe, queued behind the bytes before them (bandwidth), then
+        carried for the link's one-way delay, arriving in order. Ignored on a closed end,
+        unless they are bytes a fault held back (``released``), which go on before the FIN."""
+        if (end.closed and not released) or not data:
+            return
+        pipe = end.out
         # most frames travel while no fault is active: no lookup (and no call) for them
         if pipe.dead or ((self._cuts or self._partition is not None) and self._held(pipe, data)):
             return

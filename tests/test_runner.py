@@ -295,3 +295,10 @@ def test_sweep_workers_must_be_positive(capsys):
         main(["sweep", str(ROOT / "scenarios" / "line.yaml"), "--workers", "0"])
     assert info.value.code == 2
     assert "--workers: expected a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_the_runner_handles_every_event_kind_a_scenario_may_hold():
+    from peerlab.scenario import EVENT_KINDS
+    from peerlab.truth import Director
+
+    assert set(Director.HANDLERS) == set(EVENT_KINDS)
