@@ -371,9 +371,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``peerlab`` command."""
+    from peerlab import __version__
+
     parser = argparse.ArgumentParser(
         prog="peerlab", description="Build, run, simulate and look at P2P overlay networks."
     )
+    parser.add_argument("--version", action="version", version=f"peerlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run a scenario on one backend")
