@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import random
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,6 +33,9 @@ BACKENDS: dict[str, str] = {
     "proc": "peerlab.realnet.backend:ProcDriver",  # the real backend, one OS process per member
 }
 
+
+#: Told ``(scenario time now, scenario end time, the event just applied or None)`` as a run goes.
+Progress = Callable[[float, float, str | None], None]
 
 #: How often the runner dials again a scenario link that should be up and is not (seconds).
 REDIAL_EVERY = 0.25
@@ -98,7 +100,7 @@ class _Run:
         scenario: Scenario,
         backend: str,
         time_scale: float,
-        progress: Callable[[float, float], None] | None,
+        progress: Progress | None,
         member_class: type[Member] = Member,
     ) -> None:
         self.scenario = scenario
@@ -150,6 +152,8 @@ class _Run:
                 if event.at > end:
                     break
                 self._apply(event)
+                if self.progress is not None:
+                    self.progress(self.driver.now(), end, event.describe())
             self._advance(end)
             self._close_pending()
             return self._result(time.monotonic() - wall0)
@@ -163,7 +167,7 @@ class _Run:
             self.driver.call(lambda: self.views.observe(self.net.members, self.driver.now()))
             self._observe()
             if self.progress is not None:
-                self.progress(self.driver.now(), self.scenario.end_time)
+                self.progress(self.driver.now(), self.scenario.end_time, None)
 
     def _observe(self) -> None:
         """Track whether the tables match the truth, and keep the scenario's links dialled."""
@@ -498,11 +502,12 @@ def run(
     *,
     seed: int | None = None,
     time_scale: float = 1.0,
-    progress: Callable[[float, float], None] | None = None,
+    progress: Progress | None = None,
     member_class: type[Member] = Member,
 ) -> RunResult:
     """Run a scenario (or a scenario file) on ``backend`` ("sim", "real" or "proc");
-    ``member_class`` runs a variant of the protocol in place of :class:`Member`."""
+    ``member_class`` runs a variant of the protocol in place of :class:`Member`; ``progress``
+    is told the scenario time as the run goes, and each event once it is applied."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if seed is not None:
@@ -519,21 +524,3 @@ def latency_stats(result: RunResult) -> dict[str, float | None]:
         return {"median": None, "p99": None}
     p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
     return {"median": statistics.median(lat), "p99": p99}
-
-
-def text_progress(stream=sys.stderr) -> Callable[[float, float], None]:
-    """A progress bar on ``stream`` (only drawn when it is a terminal)."""
-    last = [-1]
-
-    def show(now: float, end: float) -> None:
-        if not stream.isatty() or end <= 0:
-            return
-        filled = int(30 * min(1.0, now / end))
-        if filled != last[0]:
-            last[0] = filled
-            stream.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] {now:6.2f}/{end:.2f}s")
-            if filled == 30:
-                stream.write("\n")
-            stream.flush()
-
-    return show

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peerlab.campaign.progress import CampaignProgress
 from peerlab.campaign.spec import Campaign, Run, load_campaign
 from peerlab.campaign.store import CampaignFolder
+from peerlab.console import Progress
 from peerlab.errors import PeerlabError
 from peerlab.scenario import Scenario
 
@@ -96,15 +96,17 @@ def run_campaign(
     if todo:
         with (
             _executor(serial, workers, scheduler) as (where, dashboard, execute),
-            CampaignProgress(campaign.name, len(todo), enabled=progress) as shown,
+            Progress(campaign.name, len(todo), unit=" runs", enabled=progress) as shown,
         ):
             shown.note(f"campaign {campaign.name}: {len(todo)} runs {where}")
             if dashboard:
                 shown.note(f"dashboard: {dashboard}")
+            failures = 0
             for run, outcome in execute(todo, campaign.backend):
                 record = _record(campaign, run, outcome)
                 folder.store(record)
-                shown.advance(record["ok"])
+                failures += not record["ok"]
+                shown.advance(note=f"{failures} failed")
                 if on_record is not None:
                     on_record(record)
     records = [folder.record(key) for key in distinct]
