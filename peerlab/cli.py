@@ -373,7 +373,12 @@ def _image_format(output: str, wanted: str | None) -> str:
     clear error when the two disagree."""
     suffix = Path(output).suffix.lower().lstrip(".")
     if wanted is None:
-        return suffix if suffix in IMAGE_FORMATS else "png"
+        if suffix and suffix not in IMAGE_FORMATS:
+            raise PeerlabError(
+                f"-o {output!r}: a .{suffix} file is not one of {', '.join(IMAGE_FORMATS)} "
+                "(name one, or give --format)"
+            )
+        return suffix or "png"
     if suffix in IMAGE_FORMATS and suffix != wanted:
         raise PeerlabError(f"--format {wanted} does not match -o {output!r} (a .{suffix} file)")
     return wanted
