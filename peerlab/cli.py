@@ -18,7 +18,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn
 
 from peerlab.console import Progress, log, render, setup_logging, table
 from peerlab.errors import PeerlabError, UnknownMember
@@ -118,14 +118,10 @@ def _write(path: str, text: str) -> None:
         Path(path).write_text(text)
 
 
-def _report(args: argparse.Namespace) -> TextIO:
-    """Where the command's report goes: standard output, or standard error when an output
-    flag sends data there."""
-    return sys.stderr if args.to_stdout else sys.stdout
-
-
 def _say(args: argparse.Namespace, text: str) -> None:
-    print(text, file=_report(args))
+    """Print a line of the command's report: on standard output, or on standard error when an
+    output flag sends data there."""
+    print(text, file=sys.stderr if args.to_stdout else sys.stdout)
 
 
 def _positive(text: str) -> int:
@@ -197,10 +193,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.out != STDOUT:
             _say(args, f"results written to {args.out}")
     if args.trace:
-        if args.trace == STDOUT:
-            result.write_trace(sys.stdout)
-        else:
-            result.write_trace(args.trace)
+        result.write_trace(sys.stdout if args.trace == STDOUT else args.trace)
+        if args.trace != STDOUT:
             _say(args, f"trace written to {args.trace}")
     return 0 if result.ok else 1
 

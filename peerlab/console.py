@@ -63,11 +63,6 @@ def setup_logging(verbosity: int) -> None:
     log.propagate = False
 
 
-def stderr() -> Console:
-    """A rich console on standard error (progress and warnings go there)."""
-    return Console(stderr=True, highlight=False)
-
-
 def table(*columns: str, header: bool = True, title: str | None = None) -> Table:
     """An empty table in the command line's one style; a column named with a leading ``>`` is
     right-aligned (numbers); with no ``header`` the names only set the alignment."""
@@ -88,7 +83,9 @@ def table(*columns: str, header: bool = True, title: str | None = None) -> Table
 def render(*parts: RenderableType) -> str:
     """``parts`` as plain text (no colour, no terminal codes), one after the other."""
     text = io.StringIO()
-    console = Console(file=text, width=TEXT_WIDTH, color_system=None, highlight=False)
+    console = Console(
+        file=text, width=TEXT_WIDTH, color_system=None, highlight=False, force_jupyter=False
+    )
     for i, part in enumerate(parts):
         if i:
             console.print()
@@ -115,7 +112,7 @@ class Progress:
         console: Console | None = None,
         every: float = PLAIN_EVERY,
     ) -> None:
-        self.console = console or stderr()
+        self.console = console or Console(stderr=True, highlight=False)
         self.label = label
         self.total = total
         self.unit = unit
