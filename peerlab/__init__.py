@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 # The tool API. ``compare`` is both a submodule and the function below; importing the function
 # here, after the submodule, keeps ``peerlab.compare`` the function.
 from peerlab.compare import compare, format_comparison
+from peerlab.explorer import explore
 from peerlab.runner import run
 from peerlab.scenario import load_scenario
 
@@ -42,6 +43,7 @@ __all__ = [
     "Tracer",
     "UnknownMember",
     "compare",
+    "explore",
     "format_comparison",
     "load_scenario",
     "next_hops",

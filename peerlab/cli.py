@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from peerlab.console import Progress, log, render, setup_logging, table
 from peerlab.errors import PeerlabError, UnknownMember
+from peerlab.network import BACKENDS
 
 if TYPE_CHECKING:
     from peerlab.results import RunResult
@@ -521,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", help="scenario YAML file, or a packaged one's name")
     p.add_argument(
         "--backend",
-        choices=["sim", "real", "proc"],
+        choices=list(BACKENDS),
         default="sim",
         help="sim: SimPy; real: loopback TCP in this process; proc: one process each",
     )

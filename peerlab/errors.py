@@ -9,6 +9,7 @@ remote error costs the connection it arrived on, never the member.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 def name_list(names: Iterable[str], most: int = 12) -> str:
@@ -67,26 +68,45 @@ class UnknownMember(PeerlabError, LookupError):
     """A member id that is not (or no longer) running in the network it was asked of."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file: what is wrong (``reason``) and where (``file``,
+    ``line`` and key ``path``, each None when unknown)."""
+
+    reason: str
+    file: str | None = None
+    line: int | None = None
+    path: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        key = f"{self.path}: " if self.path else ""
+        return f"{where}{key}{self.reason}"
+
+
 class ScenarioError(PeerlabError):
-    """An invalid scenario: carries the file, line and key path of the problem."""
+    """An invalid scenario: every :class:`Problem` found in it (``problems``), one line each
+    in its text. Made from one problem (``message``, ``file``, ``line``, ``path``) or from
+    ``problems``; ``file``, ``line``, ``path`` and ``reason`` are the first problem's."""
 
     def __init__(
         self,
-        message: str,
+        message: str = "",
         *,
         file: str | None = None,
         line: int | None = None,
         path: str | None = None,
+        problems: Iterable[Problem] = (),
     ) -> None:
-        self.file = file
-        self.line = line
-        self.path = path
-        self.reason = message
-        where = ""
-        if file:
-            where = f"{file}:{line}: " if line else f"{file}: "
-        key = f"{path}: " if path else ""
-        super().__init__(f"{where}{key}{message}")
+        self.problems = tuple(problems) or (Problem(message, file, line, path),)
+        first = self.problems[0]
+        self.file = first.file
+        self.line = first.line
+        self.path = first.path
+        self.reason = first.reason
+        super().__init__("\n".join(map(str, self.problems)))
 
 
 class ResultsError(PeerlabError):

@@ -33,7 +33,6 @@ from peerlab.errors import (
     ConfigError,
     HandshakeError,
     LocalProtocolError,
-    MalformedMessage,
     PeerlabError,
     ProtocolError,
     RemoteProtocolError,
@@ -630,11 +629,6 @@ class Member:
 
     def _on_data(self, c: _Conn, data: Data) -> None:
         path = data.path
-        if len(path) + data.ttl > MAX_TTL + 1:  # no honest relay passes on such a path
-            raise MalformedMessage(
-                f"data {data.msg_id!r} has a path of {len(path)} with ttl {data.ttl} left "
-                f"(a ttl starts at most at {MAX_TTL})"
-            )
         if self.id in path:  # a loop, while tables disagree: drop it now, not at TTL's end
             self._drop(data, LOOP)
             return

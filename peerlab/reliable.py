@@ -1,8 +1,8 @@
 """Reliable delivery's state, kept apart from the member that acts on it.
 
-The contract (docs/design.md, "Reliable delivery"): a reliable message is delivered at most once
-to a receiver that does not restart; it is acknowledged only once delivered; its sender retries
-it on a timer and whenever a route to its destination appears, until its deadline, and then
+The contract (README, "Reliable delivery"): a reliable message is delivered at most once to a
+receiver that does not restart; it is acknowledged only once delivered; its sender retries it
+on a timer and whenever a route to its destination appears, until its deadline, and then
 reports it failed; so every reliable message ends acknowledged or reported failed at its sender.
 
 The sender numbers the reliable messages one life sends to one destination 1, 2, 3, ... and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any, TextIO
 
 import msgspec
 
+from peerlab import trace as ev
 from peerlab.collector import cycle_collection_paused
 from peerlab.errors import ResultsError, UnknownMember, name_list
 from peerlab.timeline import Pair, Timeline
+from peerlab.trace import TraceEvent
 
 #: The version of the results' JSON contract; a file of another version is refused on reading.
 #: 2: ``timeline`` added.
@@ -188,6 +191,20 @@ class RunResult:
             self.write_trace(out)
 
     @classmethod
+    def from_trace(
+        cls,
+        trace: Sequence[TraceEvent],
+        /,
+        *,
+        time: Callable[[float], float],
+        ended: Collection[tuple[str, int]],
+        **contract: Any,
+    ) -> RunResult:
+        """A result whose ``messages`` are read off a run's ``trace`` (see
+        :func:`messages_of`), ``contract`` giving the rest of it."""
+        return cls(messages=messages_of(trace, time, ended), trace=list(trace), **contract)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         """Rebuild a result from its JSON contract; :class:`ResultsError` names what is missing."""
         cls._check_keys(data)
@@ -237,6 +254,58 @@ class RunResult:
 
 
 _decode = msgspec.json.Decoder(RunResult).decode
+
+
+def messages_of(
+    events: Sequence[TraceEvent],
+    time: Callable[[float], float],
+    ended: Collection[tuple[str, int]],
+) -> list[dict[str, Any]]:
+    """One record per message sent, in the order sent, with what became of it, from the
+    trace's ``send``, ``deliver``, ``drop`` and ``acked`` events (times converted with
+    ``time``). A message neither delivered nor reported dropped is ``sender_stopped`` if its
+    sender's life is in ``ended`` (``(member, incarnation)`` pairs), ``unsettled`` if reliable
+    and not acknowledged, else ``lost``."""
+    messages: dict[str, dict[str, Any]] = {}
+    for e in sorted(events, key=lambda e: e.time):
+        f = e.fields
+        m = messages.get(f["msg_id"]) if "msg_id" in f else None
+        if e.kind == ev.SEND:
+            messages[f["msg_id"]] = {
+                "id": f["msg_id"],
+                "src": f["src"],
+                "dst": f["dst"],
+                "sent_at": round(time(e.time), 6),
+                "delivered_at": None,
+                "path": [f["src"]],
+                "drop_reason": None,
+                "reliable": f.get("reliable", False),
+                "acked_at": None,
+                "deliveries": 0,
+            }
+        elif m is None:
+            continue
+        elif e.kind == ev.DELIVER:
+            m["deliveries"] += 1
+            if m["delivered_at"] is None:
+                m.update(delivered_at=round(time(e.time), 6), path=list(f["path"]))
+                m["drop_reason"] = None
+        elif e.kind == ev.DROP and not f.get("ack"):
+            if m["delivered_at"] is None:  # the last word: a relay's drop, then the sender's
+                m.update(drop_reason=f["reason"], path=list(f.get("path", m["path"])))
+        elif e.kind == ev.ACKED:
+            m["acked_at"] = round(time(e.time), 6)
+    out = list(messages.values())
+    for m in out:
+        if m["delivered_at"] is None and m["drop_reason"] is None:
+            src, life, _ = m["id"].rsplit(":", 2)
+            if life.isdigit() and (src, int(life)) in ended:
+                m["drop_reason"] = "sender_stopped"
+            else:
+                m["drop_reason"] = (
+                    "unsettled" if m["reliable"] and m["acked_at"] is None else "lost"
+                )
+    return out
 
 
 class _Schema(msgspec.Struct):

@@ -43,6 +43,8 @@ Address = Annotated[str, msgspec.Meta(max_length=256)]
 #: The largest TTL a message may start with.
 MAX_TTL: Final = 1024
 Hops = Annotated[int, msgspec.Meta(ge=0, le=MAX_TTL)]
+#: The members a message has visited: never more than a TTL allows.
+Path = Annotated[list[MemberId], msgspec.Meta(max_length=MAX_TTL + 1)]
 Incarnation = Annotated[int, msgspec.Meta(ge=0, le=MAX_INCARNATION)]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
 
@@ -96,7 +98,7 @@ class Data(msgspec.Struct, tag="data", array_like=True, gc=False):
     src: MemberId
     dst: MemberId
     ttl: Hops
-    path: list[MemberId]
+    path: Path
     payload: bytes
     reliable: Reliable | None = None
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from peerlab.faults import FaultReport
 from peerlab.linkstate import AdvertCache
 from peerlab.member import (
     Member,
@@ -23,7 +24,11 @@ from peerlab.member import (
 )
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
+from peerlab.realnet.wallclock import WallClock
 from peerlab.trace import Tracer
+
+if TYPE_CHECKING:
+    from peerlab.scenario import Scenario
 
 T = TypeVar("T")
 
@@ -77,8 +82,9 @@ class NetPolicy(Policy):
         return self.latency.get(pair, self.default_latency) + serialise
 
 
-class TcpNetwork:
-    """Real members on 127.0.0.1, with the same control surface as ``peerlab.sim.SimNetwork``."""
+class TcpNetwork(WallClock):
+    """Real members on 127.0.0.1: a :class:`~peerlab.network.Network` whose scenario time is
+    the wall clock (stretched by ``time_scale``)."""
 
     def __init__(
         self,
@@ -89,8 +95,10 @@ class TcpNetwork:
         host: str = "127.0.0.1",
         limits: TcpLimits | None = None,
         member_class: type[Member] = Member,
+        time_scale: float = 1.0,
     ) -> None:
         self.seed = seed
+        self.time_scale = time_scale
         self.member_class = member_class
         self.config = config or MemberConfig()
         self.tracer = tracer if tracer is not None else Tracer()
@@ -104,7 +112,33 @@ class TcpNetwork:
         self.addresses: dict[str, str] = {}
         self.incarnations: dict[str, int] = {}
         self.on_deliver: Callable[[str, object], None] | None = None
+        self.faults: list[FaultReport] = []
         self._closed = False
+        self.start_clock()
+
+    @classmethod
+    def for_scenario(
+        cls,
+        scenario: Scenario,
+        *,
+        config: MemberConfig,
+        tracer: Tracer,
+        time_scale: float = 1.0,
+        member_class: type[Member] | None = None,
+    ) -> TcpNetwork:
+        """A network for a scenario, its links' latency and bandwidth emulated."""
+        net = cls(
+            scenario.seed,
+            config=config,
+            tracer=tracer,
+            member_class=member_class or Member,
+            time_scale=time_scale,
+        )
+        net.default_latency = scenario.defaults.latency
+        for link in scenario.links:
+            if link.params != scenario.defaults:
+                net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
+        return net
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -112,9 +146,8 @@ class TcpNetwork:
         """Run ``fn`` on the loop thread and return its result."""
         return self.loop.call(fn, timeout)
 
-    @property
-    def now(self) -> float:
-        """Seconds since the network started (the members' clock)."""
+    def member_clock(self) -> float:
+        """The loop's clock, which members read."""
         return self.loop.now()
 
     def run_until(
@@ -227,109 +260,151 @@ class TcpNetwork:
 
     # --- faults --------------------------------------------------------------------------
 
-    def _conns_between(self, a: str, b: str) -> list[tuple[TcpTransport, int]]:
-        out = []
-        for x, y in ((a, b), (b, a)):
-            t = self.transports.get(x)
-            if t is not None and x in self.members:
-                out += [(t, h) for h, c in t.conns.items() if c.remote_host == y]
-        return out
+    def _report(self, kind: str, target: str) -> FaultReport:
+        report = FaultReport(kind, round(self.now, 6), target)
+        self.faults.append(report)
+        return report
 
-    def link_down(self, a: str, b: str, *, silent: bool = False) -> int:
-        """Cut the path between a and b: closed (both told) or silent; returns conns cut."""
+    def _peers_of(self, member_id: str) -> list[str]:
+        member = self.members.get(member_id)
+        return member.neighbours if member is not None else []
 
-        def cut() -> int:
+    def link_down(self, a: str, b: str, *, silent: bool = False) -> FaultReport:
+        """Cut the path between a and b: closed (both told) or silent (nobody told)."""
+        report = self._report("link_cut" if silent else "link_down", f"{a}-{b}")
+
+        def cut() -> None:
             self.policy.cuts.add(frozenset((a, b)))
-            conns = self._conns_between(a, b)
-            if not silent:
-                for t, h in conns:
-                    t.drop_connection(h, "link down")
-            return len(conns)
+            for x, y in ((a, b), (b, a)):
+                t = self.transports.get(x)
+                handles = t.connections_to(y) if t is not None and x in self.members else []
+                if handles:
+                    report.members_affected.update((x, y))
+                    report.conns_cut += len(handles) if x == a else 0
+                for handle in [] if silent else handles:
+                    t.drop_connection(handle, "link down")
 
-        return self.call(cut)
+        self.call(cut)
+        return report
 
-    def link_up(self, a: str, b: str, *, connect: bool = True) -> None:
+    def link_up(self, a: str, b: str, *, connect: bool = True) -> FaultReport:
         """Restore the path between a and b and (by default) have a dial b."""
+        report = self._report("link_up", f"{a}-{b}")
 
         def restore() -> None:
             self.policy.cuts.discard(frozenset((a, b)))
-            if connect and a in self.members and b in self.members:
-                self.members[a].connect(self.addresses[b])
+            if a in self.members and b in self.members:  # the two may link now
+                report.members_affected.update((a, b))
+                if connect:
+                    self.members[a].connect(self.addresses[b])
 
         self.call(restore)
+        return report
 
-    def partition(self, groups: Sequence[Iterable[str]], *, one_way: bool = False) -> None:
+    def partition(self, groups: Sequence[Iterable[str]], *, one_way: bool = False) -> FaultReport:
         """Hold back every byte between groups (one-way: only from group 0) until heal."""
+        groups = [sorted(g) for g in groups]
+        name = " | ".join(",".join(g) for g in groups)
+        report = self._report("partition_one_way" if one_way else "partition", name)
         mapping = {m: i for i, g in enumerate(groups) for m in g}
 
         def apply() -> None:
             self.policy.groups = mapping
             self.policy.one_way = one_way
+            report.members_affected.update(m for m in mapping if m in self.members)
 
         self.call(apply)
+        return report
 
-    def heal(self) -> None:
+    def heal(self) -> FaultReport:
         """End the partition; held bytes go on their way."""
+        report = self._report("heal", "all")
 
         def apply() -> None:
+            report.members_affected.update(m for m in self.policy.groups if m in self.members)
             self.policy.groups = {}
             for t in self.transports.values():
                 if not t.closed:
-                    t.release_held()
+                    report.bytes_held += t.release_held()
 
         self.call(apply)
+        return report
 
-    def crash(self, member_id: str) -> None:
+    def crash(self, member_id: str) -> FaultReport:
         """Kill a member: its connections are reset, its state is lost."""
+        report = self._report("crash", member_id)
 
         def kill() -> None:
+            peers = self._peers_of(member_id)
             take_running(self.members, member_id)
-            self.transports[member_id].abort()
+            t = self.transports[member_id]
+            report.conns_cut = len(t.conns)
+            report.members_affected.update([member_id, *peers])
+            t.abort()
 
         self.call(kill)
+        return report
 
-    def power_off(self, member_id: str) -> None:
+    def power_off(self, member_id: str) -> FaultReport:
         """Silence a member without telling anyone; peers notice by keepalive timeout."""
+        report = self._report("power_off", member_id)
 
         def off() -> None:
+            peers = self._peers_of(member_id)
             take_running(self.members, member_id)
             self.policy.dead.add(member_id)
             t = self.transports[member_id]
-            t.pause()  # its sockets leave the selector, open and silent
-            t.closed = True  # no more callbacks: the member's timers and reads stop
+            report.conns_cut = len(t.conns)
+            report.members_affected.update([member_id, *peers])
+            t.power_off()
 
         self.call(off)
+        return report
 
-    def pause(self, member_id: str) -> None:
+    def pause(self, member_id: str) -> FaultReport:
         """Stop a member processing anything, as a stopped process: bytes wait in the kernel,
         timers wait; :meth:`resume` goes on with all of it."""
+        report = self._report("pause", member_id)
+        report.members_affected.add(member_id)
         self.call(lambda: self._transport_of(member_id).pause())
+        return report
 
-    def resume(self, member_id: str) -> None:
+    def resume(self, member_id: str) -> FaultReport:
         """Let a paused member go on with everything that waited."""
-        self.call(lambda: self._transport_of(member_id).resume())
+        report = self._report("resume", member_id)
+        report.members_affected.add(member_id)
+        report.chunks_held = self.call(lambda: self._transport_of(member_id).resume())
+        return report
 
     def _transport_of(self, member_id: str) -> TcpTransport:
         running_member(self.members, member_id)
         return self.transports[member_id]
 
-    def restart(self, member_id: str, *, join: Iterable[str] = ()) -> Member:
+    def restart(self, member_id: str, *, join: Iterable[str] = ()) -> FaultReport:
         """Bring a crashed or powered-off member back: fresh state, same id and address."""
+        report = self._report("restart", member_id)
         join = list(join)
 
-        def again() -> Member:
+        def again() -> None:
+            if member_id in self.members:
+                raise ValueError(f"member {member_id!r} is running; crash or power it off first")
             old = self.transports.get(member_id)
             if old is not None:
                 old.shutdown()
-            return self._add(member_id, join, None)
+            self._add(member_id, join, None)
 
-        return self.call(again)
+        self.call(again)
+        report.members_affected.add(member_id)
+        return report
 
-    def leave(self, member_id: str) -> None:
+    def leave(self, member_id: str) -> FaultReport:
         """Graceful leave: Bye and a final advert, then the member is gone."""
+        report = self._report("leave", member_id)
 
         def go() -> None:
             member = take_running(self.members, member_id)
+            report.members_affected.update([member_id, *member.neighbours])
+            report.conns_cut = len(member.neighbours)
             t = self.transports[member_id]
             t.resume()  # leaving ends a pause: it says goodbye now
             member.leave()
@@ -337,10 +412,15 @@ class TcpNetwork:
             t.loop.call_later(1.0, t.shutdown)  # what leave() sent has a second to go out
 
         self.call(go)
+        return report
 
-    def join(self, member_id: str, connect: Iterable[str]) -> Member:
+    def join(self, member_id: str, connect: Iterable[str]) -> FaultReport:
         """Start a new member that dials ``connect``."""
-        return self.add_member(member_id, join=connect)
+        report = self._report("join", member_id)
+        connect = list(connect)
+        self.add_member(member_id, join=connect)
+        report.members_affected.update([member_id, *connect])
+        return report
 
 
 __all__ = ["NetPolicy", "TcpNetwork", "format_address"]

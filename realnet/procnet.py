@@ -24,13 +24,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from peerlab.console import log
+from peerlab.faults import FaultReport
 from peerlab.member import Member, MemberConfig, running_member, take_running
 from peerlab.realnet.transport import format_address
+from peerlab.realnet.wallclock import WallClock
 from peerlab.routing import Route
 from peerlab.trace import Tracer
+
+if TYPE_CHECKING:
+    from peerlab.scenario import Scenario
 
 T = TypeVar("T")
 
@@ -155,8 +160,11 @@ class _Worker:
         self.reader.join(10)
 
 
-class ProcessNetwork:
-    """Real members, one OS process each, with the control surface of ``TcpNetwork``."""
+class ProcessNetwork(WallClock):
+    """Real members, one OS process each: a :class:`~peerlab.network.Network` whose scenario
+    time is the wall clock (stretched by ``time_scale``)."""
+
+    poll_interval = 0.05
 
     def __init__(
         self,
@@ -166,8 +174,10 @@ class ProcessNetwork:
         tracer: Tracer | None = None,
         spawn_timeout: float = 20.0,
         member_class: type[Member] = Member,
+        time_scale: float = 1.0,
     ) -> None:
         self.seed = seed
+        self.time_scale = time_scale
         self.member_class = f"{member_class.__module__}:{member_class.__qualname__}"
         self.config = config or MemberConfig()
         self.tracer = tracer if tracer is not None else Tracer()
@@ -185,11 +195,37 @@ class ProcessNetwork:
         self.incarnations: dict[str, int] = {}
         self._stopped: dict[str, _Worker] = {}
         self._paused: dict[str, list[dict[str, Any]]] = {}  # member -> commands it missed
+        self._groups: dict[str, int] = {}
+        self.faults: list[FaultReport] = []
+        self.start_clock()
+
+    @classmethod
+    def for_scenario(
+        cls,
+        scenario: Scenario,
+        *,
+        config: MemberConfig,
+        tracer: Tracer,
+        time_scale: float = 1.0,
+        member_class: type[Member] | None = None,
+    ) -> ProcessNetwork:
+        """A network for a scenario, its links' latency emulated."""
+        net = cls(
+            scenario.seed,
+            config=config,
+            tracer=tracer,
+            member_class=member_class or Member,
+            time_scale=time_scale,
+        )
+        net.default_latency = scenario.defaults.latency
+        for link in scenario.links:
+            if link.params != scenario.defaults:
+                net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
+        return net
 
     # --- plumbing ------------------------------------------------------------------------
 
-    @property
-    def now(self) -> float:
+    def member_clock(self) -> float:
         """The clock workers stamp their trace events with (system-wide monotonic)."""
         return time.monotonic()
 
@@ -197,12 +233,17 @@ class ProcessNetwork:
         """Send one command to a member's worker and return its reply."""
         return self.workers[member_id].request(req, timeout)
 
-    def _broadcast(self, req: dict[str, Any]) -> None:
+    def _broadcast(self, req: dict[str, Any]) -> list[Any]:
+        """Send a command to every member; returns the replies (None from a paused one: it
+        gets the command when it resumes)."""
+        replies = []
         for mid in list(self.members):
             if mid in self._paused:
                 self._paused[mid].append(req)  # a stopped process answers nothing: later
+                replies.append(None)
             else:
-                self.request(mid, req)
+                replies.append(self.request(mid, req))
+        return replies
 
     def refresh(self) -> None:
         """Update every live member's proxy with a fresh snapshot (a paused one cannot answer:
@@ -309,74 +350,128 @@ class ProcessNetwork:
 
     # --- faults --------------------------------------------------------------------------
 
-    def link_down(self, a: str, b: str, *, silent: bool = False) -> None:
+    def _report(self, kind: str, target: str) -> FaultReport:
+        report = FaultReport(kind, round(self.now, 6), target)
+        self.faults.append(report)
+        return report
+
+    def link_down(self, a: str, b: str, *, silent: bool = False) -> FaultReport:
         """Cut the path between a and b: closed (both told) or silent."""
+        report = self._report("link_cut" if silent else "link_down", f"{a}-{b}")
         for x, y in ((a, b), (b, a)):
             if x in self.members:
-                self.request(x, {"op": "cut", "peer": y, "silent": silent})
+                cut = self.request(x, {"op": "cut", "peer": y, "silent": silent})
+                if cut:
+                    report.members_affected.update((x, y))
+                    report.conns_cut += cut if x == a else 0
+        return report
 
-    def link_up(self, a: str, b: str, *, connect: bool = True) -> None:
+    def link_up(self, a: str, b: str, *, connect: bool = True) -> FaultReport:
         """Restore the path between a and b and (by default) have a dial b."""
+        report = self._report("link_up", f"{a}-{b}")
         for x, y in ((a, b), (b, a)):
             if x in self.members:
                 self.request(x, {"op": "uncut", "peer": y})
-        if connect and a in self.members and b in self.members:
-            self.connect(a, b)
+        if a in self.members and b in self.members:  # the two may link now
+            report.members_affected.update((a, b))
+            if connect:
+                self.connect(a, b)
+        return report
 
-    def partition(self, groups: Sequence[Iterable[str]], *, one_way: bool = False) -> None:
+    def partition(self, groups: Sequence[Iterable[str]], *, one_way: bool = False) -> FaultReport:
         """Hold back every byte between groups until heal."""
+        groups = [sorted(g) for g in groups]
+        name = " | ".join(",".join(g) for g in groups)
+        report = self._report("partition_one_way" if one_way else "partition", name)
         mapping = {m: i for i, g in enumerate(groups) for m in g}
         self._broadcast({"op": "partition", "groups": mapping, "one_way": one_way})
+        report.members_affected.update(m for m in mapping if m in self.members)
+        self._groups = mapping
+        return report
 
-    def heal(self) -> None:
+    def heal(self) -> FaultReport:
         """End the partition; held bytes go on."""
-        self._broadcast({"op": "heal"})
+        report = self._report("heal", "all")
+        report.members_affected.update(m for m in self._groups if m in self.members)
+        self._groups = {}
+        report.bytes_held = sum(n or 0 for n in self._broadcast({"op": "heal"}))
+        return report
 
-    def crash(self, member_id: str) -> None:
+    def crash(self, member_id: str) -> FaultReport:
         """SIGKILL the member's process: the OS resets its connections."""
-        take_running(self.members, member_id)
+        report = self._gone("crash", member_id)
         self._paused.pop(member_id, None)
         self.workers.pop(member_id).close(kill=True)
+        return report
 
-    def power_off(self, member_id: str) -> None:
+    def power_off(self, member_id: str) -> FaultReport:
         """SIGSTOP the member's process: silent until keepalive gives up on it."""
-        take_running(self.members, member_id)
+        report = self._gone("power_off", member_id)
         self._paused.pop(member_id, None)
         worker = self.workers.pop(member_id)
         worker.proc.send_signal(signal.SIGSTOP)
         self._stopped[member_id] = worker
+        return report
 
-    def pause(self, member_id: str) -> None:
+    def _gone(self, kind: str, member_id: str) -> FaultReport:
+        """Report a member's end: it and its neighbours, as last seen, are affected."""
+        proxy = take_running(self.members, member_id)
+        report = self._report(kind, member_id)
+        report.members_affected.update([member_id, *proxy.neighbours])
+        report.conns_cut = len(proxy.neighbours)
+        return report
+
+    def pause(self, member_id: str) -> FaultReport:
         """SIGSTOP the member's process until :meth:`resume`; its last snapshot stands in."""
         running_member(self.members, member_id)
+        report = self._report("pause", member_id)
+        report.members_affected.add(member_id)
         if member_id not in self._paused:
             self.workers[member_id].proc.send_signal(signal.SIGSTOP)
             self._paused[member_id] = []
+        return report
 
-    def resume(self, member_id: str) -> None:
+    def resume(self, member_id: str) -> FaultReport:
         """SIGCONT a paused member's process and give it the commands it missed."""
         running_member(self.members, member_id)
-        missed = self._paused.pop(member_id, None)
-        if missed is not None:
-            self.workers[member_id].proc.send_signal(signal.SIGCONT)
-            for req in missed:
-                self.request(member_id, req)
+        report = self._report("resume", member_id)
+        report.members_affected.add(member_id)
+        report.chunks_held = self._resume(member_id)
+        return report
 
-    def restart(self, member_id: str, *, join: Iterable[str] = ()) -> MemberProxy:
+    def _resume(self, member_id: str) -> int:
+        """Continue a paused member, if it is; returns how many commands it had missed."""
+        missed = self._paused.pop(member_id, None)
+        if missed is None:
+            return 0
+        self.workers[member_id].proc.send_signal(signal.SIGCONT)
+        for req in missed:
+            self.request(member_id, req)
+        return len(missed)
+
+    def restart(self, member_id: str, *, join: Iterable[str] = ()) -> FaultReport:
         """A fresh process for a crashed or powered-off member, same id and address."""
+        report = self._report("restart", member_id)
         old = self._stopped.pop(member_id, None)
         if old is not None:
             old.close(kill=True)
-        return self.add_member(member_id, join=join)
+        self.add_member(member_id, join=join)
+        report.members_affected.add(member_id)
+        return report
 
-    def leave(self, member_id: str) -> None:
+    def leave(self, member_id: str) -> FaultReport:
         """Graceful leave, then the worker exits."""
         running_member(self.members, member_id)
-        self.resume(member_id)  # a stopped process cannot say goodbye
+        self._resume(member_id)  # a stopped process cannot say goodbye
         self.request(member_id, {"op": "leave"})
-        self.members.pop(member_id)
+        report = self._gone("leave", member_id)
         self.workers.pop(member_id).close()
+        return report
 
-    def join(self, member_id: str, connect: Iterable[str]) -> MemberProxy:
+    def join(self, member_id: str, connect: Iterable[str]) -> FaultReport:
         """Start a new member that dials ``connect``."""
-        return self.add_member(member_id, join=connect)
+        report = self._report("join", member_id)
+        connect = list(connect)
+        self.add_member(member_id, join=connect)
+        report.members_affected.update([member_id, *connect])
+        return report

@@ -283,14 +283,27 @@ class TcpTransport(Transport):
 
     # --- control used by the network -----------------------------------------------------
 
-    def release_held(self) -> None:
-        """Send bytes held back by the policy (after a partition heals)."""
+    def release_held(self) -> int:
+        """Send bytes held back by the policy (after a partition heals); returns how many."""
+        released = 0
         for c in list(self.conns.values()):
             held, c.held = c.held, []
             for data in held:
+                released += len(data)
                 self._write(c, data)
             if c.closing and not c.wbuf:
                 self._teardown(c)
+        return released
+
+    def connections_to(self, host: str) -> list[int]:
+        """The handles of the open connections with the in-process host ``host``."""
+        return [handle for handle, c in self.conns.items() if c.remote_host == host]
+
+    def power_off(self) -> None:
+        """Go dark as a switched-off machine: sockets stay open and silent, off the selector,
+        and nothing more is done (no callback, no timer)."""
+        self.pause()
+        self.closed = True
 
     def abort(self) -> None:
         """Crash: reset every connection (RST) and stop listening; no callbacks follow."""

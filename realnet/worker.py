@@ -13,6 +13,7 @@ import json
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from peerlab.linkstate import AdvertCache
@@ -90,10 +91,11 @@ class Worker:
             )
         elif op == "cut":
             self.policy.cuts.add(frozenset((m.id, req["peer"])))
+            handles = self.transport.connections_to(req["peer"])
             if not req.get("silent"):
-                for handle, c in list(self.transport.conns.items()):
-                    if c.remote_host == req["peer"]:
-                        self.transport.drop_connection(handle, "link down")
+                for handle in handles:
+                    self.transport.drop_connection(handle, "link down")
+            return len(handles)
         elif op == "owners":
             self.policy.ip_owner.update(req["owners"])
         elif op == "uncut":
@@ -103,7 +105,7 @@ class Worker:
             self.policy.one_way = req.get("one_way", False)
         elif op == "heal":
             self.policy.groups = {}
-            self.transport.release_held()
+            return self.transport.release_held()
         elif op == "latency":
             for peer, seconds in req["links"].items():
                 self.policy.latency[frozenset((m.id, peer))] = seconds
@@ -131,6 +133,11 @@ class Worker:
         """Serve until told to stop or the parent disconnects."""
         try:
             self.loop.run_forever()
+            # what the member said last (a leave's Bye, held for the link's emulated latency)
+            # still goes out: connections close once flushed, for a second at most
+            deadline = time.monotonic() + 1.0
+            while self.transport.conns and time.monotonic() < deadline:
+                self.loop.run_once(0.05)
         finally:
             self.transport.shutdown()
             self.control.close()

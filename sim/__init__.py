@@ -1,6 +1,6 @@
 """The SimPy backend: members in a discrete-event simulation with modelled TCP links."""
 
-from peerlab.sim.faults import FaultReport
+from peerlab.faults import FaultReport
 from peerlab.sim.links import LinkModel
 from peerlab.sim.network import SimNetwork
 from peerlab.sim.transport import SimTransport

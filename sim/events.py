@@ -1,29 +1,15 @@
-"""The SimPy events the sim schedules (one per chunk of bytes in flight, and wake-ups for the
-members' timers), which carry only what SimPy's ``Environment.step`` reads of an event, and the
-timers themselves."""
+"""What the sim puts in time: a chunk of bytes (or FIN or RST) on its way, and members' timers."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from peerlab.sim.clock import Due
 
 if TYPE_CHECKING:
     from peerlab.sim.links import Pipe
     from peerlab.sim.transport import SimTransport
-
-
-class Due:
-    """A SimPy event that runs its callbacks when the environment reaches it.
-
-    ``Environment.step`` needs of an event only its ``callbacks`` and a true ``_ok``; a
-    ``Timeout`` would also run a Python-level ``__init__`` and build an attribute dict. Made
-    with no arguments (so no ``__init__`` call either) and given its callbacks after.
-    """
-
-    __slots__ = ("callbacks",)
-    _ok = True
-
-    callbacks: list[Callable[[Any], None]] | None
 
 
 class Arrival(Due):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from peerlab.scenario import LinkParams
     from peerlab.sim.events import Arrival
     from peerlab.sim.transport import SimEnd
 
@@ -40,6 +41,16 @@ class LinkModel:
         # of a routed hop (CPython does not specialise reads through a non-data descriptor).
         object.__setattr__(self, "varies", bool(self.jitter or self.loss))
         object.__setattr__(self, "seconds_per_byte", 8 / self.bandwidth if self.bandwidth else 0.0)
+
+    @classmethod
+    def of(cls, params: LinkParams) -> LinkModel:
+        """The model of a scenario link's parameters."""
+        return cls(
+            latency=params.latency,
+            jitter=params.jitter,
+            bandwidth=params.bandwidth,
+            loss=params.loss,
+        )
 
     def one_way(self, rng: random.Random) -> float:
         """A sampled one-way propagation delay."""

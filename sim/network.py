@@ -7,15 +7,11 @@ a process per message.
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Callable, Iterable, Sequence
-from heapq import heappop, heappush
+from typing import TYPE_CHECKING, TypeVar
 
-import simpy
-from simpy.events import NORMAL
-
-from peerlab.collector import cycle_collection_paused
+from peerlab.faults import FaultReport
 from peerlab.linkstate import AdvertCache
 from peerlab.member import (
     Member,
@@ -25,17 +21,26 @@ from peerlab.member import (
     running_member,
     take_running,
 )
-from peerlab.sim.events import Arrival, Due, SimTimer
-from peerlab.sim.faults import FaultReport
+from peerlab.sim.clock import Clock
+from peerlab.sim.events import Arrival
 from peerlab.sim.links import FIN, RST, LinkModel, Pipe
 from peerlab.sim.transport import SimEnd, SimTransport
 from peerlab.trace import Tracer
 
+if TYPE_CHECKING:
+    from peerlab.scenario import Scenario
+
 ADDRESS_PREFIX = "sim:"
+T = TypeVar("T")
 
 
 class SimNetwork:
-    """A simulated overlay: add members, link them, inject faults, run the clock."""
+    """A simulated overlay: add members, link them, inject faults, run the clock.
+
+    A :class:`~peerlab.network.Network`: scenario time is simulated time.
+    """
+
+    poll_interval = 0.01
 
     def __init__(
         self,
@@ -49,7 +54,8 @@ class SimNetwork:
         split_probability: float = 0.2,
         member_class: type[Member] = Member,
     ) -> None:
-        self.env = simpy.Environment()
+        self.clock = Clock()
+        self._time = self.clock.time
         self.member_class = member_class
         self.seed = seed
         self.rng = random.Random(seed)
@@ -72,84 +78,81 @@ class SimNetwork:
         # shared by every Arrival of bytes, and of FIN or RST; SimPy only reads them
         self._arrival_callbacks = [self._deliver_chunk if chunking else self._deliver]
         self._signal_callbacks = [self._deliver_signal]
-        # Members' timers wait in a heap of their own, (due, order made, timer), with a SimPy
-        # event only at the earliest: keepalive ticks and handshake deadlines (most of them
-        # cancelled long before due, and SimPy cannot unqueue an event) would otherwise be half
-        # of SimPy's queue, making every chunk in flight dearer to schedule and to take.
-        self._timers: list[tuple[float, int, SimTimer]] = []
-        self._timer_order = itertools.count()
-        self._wakes: list[float] = []  # when the SimPy events that run due timers fall
-        self._wake_callbacks = [self._wake]
         self._one_way = False
         self._holding: list[Pipe] = []
         self.on_deliver: Callable[[str, object], None] | None = None
 
+    @classmethod
+    def for_scenario(
+        cls,
+        scenario: Scenario,
+        *,
+        config: MemberConfig,
+        tracer: Tracer,
+        time_scale: float = 1.0,
+        member_class: type[Member] | None = None,
+    ) -> SimNetwork:
+        """A network for a scenario (``time_scale`` means nothing here: the simulation runs as
+        fast as the CPU allows)."""
+        net = cls(
+            scenario.seed,
+            defaults=LinkModel.of(scenario.defaults),
+            config=config,
+            tracer=tracer,
+            member_class=member_class or Member,
+        )
+        for link in scenario.links:
+            if link.params != scenario.defaults:
+                net.set_link(link.a, link.b, LinkModel.of(link.params))
+        return net
+
     # --- clock ---------------------------------------------------------------------------
-    # Per hop the clock is read three times (the pipe's write, its delivery, the member's
-    # "last heard"); those reads take SimPy's ``_now`` attribute, which its ``now`` property
-    # returns, without the property's Python call: 4% of a routed hop's instructions.
-    # tests/test_sim.py holds the two equal. Likewise a chunk in flight is pushed on SimPy's
-    # heap (``_queue``, ids from ``_eid``) as ``Environment.schedule`` would push it, without
-    # that method's call: 1.3% of a hop. pyproject.toml keeps SimPy below 5 for these.
 
     @property
     def now(self) -> float:
         """Simulated seconds since the start."""
-        return self.env.now
+        return self.clock.now
+
+    def start_clock(self) -> None:
+        """Nothing to do: setting up takes no simulated time."""
+
+    def advance_to(self, t: float) -> None:
+        """Run the simulation up to simulated time ``t``."""
+        self.clock.run(t)
+
+    def scenario_time(self, member_time: float) -> float:
+        """Members read the simulated clock: the same time."""
+        return member_time
+
+    def member_clock(self) -> float:
+        """What the members' clock reads: simulated time."""
+        return self.clock.now
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (the simulation is not running meanwhile)."""
+        return fn()
+
+    def close(self) -> None:
+        """Nothing to release in a simulation."""
 
     def schedule(self, delay: float, fn: Callable[[], None]) -> None:
-        """Call ``fn`` after ``delay`` simulated seconds (a SimPy callback, no process)."""
-        if delay < 0:
-            raise ValueError(f"negative delay {delay}")
-        event = Due()
-        event.callbacks = [lambda _event: fn()]
-        self.env.schedule(event, NORMAL, delay)
-
-    def _add_timer(self, delay: float, timer: SimTimer) -> None:
-        """Queue a member's timer to run ``delay`` seconds from now."""
-        due = self.env._now + delay
-        heappush(self._timers, (due, next(self._timer_order), timer))
-        if not self._wakes or due < self._wakes[0]:
-            self._wake_at(due)
-
-    def _wake_at(self, due: float) -> None:
-        heappush(self._wakes, due)
-        event = Due()
-        event.callbacks = self._wake_callbacks
-        env = self.env
-        # pushed as env.schedule would, but at ``due`` exactly (now + (due - now) may round)
-        heappush(env._queue, (due, NORMAL, next(env._eid), event))
-
-    def _wake(self, _event: Due) -> None:
-        """Run the timers due now, in the order they were made, then wake for the next one.
-        Timers made while these run wait for a wake of their own, after the events queued
-        for now already, as on SimPy's queue."""
-        now = heappop(self._wakes)
-        timers = self._timers
-        due = []
-        while timers and timers[0][0] <= now:
-            due.append(heappop(timers)[2])
-        for timer in due:
-            if not timer.cancelled:
-                timer.transport.dispatch(timer.fire)
-        if timers and (not self._wakes or timers[0][0] < self._wakes[0]):
-            self._wake_at(timers[0][0])
+        """Call ``fn`` after ``delay`` simulated seconds."""
+        self.clock.schedule(delay, fn)
 
     def run(self, duration: float) -> None:
         """Advance the simulation by ``duration`` seconds."""
-        with cycle_collection_paused():
-            self.env.run(until=self.env.now + duration)
+        self.clock.run(self.clock.now + duration)
 
     def run_until(
         self, predicate: Callable[[], bool], timeout: float, check_every: float = 0.01
     ) -> bool:
         """Advance until ``predicate()`` holds (checked every ``check_every`` s) or timeout."""
-        end = self.env.now + timeout
-        with cycle_collection_paused():
-            while not predicate():
-                if self.env.now >= end:
-                    return False
-                self.env.run(until=min(end, self.env.now + check_every))
+        clock = self.clock
+        end = clock.now + timeout
+        while not predicate():
+            if clock.now >= end:
+                return False
+            clock.run(min(end, clock.now + check_every))
         return True
 
     # --- building ------------------------------------------------------------------------
@@ -207,7 +210,7 @@ class SimNetwork:
     # --- faults --------------------------------------------------------------------------
 
     def _report(self, kind: str, target: str) -> FaultReport:
-        report = FaultReport(kind, self.env.now, target)
+        report = FaultReport(kind, self.clock.now, target)
         self.faults.append(report)
         return report
 
@@ -249,16 +252,24 @@ class SimNetwork:
     def partition(self, groups: Sequence[Iterable[str]], *, one_way: bool = False) -> FaultReport:
         """Split members into groups that cannot exchange bytes (one-way: group 0 cannot send
         to the others, the others can still send to it). Bytes are held back until heal."""
-        self.heal(record=False)
+        self._release(None)
         self._groups = {m: i for i, group in enumerate(groups) for m in group}
         self._one_way = one_way
         name = " | ".join(",".join(sorted(g)) for g in (list(g) for g in groups))
-        self._partition = self._report("partition_one_way" if one_way else "partition", name)
-        return self._partition
+        report = self._report("partition_one_way" if one_way else "partition", name)
+        report.members_affected.update(m for m in self._groups if m in self.members)
+        self._partition = report
+        return report
 
-    def heal(self, *, record: bool = True) -> FaultReport | None:
+    def heal(self) -> FaultReport:
         """End the partition; held bytes continue on their way."""
-        report = self._report("heal", "all") if record else None
+        report = self._report("heal", "all")
+        report.members_affected.update(m for m in self._groups if m in self.members)
+        self._release(report)
+        return report
+
+    def _release(self, report: FaultReport | None) -> None:
+        """End the partition (if any): what it held goes on, counted in ``report``."""
         self._groups = {}
         self._partition = None
         holding, self._holding = self._holding, []
@@ -269,10 +280,9 @@ class SimNetwork:
                 report.members_affected.update((pipe.src, pipe.dst))
             for item in held:
                 if isinstance(item, bytes):
-                    self._transmit(pipe, item)
+                    self.transmit(pipe, item)
                 else:
-                    self._signal(pipe, item)
-        return report
+                    self.signal(pipe, item)
 
     def crash(self, member_id: str) -> FaultReport:
         """Kill a member's process: the OS resets its connections; its state is lost."""
@@ -283,7 +293,7 @@ class SimNetwork:
             report.conns_cut += 1
             report.members_affected.add(end.out.dst)
             end.closed = True
-            self._signal(end.out, RST)
+            self.signal(end.out, RST)
         transport.ends.clear()
         return report
 
@@ -359,7 +369,7 @@ class SimNetwork:
         transport.listening = False
         return transport
 
-    # --- the wire ------------------------------------------------------------------------
+    # --- the wire: what the transports call ----------------------------------------------
 
     def _blocker(self, src: str, dst: str) -> FaultReport | None:
         cut = self._cuts.get(frozenset((src, dst)))
@@ -371,7 +381,9 @@ class SimNetwork:
                 return self._partition
         return None
 
-    def _connect(self, dialer: SimTransport, address: str) -> None:
+    def dial(self, dialer: SimTransport, address: str) -> None:
+        """A transport's ``connect``: a SYN crosses the link, then the connection is made, or
+        the dial fails (refused, or timed out behind a fault or at a powered-off member)."""
         target = address[len(ADDRESS_PREFIX) :] if address.startswith(ADDRESS_PREFIX) else None
         src = dialer.host
         model = self.link_model(src, target or "")
@@ -410,7 +422,7 @@ class SimNetwork:
         model: LinkModel,
         latency: float,
     ) -> None:
-        now = self.env.now
+        now = self.clock.now
         forward = Pipe(dialer.host, acceptor.host, model, busy_until=now, last_arrival=now)
         backward = Pipe(
             acceptor.host, dialer.host, model, busy_until=now, last_arrival=now + latency
@@ -428,15 +440,14 @@ class SimNetwork:
         self.schedule(latency, dialer_connected)
         acceptor.dispatch(lambda: acceptor.handler.connection_made(b, False, dialer.listen_address))
 
-    def _transmit(self, pipe: Pipe, data: bytes) -> None:
+    def transmit(self, pipe: Pipe, data: bytes) -> None:
         """Put bytes written on a connection into its pipe: queued behind the bytes before them
         (bandwidth), then carried for the link's one-way delay, arriving in order."""
         # most frames travel while no fault is active: no lookup (and no call) for them
         if pipe.dead or ((self._cuts or self._partition is not None) and self._held(pipe, data)):
             return
         model = pipe.model
-        env = self.env
-        now = env._now  # see "clock" above
+        now = self._time()
         busy = pipe.busy_until
         busy = (now if now > busy else busy) + len(data) * model.seconds_per_byte
         pipe.busy_until = busy
@@ -458,13 +469,13 @@ class SimNetwork:
         event.callbacks = self._arrival_callbacks
         event.item = data
         event.pipe = pipe
-        heappush(env._queue, (arrival, NORMAL, next(env._eid), event))
+        self.clock.push(arrival, event)
 
-    def _signal(self, pipe: Pipe, signal: str) -> None:
+    def signal(self, pipe: Pipe, signal: str) -> None:
         """Send FIN or RST down ``pipe``, after every byte already in it."""
         if pipe.dead or ((self._cuts or self._partition is not None) and self._held(pipe, signal)):
             return
-        arrival = max(self.env._now + pipe.model.one_way(self.rng), pipe.last_arrival)
+        arrival = max(self._time() + pipe.model.one_way(self.rng), pipe.last_arrival)
         pipe.last_arrival = arrival
         self._push(pipe, signal, arrival, self._signal_callbacks)
 
@@ -475,9 +486,7 @@ class SimNetwork:
         event.item = item
         event.pipe = pipe
         pipe.last = event
-        env = self.env
-        # what env.schedule(event, NORMAL, delay) does, without its call; see "clock" above
-        heappush(env._queue, (arrival, NORMAL, next(env._eid), event))
+        self.clock.push(arrival, event)
 
     def _rechunked(self, pipe: Pipe, item: bytes, arrival: float, merge: bool) -> bool:
         """The seeded chunker: whether it took ``item``, merging it into the chunk before it

@@ -34,6 +34,8 @@ class SimTransport(Transport):
 
     def __init__(self, net: SimNetwork, host: str, address: str) -> None:
         self.net = net
+        self._clock = net.clock
+        self._time = net.clock.time
         self.host = host
         self._address = address
         self.handler: ConnectionHandler | None = None
@@ -49,25 +51,25 @@ class SimTransport(Transport):
         return self._address
 
     def now(self) -> float:
-        return self.net.env._now  # SimPy's clock without its property's call; see SimNetwork
+        return self._time()
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> SimTimer:
         timer = SimTimer(fn, self)
-        self.net._add_timer(delay, timer)
+        self._clock.add_timer(delay, timer)
         return timer
 
     def connect(self, address: str) -> None:
-        self.net._connect(self, address)
+        self.net.dial(self, address)
 
     def send(self, conn: SimEnd, data: bytes) -> None:
         if not conn.closed and data:  # an end leaves ``ends`` only closed
-            self.net._transmit(conn.out, data)  # bytes, never changed after: kept, not copied
+            self.net.transmit(conn.out, data)  # bytes, never changed after: kept, not copied
 
     def close(self, conn: SimEnd) -> None:
         if not conn.closed:
             del self.ends[conn]
             conn.closed = True
-            self.net._signal(conn.out, FIN)
+            self.net.signal(conn.out, FIN)
 
     # --- used by the network -------------------------------------------------------------
 

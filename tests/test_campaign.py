@@ -339,6 +339,19 @@ def test_a_bad_campaign_file_exits_2_with_one_line_before_anything_runs(
     assert not out.exists()
 
 
+def test_every_problem_of_a_grid_point_is_named_where_it_comes_from(tmp_path, capsys):
+    text = "grid:\n  members.count: [7]\n  defaults.latency: [fast]\nseeds: 1-3\n"
+    path = write_campaign(tmp_path, text)
+    point = "grid point members.count=7, defaults.latency=fast"
+    assert main(["campaign", "run", str(path), "--serial"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"peerlab: error: {path}:4: {point}: defaults.latency: expected a duration like 5ms, "
+        "2s or 0.5, got 'fast'",
+        f"{HERE / 'small.yaml'}:5: {point}: topology.generator.degree: degree x members must "
+        "be even, got 3 x 7",
+    ]
+
+
 def test_a_missing_base_scenario_is_named_at_the_campaign_line(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text("campaign: x\nscenario: nowhere.yaml\nseeds: 1-2\n")

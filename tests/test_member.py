@@ -336,6 +336,14 @@ def test_ttl_expiry_is_a_drop_with_reason(line):
     assert drops(line)["forged"].member == "c"
 
 
+def test_a_relay_already_on_the_path_drops_the_message_as_a_loop(line):
+    # as if a and b disagreed about the route to d: a hands b a message that b passed on
+    line.members["a"]._forward(Data("looped", "c", "d", 9, ["c", "b", "a"], b""))
+    line.run_for(1)
+    assert (drops(line)["looped"].member, drops(line)["looped"].fields["reason"]) == ("b", "loop")
+    assert "looped" not in deliveries(line)
+
+
 def test_messages_read_after_one_that_closed_the_connection_are_not_handled(line):
     b = line.members["b"]
     conn = b._peers["a"].handle

@@ -7,7 +7,17 @@ from hypothesis import strategies as st
 from peerlab.cli import main
 from peerlab.errors import ScenarioError
 from peerlab.runner import run
-from peerlab.scenario import load_scenario, member_config, payload_limit
+from peerlab.scenario import (
+    EVENTS,
+    TOPOLOGY_EVENTS,
+    load_scenario,
+    member_config,
+    payload_limit,
+    read_document,
+)
+from peerlab.scenario.convert import Problems
+from peerlab.scenario.events import markdown_table
+from peerlab.scenario.schema import parse
 from peerlab.units import parse_bandwidth, parse_duration
 
 HERE = Path(__file__).parent
@@ -20,10 +30,128 @@ def test_bad_scenario_gets_its_own_message_and_exit_2(path, capsys):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert expected in str(info.value)
+    assert len(info.value.problems) == 1  # one mistake, one message: nothing follows from it
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
     assert str(path) in err
+
+
+FIVE_MISTAKES = """\
+name: five
+colour: blue
+defaults: {latency: fast, bandwidth: 100Mbps}
+members: [a, b, c, a]
+topology:
+  links: [[a, b], [b, c]]
+events:
+  - {at: 1s, crash: b}
+  - {at: soon, restart: b}
+  - {at: 3s, send: {from: a, to: z, payload: hi}}
+expect: {routes: shortest}
+"""
+
+
+def test_a_file_with_five_mistakes_gets_five_messages_in_one_run_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "five.yaml"
+    path.write_text(FIVE_MISTAKES)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    expected = [
+        (2, "colour", "unknown key 'colour' (expected one of: name, description, seed,"),
+        (3, "defaults.latency", "expected a duration like 5ms, 2s or 0.5, got 'fast'"),
+        (4, "members[3]", "duplicate member name 'a'"),
+        (9, "events[1].at", "expected a duration like 5ms, 2s or 0.5, got 'soon'"),
+        (10, "events[2].send.to", "unknown member 'z' (members: a, b, c)"),
+    ]
+    problems = [(p.line, p.path, p.reason) for p in info.value.problems]
+    assert len(problems) == len(expected)
+    for (line, key, reason), (want_line, want_key, want_reason) in zip(
+        problems, expected, strict=True
+    ):
+        assert (line, key) == (want_line, want_key) and reason.startswith(want_reason)
+    assert main(["check", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"peerlab: error: {path}:2: colour: ")
+    assert [line.removeprefix("peerlab: error: ") for line in lines] == str(info.value).split("\n")
+    assert all(line.startswith(f"{path}:") for line in str(info.value).split("\n"))
+
+
+def test_a_bad_part_is_left_out_of_the_checks_that_need_it():
+    text = """\
+members: [a, b, '']
+topology: {links: [[a, b], [a, q]]}
+events:
+  - {at: 1s, crsh: a}
+  - {at: 2s, join: {member: [x], connect: []}}
+"""
+    with pytest.raises(ScenarioError) as info:
+        load_scenario("x.yaml", text=text)
+    # the members are not known, so no link or event names an unknown one; the events whose
+    # action is misspelled or malformed are not also said to have no action
+    assert [(p.line, p.path) for p in info.value.problems] == [
+        (1, "members[2]"),
+        (4, "events[0].crsh"),
+        (5, "events[1].join.member"),
+    ]
+
+
+def test_parsing_reads_nothing_but_the_scenario_and_the_build_reads_its_topology_file():
+    document = read_document("s.yaml", text="topology: {file: nowhere.gml}\n")
+    problems = Problems(document)
+    assert parse(document.data, problems) is not None and len(problems) == 0
+    with pytest.raises(ScenarioError, match=r"topology\.file: cannot read topology file"):
+        load_scenario("s.yaml", text="topology: {file: nowhere.gml}\n")
+
+
+def test_the_readme_event_table_is_the_event_kind_table():
+    readme = (HERE.parent / "scenarios" / "README.md").read_text()
+    assert markdown_table() in readme
+    assert set(EVENTS) - {"send", "traffic"} == TOPOLOGY_EVENTS
+
+
+def test_every_event_kind_loads_and_is_labelled():
+    values = {
+        "send": "{from: a, to: c}",
+        "traffic": "{count: 3}",
+        "link_down": "[a, b]",
+        "link_cut": "[b, c]",
+        "link_up": "[a, b]",
+        "crash": "c",
+        "power_off": "b",
+        "restart": "c",
+        "join": "{member: d, connect: [a, b]}",
+        "leave": "d",
+        "pause": "a",
+        "resume": "a",
+        "partition": "{groups: [[a], [b, c]], one_way: true}",
+        "heal": "true",
+    }
+    assert list(values) == list(EVENTS)
+    events = "".join(f"  - {{at: {i}s, {k}: {v}}}\n" for i, (k, v) in enumerate(values.items()))
+    text = f"members: [a, b, c]\ntopology: {{generator: {{kind: ring}}}}\nevents:\n{events}"
+    scenario = load_scenario("all.yaml", text=text)
+    assert [e.describe() for e in scenario.events] == [
+        "send a->c",
+        "traffic x3",
+        "link_down a-b",
+        "link_cut b-c",
+        "link_up a-b",
+        "crash c",
+        "power_off b",
+        "restart c",
+        "join d -> a,b",
+        "leave d",
+        "pause a",
+        "resume a",
+        "partition a -/-> b,c",
+        "heal",
+    ]
+    assert scenario.events[0].args == {"from": "a", "to": "c", "payload": "", "reliable": False}
+    assert scenario.events[1].args == {"count": 3, "size": 100, "reliable": False}
+    assert scenario.events[2].args == ("a", "b")
+    assert scenario.events[12].args == {"groups": [["a"], ["b", "c"]], "one_way": True}
+    assert all(type(name) is str for e in scenario.events[2:4] for name in e.args)
 
 
 def test_every_bad_scenario_has_a_distinct_message():

@@ -11,7 +11,7 @@ from peerlab import trace as ev
 from peerlab.errors import UnknownMember
 from peerlab.oracle import table_errors
 from peerlab.sim import LinkModel, SimNetwork
-from peerlab.sim.events import Due
+from peerlab.sim.clock import Clock, Due, SimPyChanged
 from peerlab.trace import Tracer
 from peerlab.wire import Data, encode_frame
 
@@ -246,11 +246,11 @@ def test_members_and_pipes_read_simpys_clock():
     net.add_member("b")
     seen = []
     for t in (0.0, 0.25, 1.5):
-        net.schedule(t, lambda: seen.append((net.transports["a"].now(), net.env.now)))
+        net.schedule(t, lambda: seen.append((net.transports["a"].now(), net.clock.env.now)))
     net.connect("a", "b")
     net.run(2.0)
     assert seen == [(0.0, 0.0), (0.25, 0.25), (1.5, 1.5)]
-    assert net.transports["b"].now() == net.env.now == 2.0
+    assert net.transports["b"].now() == net.clock.env.now == 2.0
     tracer = net.tracer
     tracer.events.clear()
     a.send("b", b"x")
@@ -321,7 +321,7 @@ def test_member_timers_wait_off_simpys_queue_and_fire_in_order():
     fired: list[int] = []
     timers = [t.call_later(10.0 + i % 7, lambda i=i: fired.append(i)) for i in range(1000)]
     # SimPy cannot unqueue an event: a thousand timers, half cancelled, would sit on its queue
-    assert len(net.env._queue) == 1  # one wake-up, at the earliest
+    assert len(net.clock.queued) == 1  # one wake-up, at the earliest
     for timer in timers[::2]:
         timer.cancel()
         timer.cancel()  # cancelling twice is harmless
@@ -329,7 +329,7 @@ def test_member_timers_wait_off_simpys_queue_and_fire_in_order():
     # by due time, then in the order made; none of the cancelled
     expected = sorted(range(1, 1000, 2), key=lambda i: (i % 7, i))
     assert fired == expected
-    assert net._timers == [] and not any(isinstance(e[3], Due) for e in net.env._queue)
+    assert net.clock.pending_timers == 0 and not any(isinstance(e, Due) for e in net.clock.queued)
     timers[1].cancel()  # cancelling one that fired changes nothing
     t.call_later(1.0, lambda: fired.append(-1))
     net.run(2)
@@ -363,3 +363,30 @@ def test_a_timer_cancelled_while_its_member_is_paused_never_runs():
     cancelled.cancel()
     net.resume("a")
     assert fired == ["kept"] and kept is not None
+
+
+def test_the_clock_refuses_a_simpy_whose_queue_changed_shape(monkeypatch):
+    import simpy
+
+    Clock()  # this SimPy's queue has the shape the clock relies on
+
+    def schedule(self, event, priority=1, delay=0):
+        self._queue.append((self._now + delay, event))  # a shape of another SimPy
+
+    monkeypatch.setattr(simpy.Environment, "schedule", schedule)
+    with pytest.raises(SimPyChanged, match=r"not as \(time, priority, id, event\)"):
+        Clock()
+
+
+def test_events_pushed_by_the_clock_and_by_simpy_keep_one_order():
+    clock = Clock()
+    order: list[str] = []
+    for name, delay in (("simpy 1", 1.0), ("clock 1", 1.0), ("simpy 2", 2.0), ("clock 0.5", 0.5)):
+        if name.startswith("simpy"):
+            clock.env.timeout(delay).callbacks.append(lambda _e, n=name: order.append(n))
+        else:
+            event = Due()
+            event.callbacks = [lambda _e, n=name: order.append(n)]
+            clock.push(clock.now + delay, event)
+    clock.run(3.0)
+    assert order == ["clock 0.5", "simpy 1", "clock 1", "simpy 2"]

@@ -192,6 +192,7 @@ def test_encoder_refuses_oversize_frame_as_local_error():
         (msgspec.msgpack.encode(["hello", "a", "addr", 2, 2**53]), "incarnation out of range"),
         (msgspec.msgpack.encode(["data", "i", "a", "b", 2, [], b"", [1, 0, 1]]), "seq 0"),
         (msgspec.msgpack.encode(["data", "i", "a", "b", 2, [], b"", True]), "not reliable meta"),
+        (msgspec.msgpack.encode(["data", "i", "a", "b", 2, ["x"] * 1026, b""]), "path too long"),
         (msgspec.msgpack.encode(["batch", [["ping", 1]]]), "a batch holds routed messages only"),
         (msgspec.msgpack.encode(["batch", [["ack", "i", "a", "b", 2000]]]), "bad item in batch"),
         (b"\xc1\xc1\xc1", "garbage"),

@@ -80,7 +80,7 @@ def measure(result: RunResult, scenario: Scenario) -> dict[str, Any]:
         if window["converged_at"] is not None:
             kind = window["event"].split()[0]
             took.setdefault(kind, []).append(window["converged_at"] - window["at"])
-    members = {*scenario.members, *(e.args["member"] for e in scenario.events if e.kind == "join")}
+    members = set(scenario.everyone)
     frames, sizes = result.counters.get("frames", {}), result.counters.get("bytes", {})
     out: dict[str, Any] = {
         "sent": len(messages),

@@ -16,16 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from peerlab.campaign.keypath import parse_key_path, set_key_path
 from peerlab.campaign.metrics import canonical, is_metric, metric_names
 from peerlab.campaign.store import run_key
-from peerlab.errors import CampaignError, ScenarioError
+from peerlab.errors import CampaignError, Problem, ScenarioError
 from peerlab.scenario import Document, Scenario, build_scenario, packaged_names, read_document
+from peerlab.scenario.convert import require
+from peerlab.scenario.scalars import Name
 
-CAMPAIGN_KEYS = ("campaign", "description", "scenario", "grid", "seeds", "metrics", "backend")
 #: the backends a campaign may run on (members placed across machines are not done yet)
 BACKENDS = ("sim", "real")
 DEFAULT_METRICS = ("delivered_ratio", "latency_p50", "convergence_p50", "control_bytes_per_member")
+
+
+class CampaignSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """A campaign file's keys; ``grid``, ``seeds`` and ``metrics`` have rules of their own."""
+
+    campaign: Name | None = None
+    description: str = ""
+    scenario: Name
+    grid: Any = msgspec.UNSET
+    seeds: Any
+    metrics: Any = msgspec.field(default_factory=lambda: list(DEFAULT_METRICS))
+    backend: str = "sim"
 
 
 @dataclass(frozen=True)
@@ -108,39 +123,32 @@ def load_campaign(path: str | Path) -> Campaign:
     except OSError as exc:
         raise CampaignError(f"cannot read campaign file: {exc.strerror}", file=label) from None
     doc = read_document(label, text)
-    check = doc.check
-    spec = check.mapping(
-        doc.data if doc.data is not None else {}, (), CAMPAIGN_KEYS, ("scenario", "seeds")
-    )
-    name = check.string(spec.get("campaign", Path(label).stem), ("campaign",))
-    description = spec.get("description", "")
-    if not isinstance(description, str):
-        raise check.fail(("description",), f"expected text, got {description!r}")
-    base = _base_document(doc, spec["scenario"])
-    seeds = _seeds(doc, spec["seeds"])
-    backend = spec.get("backend", "sim")
-    if backend not in BACKENDS:
-        raise check.fail(
-            ("backend",), f"unknown backend {backend!r} (expected one of: {', '.join(BACKENDS)})"
+    spec = require(doc, doc.data if doc.data is not None else {}, CampaignSpec, ())
+    base = _base_document(doc, str(spec.scenario))
+    seeds = _seeds(doc, spec.seeds)
+    if spec.backend not in BACKENDS:
+        raise doc.fail(
+            ("backend",),
+            f"unknown backend {spec.backend!r} (expected one of: {', '.join(BACKENDS)})",
         )
-    grid = _grid(doc, spec["grid"]) if "grid" in spec else {}
-    metrics = _metrics(doc, spec.get("metrics", list(DEFAULT_METRICS)), grid)
+    grid = {} if spec.grid is msgspec.UNSET else _grid(doc, spec.grid)
+    metrics = _metrics(doc, spec.metrics, grid)
     keys = list(grid)
     points = list(itertools.product(*grid.values()))
     runs = []
     for index, values in enumerate(points):
         blame = _Blame(doc, keys, values) if keys else None
-        runs += _point_runs(base, index, seeds, backend, blame)
+        runs += _point_runs(base, index, seeds, spec.backend, blame)
     return Campaign(
-        name,
+        Path(label).stem if spec.campaign is None else str(spec.campaign),
         label,
         tuple(keys),
         tuple(points),
         tuple(seeds),
         tuple(metrics),
-        backend,
+        spec.backend,
         tuple(runs),
-        description,
+        spec.description,
     )
 
 
@@ -164,15 +172,14 @@ def sweep_campaign(
     )
 
 
-def _base_document(doc: Document, raw: Any) -> Document:
+def _base_document(doc: Document, name: str) -> Document:
     """The base scenario, relative to the campaign file, or a packaged one by bare name."""
-    name = doc.check.string(raw, ("scenario",))
     file = doc.base_dir / name
     if file.is_file():
         return read_document(file)
     if "/" not in name and name.removesuffix(".yaml") in packaged_names():
         return read_document(name)
-    raise doc.check.fail(
+    raise doc.fail(
         ("scenario",),
         f"no scenario file {str(file)!r}, and no packaged scenario {name!r} "
         f"(packaged: {', '.join(packaged_names())})",
@@ -182,23 +189,22 @@ def _base_document(doc: Document, raw: Any) -> Document:
 def _seeds(doc: Document, raw: Any) -> list[int]:
     path = ("seeds",)
     if isinstance(raw, int) and not isinstance(raw, bool):
-        raise doc.check.fail(
+        raise doc.fail(
             path, f"expected seeds like 1-{raw} or a list, got {raw} (for that one seed: [{raw}])"
         )
     try:
         if isinstance(raw, str):
             return parse_seeds(raw)
         if isinstance(raw, list):
-            return _unique_seeds([doc.check.integer(s, (*path, i)) for i, s in enumerate(raw)])
+            return _unique_seeds(require(doc, raw, list[int], path))
     except ValueError as exc:
-        raise doc.check.fail(path, str(exc)) from None
-    raise doc.check.fail(path, f"expected seeds like 1-10, 3,5,8 or a list, got {raw!r}")
+        raise doc.fail(path, str(exc)) from None
+    raise doc.fail(path, f"expected seeds like 1-10, 3,5,8 or a list, got {raw!r}")
 
 
 def _grid(doc: Document, raw: Any) -> dict[str, list[Any]]:
-    check = doc.check
     if not isinstance(raw, dict) or not raw:
-        raise check.fail(
+        raise doc.fail(
             ("grid",),
             f"expected a mapping of key paths to lists of values, got {raw!r} "
             "(leave 'grid' out to run the base scenario alone)",
@@ -209,39 +215,36 @@ def _grid(doc: Document, raw: Any) -> dict[str, list[Any]]:
         try:
             steps = parse_key_path(str(key))
         except ValueError as exc:
-            raise check.fail(path, str(exc)) from None
+            raise doc.fail(path, str(exc)) from None
         if steps == ("seed",):
-            raise check.fail(path, "the seed is not a grid key: 'seeds' sets it")
+            raise doc.fail(path, "the seed is not a grid key: 'seeds' sets it")
         for other in grid:
             if _inside(key, other) or _inside(other, key):
-                raise check.fail(path, f"overlaps grid key {other!r}: give each value once")
+                raise doc.fail(path, f"overlaps grid key {other!r}: give each value once")
         if not isinstance(values, list) or not values:
-            raise check.fail(
+            raise doc.fail(
                 path, f"expected a non-empty list of values, got {values!r} (one value: [v])"
             )
         shown = [json.dumps(v, sort_keys=True, default=str) for v in values]
         for i, text in enumerate(shown):
             if text in shown[:i]:
-                raise check.fail((*path, i), f"value {_show(values[i])} is there twice")
+                raise doc.fail((*path, i), f"value {_show(values[i])} is there twice")
         grid[key] = values
     return grid
 
 
 def _metrics(doc: Document, raw: Any, grid: dict[str, list[Any]]) -> list[str]:
-    check = doc.check
     if not isinstance(raw, list) or not raw:
-        raise check.fail(("metrics",), f"expected a non-empty list of metric names, got {raw!r}")
+        raise doc.fail(("metrics",), f"expected a non-empty list of metric names, got {raw!r}")
     seen: dict[str, str] = {}
     for i, name in enumerate(raw):
         path = ("metrics", i)
         if not isinstance(name, str) or not is_metric(name):
-            raise check.fail(
-                path, f"unknown metric {name!r} (metrics: {', '.join(metric_names())})"
-            )
+            raise doc.fail(path, f"unknown metric {name!r} (metrics: {', '.join(metric_names())})")
         if canonical(name) in seen:
-            raise check.fail(path, f"{name!r} is the metric {seen[canonical(name)]!r} again")
+            raise doc.fail(path, f"{name!r} is the metric {seen[canonical(name)]!r} again")
         if name in grid or name in ("seed", "ok"):
-            raise check.fail(path, f"{name!r} is already a column of the table")
+            raise doc.fail(path, f"{name!r} is already a column of the table")
         seen[canonical(name)] = name
     return list(raw)
 
@@ -259,7 +262,7 @@ class _Blame:
     a path at or inside a value the point set, or a mapping setting it made."""
 
     def __init__(self, doc: Document, keys: list[str], values: tuple[Any, ...]) -> None:
-        self.check = doc.check
+        self.doc = doc
         self.assignments = [
             (key, parse_key_path(key), value) for key, value in zip(keys, values, strict=True)
         ]
@@ -273,27 +276,33 @@ class _Blame:
             try:
                 self.made.update(set_key_path(data, steps, value))
             except ValueError as exc:
-                raise self._error(str(exc), key, key, None) from None
+                raise CampaignError(
+                    problems=[self._at_grid_key(str(exc), key, key, None)]
+                ) from None
 
     def error(self, exc: ScenarioError, seed: int | None) -> CampaignError:
-        """``exc``, raised by the point's scenario with ``seed``, as an error naming the point
-        (and the seed, when it is not None)."""
-        path = exc.path or ""
+        """``exc``, raised by the point's scenario with ``seed``, with each of its problems
+        naming the point (and the seed, when it is not None)."""
+        return CampaignError(problems=[self._blame(problem, seed) for problem in exc.problems])
+
+    def _blame(self, problem: Problem, seed: int | None) -> Problem:
+        """``problem`` at the line of the grid key its key path comes from, if any."""
+        path = problem.path or ""
         for key, _, _ in self.assignments:
             if _inside(path, key) or (path in self.made and _inside(key, path)):
-                return self._error(exc.reason, exc.path, key, seed)
-        return self._at(exc.reason, exc.file, exc.line, exc.path, seed)
+                return self._at_grid_key(problem.reason, problem.path, key, seed)
+        return self._at(problem.reason, problem.file, problem.line, problem.path, seed)
 
-    def _error(self, reason: str, path: str | None, key: str, seed: int | None) -> CampaignError:
-        """An error at grid key ``key``'s line in the campaign file."""
-        return self._at(reason, self.check.source, self.check.lines.of(("grid", key)), path, seed)
+    def _at_grid_key(self, reason: str, path: str | None, key: str, seed: int | None) -> Problem:
+        """A problem at grid key ``key``'s line in the campaign file."""
+        return self._at(reason, self.doc.source, self.doc.lines.of(("grid", key)), path, seed)
 
     def _at(
         self, reason: str, file: str | None, line: int | None, path: str | None, seed: int | None
-    ) -> CampaignError:
+    ) -> Problem:
         point = self.point if seed is None else f"{self.point} with seed {seed}"
         where = f"grid point {point}" + (f": {path}" if path else "")
-        return CampaignError(reason, file=file, line=line, path=where)
+        return Problem(reason, file, line, where)
 
 
 def _point_runs(

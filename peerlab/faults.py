@@ -1,4 +1,4 @@
-"""What a fault did: counters that prove a fault hit something."""
+"""What a fault did: counters that prove a fault hit something, the same in every backend."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 @dataclass
 class FaultReport:
-    """The effect of one injected fault, filled in while the run goes on."""
+    """The effect of one injected fault, filled in while the run goes on.
+
+    ``conns_cut`` counts connections the fault closed or silenced; ``bytes_held`` and
+    ``chunks_held`` what a partition held back (or a paused member's queued work);
+    ``connects_blocked`` dials it stopped; ``members_affected`` every member it touched.
+    """
 
     kind: str
     at: float
