@@ -144,8 +144,8 @@ class Output:
             data = text.encode(errors="replace")
             while data:  # straight to the file: no buffer lock held if the process exits
                 data = data[os.write(self._fd, data) :]
-        except (BrokenPipeError, ValueError):
-            pass  # the reader is gone, or the stream closed: nothing more can be shown
+        except (OSError, ValueError):
+            pass  # the reader or the terminal is gone, or the stream closed: nothing to show on
 
 
 def _fileno(stream: TextIO) -> int | None:
