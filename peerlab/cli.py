@@ -1,68 +1,87 @@
-"""The ``peerlab`` command line: run, check and compare scenarios; run a live member."""
+"""The ``peerlab`` command line: run, check and compare scenarios; run a live member.
+
+Every command takes ``-v`` (debug detail) and ``-q`` (errors only: no progress, no warnings),
+before or after its name; an output flag given ``-`` writes to standard output (the report
+then goes to standard error); bad input of any kind exits 2 with one line; SIGINT and SIGTERM
+end a command cleanly, with exit status 128 + the signal's number.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
+from peerlab.console import Progress, log, render, setup_logging, table
 from peerlab.errors import PeerlabError, UnknownMember
 from peerlab.network import BACKENDS
 
 if TYPE_CHECKING:
     from peerlab.results import RunResult
+    from peerlab.scenario import Scenario
 
 #: The scenario ``peerlab demo`` runs: one packaged with peerlab, so an installed wheel has it.
 DEFAULT_SCENARIO = "quickstart"
 IMAGE_FORMATS = ("png", "svg", "pdf")
 #: plot kinds that can show one instant of a run (``--at``)
 TIMED_KINDS = ("topology", "route", "view", "table", "tables")
+#: An output path that means standard output.
+STDOUT = "-"
+#: The flags of output files that can be standard output.
+OUTPUT_FLAGS = {"out": "--out", "trace": "--trace", "output": "-o"}
 
 
-def _summary(result) -> str:
-    lines = [
-        f"scenario {result.scenario} on {result.backend} (seed {result.seed}): "
-        f"{result.duration:g}s of scenario time in {result.wall_time:.2f}s"
-    ]
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose every mistake is one line on stderr, and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Say what is wrong in one line and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _summary(result: RunResult) -> str:
+    """What a run did: deliveries, convergence after each topology event, expectations."""
     msgs = result.messages
     delivered = result.delivered
-    lines.append(f"  messages: {len(delivered)}/{len(msgs)} delivered")
+    facts = table("", "", header=False)
+    facts.add_row("messages delivered", f"{len(delivered)}/{len(msgs)}")
     drops = Counter(m["drop_reason"] for m in msgs if m["delivered_at"] is None)
     for reason, n in sorted(drops.items()):
-        lines.append(f"    dropped ({reason}): {n}")
+        facts.add_row(f"dropped ({reason})", str(n))
     hops = Counter(len(m["path"]) - 1 for m in delivered)
     if hops:
-        lines.append("  hops: " + ", ".join(f"{h}:{n}" for h, n in sorted(hops.items())))
+        by_hops = ", ".join(f"{h}: {n}" for h, n in sorted(hops.items()))
+        facts.add_row("messages by hops", by_hops)
+    facts.add_row("members at the end", str(len(result.members)))
+    facts.add_row("links at the end", str(len(result.final_links)))
+    parts: list = [
+        f"scenario {result.scenario} on {result.backend} (seed {result.seed}): "
+        f"{result.duration:g}s of scenario time in {result.wall_time:.2f}s",
+        facts,
+    ]
     if result.convergence:
-        lines.append("  convergence:")
+        converged = table(">at", "topology event", ">converged after")
         for c in result.convergence:
             took = (
                 c["status"].replace("_", " ")
                 if c["converged_at"] is None
                 else f"{(c['converged_at'] - c['at']) * 1000:.0f}ms"
             )
-            lines.append(f"    {c['at']:>7.2f}s  {c['event']:<36} {took}")
-    lines.append(f"  members at the end: {len(result.members)}, links: {len(result.final_links)}")
-    for w in result.warnings:
-        lines.append(f"  warning: {w}")
-    lines.append("  expectations:")
+            converged.add_row(f"{c['at']:.2f}s", c["event"], took)
+        parts.append(converged)
+    expected = table("expectation", "holds", "detail")
     for e in result.expectations:
-        lines.append(f"    [{'pass' if e['ok'] else 'FAIL'}] {e['name']}: {e['detail']}")
-    if not result.expectations:
-        lines.append("    (none)")
-    return "\n".join(lines)
-
-
-def _progress(args):
-    from peerlab.runner import text_progress
-
-    return None if getattr(args, "quiet", False) else text_progress()
+        expected.add_row(e["name"], "yes" if e["ok"] else "FAIL", e["detail"])
+    parts.append(expected if result.expectations else "no expectations")
+    return render(*parts)
 
 
 def _writable(path: str | Path, flag: str) -> Path:
@@ -79,6 +98,33 @@ def _writable(path: str | Path, flag: str) -> Path:
     return path
 
 
+def _file_or_stdout(path: str | None, flag: str) -> None:
+    """Check, before anything runs, that output ``path`` can be written (``-`` can)."""
+    if path is not None and path != STDOUT:
+        _writable(path, flag)
+
+
+def _folder(path: str, flag: str) -> str:
+    """``path``, which names a folder: standard output cannot be one."""
+    if path == STDOUT:
+        raise PeerlabError(f"{flag}: names a folder; standard output (-) cannot be one")
+    return path
+
+
+def _write(path: str, text: str) -> None:
+    """Write ``text`` to file ``path``, or to standard output if ``path`` is ``-``."""
+    if path == STDOUT:
+        sys.stdout.write(text)
+    else:
+        Path(path).write_text(text)
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """Print a line of the command's report: on standard output, or on standard error when an
+    output flag sends data there."""
+    print(text, file=sys.stderr if args.to_stdout else sys.stdout)
+
+
 def _positive(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:
@@ -90,29 +136,67 @@ def _positive(text: str) -> int:
     return value
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _seconds(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _scale(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _run(args: argparse.Namespace, scenario: Scenario, backend: str, **options) -> RunResult:
+    """Run ``scenario`` on ``backend`` with a progress bar and a debug line for each event
+    applied; the run's warnings are logged."""
     from peerlab.runner import run
+
+    label = f"{scenario.name} on {backend}"
+    with Progress(label, scenario.end_time, unit="s", enabled=args.verbosity >= 0) as bar:
+
+        def told(now: float, end: float, applied: str | None) -> None:
+            if applied is not None:
+                log.debug("%s: %.3fs: %s", label, now, applied)
+            bar.update(now)
+
+        result = run(scenario, backend, progress=told, **options)
+    for warning in result.warnings:
+        log.warning("%s: %s", label, warning)
+    return result
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     from peerlab.scenario import load_scenario
 
-    for flag, path in (("--out", args.out), ("--trace", args.trace)):
-        if path:
-            _writable(path, flag)
+    _file_or_stdout(args.out, "--out")
+    _file_or_stdout(args.trace, "--trace")
     scenario = load_scenario(args.scenario)
-    result = run(
+    result = _run(
+        args,
         scenario,
         args.backend,
         seed=args.seed,
         time_scale=args.time_scale,
-        progress=_progress(args),
         member_class=_member_class(args),
     )
-    print(_summary(result))
+    _say(args, _summary(result))
     if args.out:
-        result.write(args.out)
-        print(f"results written to {args.out}")
+        _write(args.out, result.to_json() + "\n")
+        if args.out != STDOUT:
+            _say(args, f"results written to {args.out}")
     if args.trace:
-        result.write_trace(args.trace)
-        print(f"trace written to {args.trace}")
+        result.write_trace(sys.stdout if args.trace == STDOUT else args.trace)
+        if args.trace != STDOUT:
+            _say(args, f"trace written to {args.trace}")
     return 0 if result.ok else 1
 
 
@@ -126,7 +210,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             f"{len(s.events)} events, {s.end_time:g}s)"
         )
         for warning in s.warnings:
-            print(f"  warning: {warning}")
+            log.warning("%s: %s", path, warning)
     return 0
 
 
@@ -134,21 +218,32 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return _compare_and_report(args)[0]
 
 
-def _compare_and_report(args: argparse.Namespace):
+def _compare_and_report(args: argparse.Namespace) -> tuple[int, RunResult]:
     """Run the comparison, print and write it; returns (exit code, the real run's result)."""
-    from peerlab.compare import compare, format_comparison
+    from peerlab.compare import compare_results, format_comparison
     from peerlab.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
-    out = _writable(args.out or f"out/compare-{scenario.name}", "--out")
-    comparison, sim, real = compare(scenario, time_scale=args.time_scale, progress=_progress(args))
+    out = args.out or f"out/compare-{scenario.name}"
+    _file_or_stdout(out, "--out")
+    sim = _run(args, scenario, "sim")
+    real = _run(args, scenario, "real", time_scale=args.time_scale)
+    comparison = compare_results(sim, real)
     text = format_comparison(comparison)
-    print(text)
-    out.with_suffix(".json").write_text(json.dumps(comparison, indent=1, sort_keys=True) + "\n")
-    out.with_suffix(".txt").write_text(text + "\n")
-    sim.write(out.parent / f"{out.name}-sim.json")
-    real.write(out.parent / f"{out.name}-real.json")
-    print(f"\ncomparison written to {out.with_suffix('.json')} and {out.with_suffix('.txt')}")
+    _say(args, text)
+    data = json.dumps(comparison, indent=1, sort_keys=True) + "\n"
+    if out == STDOUT:
+        _write(out, data)
+    else:
+        stem = Path(out)
+        stem.with_suffix(".json").write_text(data)
+        stem.with_suffix(".txt").write_text(text + "\n")
+        sim.write(stem.parent / f"{stem.name}-sim.json")
+        real.write(stem.parent / f"{stem.name}-real.json")
+        _say(
+            args,
+            f"\ncomparison written to {stem.with_suffix('.json')} and {stem.with_suffix('.txt')}",
+        )
     return (0 if comparison["agree"] else 1), real
 
 
@@ -160,104 +255,103 @@ def _member_class(args: argparse.Namespace):
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from peerlab.campaign.spec import parse_seeds
-    from peerlab.console import progress, stderr
     from peerlab.explorer import CHECKED, explore
     from peerlab.units import parse_duration
 
-    seeds = parse_seeds(args.seeds)
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise PeerlabError(f"--seeds: {exc}") from None
     try:
         budget = parse_duration(args.budget) if args.budget else None
     except ValueError as exc:
         raise PeerlabError(f"--budget: {exc}") from None
     faults = [k.strip() for k in args.faults.split(",")] if args.faults else None
     extra = {"faults": faults} if faults else {}
-    with progress("exploring", len(seeds), quiet=args.quiet) as update:
+    shown = Progress("exploring", len(seeds), unit=" seeds", enabled=args.verbosity >= 0)
+    with shown:
         report = explore(
             args.source,
             seeds=seeds,
             events=args.events,
             budget=budget,
-            out=args.out,
+            out=_folder(args.out, "--out"),
             member_class=_member_class(args),
             bound=args.bound,
             max_failures=args.max_failures,
-            progress=lambda done, total, failed: update(done, f"{failed} failing"),
+            progress=lambda done, total, failed: shown.update(done, f"{failed} failing"),
             **extra,
         )
     failed = {f.invariant for f in report.failures}
-    table = Table(title=f"peerlab explore {args.source}", title_justify="left")
-    table.add_column("invariant")
-    table.add_column("seeds checked", justify="right")
-    table.add_column("seeds failing", justify="right")
+    title = f"peerlab explore {args.source}"
+    checked = table("invariant", ">seeds checked", ">seeds failing", title=title)
     for name in CHECKED:
         failing = sum(1 for f in report.failures if f.invariant == name)
-        table.add_row(name, str(report.checked[name]), str(failing) if name in failed else "0")
-    console = _stdout()
-    console.print(table)
-    console.print(
+        checked.add_row(name, str(report.checked[name]), str(failing) if name in failed else "0")
+    lines = [
         f"seeds run: {len(report.seeds)} of {len(seeds)} in {report.wall_time:.1f}s"
         + (f" ({report.skipped} not run: budget or --max-failures)" if report.skipped else "")
-    )
+    ]
     if report.ok:
-        console.print("no failures")
-        return 0
+        lines.append("no failures")
     for f in report.failures:
         members, events = f.shrunk
-        console.print(
+        lines.append(
             f"seed {f.seed}: {f.invariant}: {f.violations[0].detail}\n"
             f"  shrunk from {f.original[0]} members and {f.original[1]} events to {members} and "
             f"{events}: {f.path}\n  reproduce: peerlab run {f.path}"
-            + (f" --member-class {args.member_class}" if args.member_class else ""),
-            highlight=False,
-            soft_wrap=True,
+            + (f" --member-class {args.member_class}" if args.member_class else "")
         )
-    stderr().print(f"{len(report.failures)} seed(s) failed", style="bold red")
+    print(render(checked, *lines))
+    if report.ok:
+        return 0
+    log.error("%d seed(s) failed", len(report.failures))
     return 1
 
 
-def _stdout():
-    """A rich console on standard output."""
-    from rich.console import Console
+def _address(flag: str, text: str, *, listening: bool = False) -> tuple[str, int]:
+    """A HOST:PORT given to ``flag``, as a socket address; a clear error if it is not one."""
+    from peerlab.realnet.peer import checked_address
+    from peerlab.realnet.transport import parse_address
 
-    return Console(highlight=False)
+    try:
+        return parse_address(checked_address(text, listening=listening))
+    except ValueError as exc:
+        raise PeerlabError(f"{flag}: {exc}") from None
 
 
 def _cmd_member(args: argparse.Namespace) -> int:
     from peerlab.realnet.peer import run_peer
-    from peerlab.realnet.transport import parse_address
     from peerlab.wire import member_id_problem
-
-    def parsed(flag: str, address: str) -> tuple[str, int]:
-        try:
-            return parse_address(address)
-        except ValueError as exc:
-            raise PeerlabError(f"{flag}: {exc}") from None
 
     problem = member_id_problem(args.id)
     if problem is not None:
         raise PeerlabError(f"--id: {problem}")
-    listen = parsed("--listen", args.listen)
+    listen = _address("--listen", args.listen, listening=True)
     for address in args.join:
-        if parsed("--join", address) == listen:
+        if _address("--join", address) == listen:
             raise PeerlabError(f"--join: {address} is this member's own --listen address")
+    options = {"verbosity": args.verbosity, "redial": args.redial}
     if args.script:
         with open(args.script) as commands:
-            return run_peer(args.id, args.listen, args.join, commands, False, args.run_for)
-    interactive = sys.stdin.isatty()
-    return run_peer(args.id, args.listen, args.join, sys.stdin, interactive, args.run_for)
+            return run_peer(
+                args.id, args.listen, args.join, commands, False, args.run_for, **options
+            )
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    return run_peer(
+        args.id, args.listen, args.join, sys.stdin, interactive, args.run_for, **options
+    )
 
 
-def _load_result(path: str, args: argparse.Namespace):
+def _load_result(path: str, args: argparse.Namespace) -> RunResult:
     """A RunResult from a results JSON file, or by running a scenario file in sim."""
     from peerlab.results import RunResult
-    from peerlab.runner import run
+    from peerlab.scenario import load_scenario
 
     if path.endswith(".json"):
         return RunResult.read(path)
-    return run(path, "sim", progress=_progress(args))
+    return _run(args, load_scenario(path), "sim")
 
 
 def _live_member(result: RunResult, flag: str, name: str | None) -> str:
@@ -274,23 +368,36 @@ def _image_format(output: str, wanted: str | None) -> str:
     clear error when the two disagree."""
     suffix = Path(output).suffix.lower().lstrip(".")
     if wanted is None:
-        return suffix if suffix in IMAGE_FORMATS else "png"
+        if suffix and suffix not in IMAGE_FORMATS:
+            raise PeerlabError(
+                f"-o {output!r}: a .{suffix} file is not one of {', '.join(IMAGE_FORMATS)} "
+                "(name one, or give --format)"
+            )
+        return suffix or "png"
     if suffix in IMAGE_FORMATS and suffix != wanted:
         raise PeerlabError(f"--format {wanted} does not match -o {output!r} (a .{suffix} file)")
     return wanted
+
+
+def _save(figure, output: str | Path, fmt: str, **options) -> None:
+    """Save ``figure`` to file ``output`` (standard output if ``-``) and close it."""
+    import matplotlib.pyplot as plt
+
+    figure.savefig(sys.stdout.buffer if output == STDOUT else output, format=fmt, **options)
+    plt.close(figure)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from peerlab import plot
 
     fmt = _image_format(args.output, args.format)
-    _writable(args.output, "-o")
+    _file_or_stdout(args.output, "-o")
     if args.animate:
+        if args.animate == STDOUT:
+            raise PeerlabError("--animate: needs a file name (.gif or .mp4), not -")
         _writable(args.animate, "--animate")
     result = _load_result(args.input, args)
     kind, at = args.kind, args.at
@@ -300,9 +407,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         if args.other:
             other = _load_result(args.other, args)
         elif not args.input.endswith(".json"):
-            from peerlab.runner import run
+            from peerlab.scenario import load_scenario
 
-            other = run(args.input, "real", progress=_progress(args))
+            other = _run(args, load_scenario(args.input), "real")
         else:
             raise PeerlabError("--kind compare with a results file needs --other RESULTS.json")
         sim, real = (result, other) if result.backend == "sim" else (other, result)
@@ -334,15 +441,18 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             raise PeerlabError(f"--at {at:g}: {exc}") from None
         fig = drawn["ax"].figure
         if kind == "table" and drawn["pages"] > 1:
-            print(f"the table has {drawn['pages']} pages; this is page {drawn['page']} (--page)")
-    fig.savefig(args.output, dpi=args.dpi, format=fmt, bbox_inches="tight")
-    plt.close(fig)
-    print(f"{kind} plot written to {args.output}")
+            _say(
+                args, f"the table has {drawn['pages']} pages; this is page {drawn['page']} (--page)"
+            )
+    _save(fig, args.output, fmt, dpi=args.dpi, bbox_inches="tight")
+    if args.output != STDOUT:
+        _say(args, f"{kind} plot written to {args.output}")
     if args.animate:
         info = plot.animate(result, args.animate, frames=args.frames)
-        print(
+        _say(
+            args,
             f"animation ({info['frames']} frames, {info['link_changes']} link changes) "
-            f"written to {args.animate}"
+            f"written to {args.animate}",
         )
     return 0
 
@@ -350,9 +460,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_view(args: argparse.Namespace) -> int:
     from peerlab import viewer
 
-    _writable(args.output, "-o")
-    path = viewer.write(_load_result(args.input, args), args.output)
-    print(f"viewer written to {path} ({path.stat().st_size // 1024} KiB; open it in a browser)")
+    _file_or_stdout(args.output, "-o")
+    result = _load_result(args.input, args)
+    page = viewer.page(result)
+    _write(args.output, page)
+    if args.output != STDOUT:
+        size = len(page.encode()) // 1024
+        _say(args, f"viewer written to {args.output} ({size} KiB; open it in a browser)")
     return 0
 
 
@@ -370,31 +484,57 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _verbosity_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="debug detail too (each event applied, each worker started); -vv is the same",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="errors only: no progress, no warnings",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``peerlab`` command."""
-    parser = argparse.ArgumentParser(
+    from peerlab import __version__
+
+    parser = _Parser(
         prog="peerlab", description="Build, run, simulate and look at P2P overlay networks."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"peerlab {__version__}")
+    _verbosity_flags(parser, None)
+    # -v and -q after a command's name too; unset there, they leave the top level's alone
+    flags = argparse.ArgumentParser(add_help=False)
+    _verbosity_flags(flags, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run a scenario on one backend")
-    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    def command(name: str, **options) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[flags], **options)
+
+    p = command("run", help="run a scenario on one backend")
+    p.add_argument("scenario", help="scenario YAML file, or a packaged one's name")
     p.add_argument(
         "--backend",
         choices=list(BACKENDS),
         default="sim",
         help="sim: SimPy; real: loopback TCP in this process; proc: one process each",
     )
-    p.add_argument("--out", help="write results JSON here")
-    p.add_argument("--trace", help="write the event trace (JSON lines) here")
+    p.add_argument("--out", help="write results JSON here (- for standard output)")
+    p.add_argument("--trace", help="write the event trace (JSON lines) here (- for stdout)")
     p.add_argument("--seed", type=int, help="override the scenario's seed")
     p.add_argument(
         "--time-scale",
-        type=float,
+        type=_scale,
         default=1.0,
         help="real backend: stretch (>1) or squeeze (<1) the timeline",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--member-class",
         metavar="MODULE:CLASS",
@@ -402,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser(
+    p = command(
         "explore",
         help="random fault schedules in simulation, invariants checked, failures shrunk",
         description="Deterministic simulation testing: for each seed, a random schedule of "
@@ -421,45 +561,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=_positive, default=20, help="faults per schedule (20)")
     p.add_argument("--budget", metavar="DURATION", help="start no new seed after this (e.g. 10m)")
     p.add_argument(
-        "--bound", type=float, default=5.0, help="convergence bound after the final heal (5s)"
+        "--bound", type=_scale, default=5.0, help="convergence bound after the final heal (5s)"
     )
     p.add_argument(
         "--max-failures", type=_positive, default=1, help="stop after this many failing seeds (1)"
     )
     p.add_argument("--out", default="out/explore", help="where failing scenarios are written")
     p.add_argument("--member-class", metavar="MODULE:CLASS", help="a protocol variant to explore")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_explore)
 
-    p = sub.add_parser("check", help="validate scenarios without running them")
+    p = command("check", help="validate scenarios without running them")
     p.add_argument("scenarios", nargs="+", help="scenario YAML files")
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("compare", help="run a scenario on both backends, side by side")
+    p = command("compare", help="run a scenario on both backends, side by side")
     p.add_argument("scenario", help="scenario YAML file")
-    p.add_argument("--out", help="output path stem (default out/compare-NAME)")
     p.add_argument(
-        "--time-scale", type=float, default=1.0, help="real run: stretch (>1) or squeeze (<1)"
+        "--out",
+        help="output path stem (default out/compare-NAME); - writes the comparison JSON to "
+        "standard output",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--time-scale", type=_scale, default=1.0, help="real run: stretch (>1) or squeeze (<1)"
+    )
     p.set_defaults(func=_cmd_compare)
 
     # imported here: the campaign commands' module builds on this one's helpers
     from peerlab.campaign.cli import add_campaign_commands
 
-    add_campaign_commands(sub)
+    add_campaign_commands(sub, [flags])
 
-    p = sub.add_parser("member", help="run one live member with a command prompt")
+    p = command("member", help="run one live member with a command prompt")
     p.add_argument("--id", required=True, help="this member's id")
     p.add_argument("--listen", required=True, help="HOST:PORT to listen on")
     p.add_argument("--join", nargs="*", default=[], metavar="HOST:PORT")
     p.add_argument("--script", help="read commands from this file instead of stdin")
-    p.add_argument("--run-for", type=float, help="after the last command, keep running this long")
+    p.add_argument(
+        "--run-for",
+        type=_seconds,
+        metavar="SECONDS",
+        help="after the last command, keep running this long",
+    )
+    p.add_argument(
+        "--redial",
+        type=_scale,
+        default=1.0,
+        metavar="SECONDS",
+        help="first wait before dialling a lost --join or connect address again; it doubles "
+        "with each try, up to 30s (default 1)",
+    )
     p.set_defaults(func=_cmd_member)
 
-    p = sub.add_parser("plot", help="draw a scenario (run in sim first) or a results file")
+    p = command("plot", help="draw a scenario (run in sim first) or a results file")
     p.add_argument("input", metavar="SCENARIO_OR_RESULTS")
-    p.add_argument("-o", "--output", required=True, help="image file to write (.png, .svg, ...)")
+    p.add_argument(
+        "-o", "--output", required=True, help="image file to write (.png, .svg, ...; - for stdout)"
+    )
     p.add_argument(
         "--kind",
         default="topology",
@@ -480,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--member", help="for view and table: whose")
     p.add_argument(
         "--at",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="for topology, route, view, table and tables: that instant of the run",
     )
@@ -494,42 +651,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--other", help="for compare: the other backend's results JSON")
     p.add_argument("--animate", metavar="OUT.gif", help="also write an animation of the run")
     p.add_argument("--frames", type=_positive, default=40, help="frames of the animation")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_plot)
 
-    p = sub.add_parser("view", help="write a run's interactive viewer: one offline HTML file")
+    p = command("view", help="write a run's interactive viewer: one offline HTML file")
     p.add_argument(
         "input", metavar="RESULTS_OR_SCENARIO", help="results JSON, or a scenario to run"
     )
-    p.add_argument("-o", "--output", required=True, help="HTML file to write")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, help="HTML file to write (- for stdout)")
     p.set_defaults(func=_cmd_view)
 
-    p = sub.add_parser("demo", help="compare sim and real on the built-in quickstart scenario")
+    p = command("demo", help="compare sim and real on the built-in quickstart scenario")
     p.add_argument(
-        "--time-scale", type=float, default=1.0, help="real run: stretch (>1) or squeeze (<1)"
+        "--time-scale", type=_scale, default=1.0, help="real run: stretch (>1) or squeeze (<1)"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``peerlab`` console script; bad input exits 2 with one clear line."""
-    args = build_parser().parse_args(argv)
+def _settle(args: argparse.Namespace) -> None:
+    """Note whether an output flag names standard output (one at most may)."""
+    to_stdout = [flag for name, flag in OUTPUT_FLAGS.items() if getattr(args, name, None) == STDOUT]
+    if len(to_stdout) > 1:
+        raise PeerlabError(f"{' and '.join(to_stdout)}: only one output can be standard output")
+    args.to_stdout = bool(to_stdout)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """While the command runs, SIGINT and SIGTERM raise KeyboardInterrupt (with the signal's
+    name) once, so that what it started is cleaned up; further ones are ignored meanwhile."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) != signal.SIG_IGN]
+
+    def interrupt(signum: int, frame: object) -> None:
+        for s in kinds:
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in kinds}
     try:
-        status = args.func(args)
-        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
-        return status
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``peerlab`` console script; bad input exits 2 with one clear line,
+    an interrupt 130 (SIGTERM 143)."""
+    try:
+        with _interruptible():
+            args = build_parser().parse_args(argv)
+            args.verbosity = -1 if args.quiet else (args.verbose or 0)
+            setup_logging(args.verbosity)
+            _settle(args)
+            status = args.func(args)
+            sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+            return status
     except BrokenPipeError:
         # the reader went away (``peerlab run ... | head``): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
-    except PeerlabError as exc:
-        print(f"peerlab: error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"peerlab: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        log.warning("interrupted")
+        return 128 + (signal.SIGTERM if exc.args == ("SIGTERM",) else signal.SIGINT)
+    except (PeerlabError, OSError, ValueError) as exc:
+        log.error("%s", exc)
         return 2
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from peerlab.console import render, table
 from peerlab.results import RunResult
-from peerlab.runner import latency_stats, run
+from peerlab.runner import Progress, latency_stats, run
 from peerlab.scenario import Scenario
 
 CONTROL_KINDS = ("hello", "adverts", "ping", "pong", "bye")
@@ -78,51 +79,44 @@ def compare_results(sim: RunResult, real: RunResult) -> dict[str, Any]:
 
 
 def compare(
-    scenario: Scenario | str, *, time_scale: float = 1.0, progress=None
+    scenario: Scenario | str, *, time_scale: float = 1.0, progress: Progress | None = None
 ) -> tuple[dict[str, Any], RunResult, RunResult]:
-    """Run ``scenario`` on both backends; returns (comparison, sim result, real result)."""
+    """Run ``scenario`` on both backends; returns (comparison, sim result, real result).
+    ``progress`` is told how the real run goes (see :func:`peerlab.runner.run`)."""
     sim = run(scenario, "sim")
     real = run(scenario, "real", time_scale=time_scale, progress=progress)
     return compare_results(sim, real), sim, real
 
 
 def format_comparison(c: dict[str, Any]) -> str:
-    """The comparison as an aligned text table."""
+    """The comparison as aligned text tables, the verdict last."""
     yes = {True: "yes", False: "NO"}
-    rows = [
-        ("routing tables identical", yes[c["routing_tables_identical"]]),
-        ("delivered sets identical", yes[c["delivered_sets_identical"]]),
-        ("paths identical", yes[c["paths_identical"]]),
-    ]
-    lines = [f"scenario {c['scenario']}: real vs sim", ""]
-    lines += [f"  {k:<28} {v}" for k, v in rows]
-    lines.append("")
-    lines.append(f"  {'':<28} {'sim':>12} {'real':>12}")
+    same = table("", "", header=False)
+    same.add_row("routing tables identical", yes[c["routing_tables_identical"]])
+    same.add_row("delivered sets identical", yes[c["delivered_sets_identical"]])
+    same.add_row("paths identical", yes[c["paths_identical"]])
+    side = table("", ">sim", ">real")
     d = c["delivered"]
-    lines.append(
-        f"  {'delivered / sent':<28} {d['sim']:>5}/{d['sent']['sim']:<6} "
-        f"{d['real']:>5}/{d['sent']['real']:<6}"
+    side.add_row(
+        "delivered / sent",
+        f"{d['sim']}/{d['sent']['sim']}",
+        f"{d['real']}/{d['sent']['real']}",
     )
     h = c["mean_hops"]
-    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    lines.append(f"  {'mean hops':<28} {fmt(h['sim']):>12} {fmt(h['real']):>12}")
+    side.add_row("mean hops", *("-" if v is None else f"{v:.2f}" for v in (h["sim"], h["real"])))
     lat = c["latency"]
-    lines.append(
-        f"  {'latency median':<28} {_ms(lat['sim']['median']):>12} {_ms(lat['real']['median']):>12}"
-    )
-    lines.append(
-        f"  {'latency p99':<28} {_ms(lat['sim']['p99']):>12} {_ms(lat['real']['p99']):>12}"
-    )
+    for name in ("median", "p99"):
+        side.add_row(f"latency {name}", _ms(lat["sim"][name]), _ms(lat["real"][name]))
     for k in ("frames", "bytes"):
         v = c["control"][k]
-        lines.append(f"  {'control ' + k:<28} {v['sim']:>12} {v['real']:>12}")
+        side.add_row(f"control {k}", str(v["sim"]), str(v["real"]))
     e = c["expectations"]
-    lines.append(f"  {'expectations hold':<28} {yes[e['sim']]:>12} {yes[e['real']]:>12}")
+    side.add_row("expectations hold", yes[e["sim"]], yes[e["real"]])
+    parts: list = [f"scenario {c['scenario']}: real vs sim", same, side]
     if c["convergence"]:
-        lines.append("")
-        lines.append(f"  {'convergence after':<28} {'sim':>12} {'real':>12}")
+        converged = table("convergence after", ">sim", ">real")
         for row in c["convergence"]:
-            label = f"{row['event']} @{row['at']:g}s"
-            lines.append(f"  {label[:28]:<28} {_ms(row['sim']):>12} {_ms(row['real']):>12}")
-    lines += ["", c["verdict"]]
-    return "\n".join(lines)
+            converged.add_row(f"{row['event']} @{row['at']:g}s", _ms(row["sim"]), _ms(row["real"]))
+        parts.append(converged)
+    parts.append(c["verdict"])
+    return render(*parts)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import msgspec
 
@@ -181,11 +181,14 @@ class RunResult:
         """Write the JSON contract to ``path``."""
         Path(path).write_text(self.to_json() + "\n")
 
-    def write_trace(self, path: str | Path) -> None:
-        """Write the event trace, one JSON object per line."""
-        with open(path, "w") as out:
+    def write_trace(self, path: str | Path | TextIO) -> None:
+        """Write the event trace, one JSON object per line, to a file or a text stream."""
+        if not isinstance(path, str | Path):
             for event in self.trace:
-                out.write(event.to_json() + "\n")
+                path.write(event.to_json() + "\n")
+            return
+        with open(path, "w") as out:
+            self.write_trace(out)
 
     @classmethod
     def from_trace(

@@ -12,7 +12,6 @@ links that should be up and are not. The result is read off the trace
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +29,9 @@ from peerlab.timeline import ViewRecorder, build_timeline
 from peerlab.trace import Tracer
 from peerlab.truth import Director, Pair
 
+#: Told ``(scenario time now, scenario end time, the event just applied or None)`` as a run goes.
+Progress = Callable[[float, float, str | None], None]
+
 #: How often the runner dials again a scenario link that should be up and is not (seconds).
 REDIAL_EVERY = 0.25
 
@@ -40,7 +42,7 @@ class _Run:
         scenario: Scenario,
         backend: str,
         time_scale: float,
-        progress: Callable[[float, float], None] | None,
+        progress: Progress | None,
         member_class: type[Member],
     ) -> None:
         self.scenario = scenario
@@ -88,6 +90,8 @@ class _Run:
             self.director.apply(event)
             if topology:
                 self._redial(self.convergence.changed(event.describe(), event.at))
+            if self.progress is not None:
+                self.progress(net.now, end, event.describe())
         self._advance(end)
         self.convergence.close()
         return self._result(time.monotonic() - wall0)
@@ -99,7 +103,7 @@ class _Run:
             net.call(lambda: self.views.observe(net.members, net.now))
             self._redial(self.convergence.look())
             if self.progress is not None:
-                self.progress(net.now, self.scenario.end_time)
+                self.progress(net.now, self.scenario.end_time, None)
 
     def _redial(self, missing: list[Pair]) -> None:
         """Dial the scenario links that should be up and are not, each at most every
@@ -182,11 +186,12 @@ def run(
     *,
     seed: int | None = None,
     time_scale: float = 1.0,
-    progress: Callable[[float, float], None] | None = None,
+    progress: Progress | None = None,
     member_class: type[Member] = Member,
 ) -> RunResult:
     """Run a scenario (or a scenario file) on ``backend`` ("sim", "real" or "proc");
-    ``member_class`` runs a variant of the protocol in place of :class:`Member`."""
+    ``member_class`` runs a variant of the protocol in place of :class:`Member`; ``progress``
+    is told the scenario time as the run goes, and each event once it is applied."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if seed is not None:
@@ -203,21 +208,3 @@ def latency_stats(result: RunResult) -> dict[str, float | None]:
         return {"median": None, "p99": None}
     p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
     return {"median": statistics.median(lat), "p99": p99}
-
-
-def text_progress(stream=sys.stderr) -> Callable[[float, float], None]:
-    """A progress bar on ``stream`` (only drawn when it is a terminal)."""
-    last = [-1]
-
-    def show(now: float, end: float) -> None:
-        if not stream.isatty() or end <= 0:
-            return
-        filled = int(30 * min(1.0, now / end))
-        if filled != last[0]:
-            last[0] = filled
-            stream.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] {now:6.2f}/{end:.2f}s")
-            if filled == 30:
-                stream.write("\n")
-            stream.flush()
-
-    return show

@@ -9,6 +9,7 @@ from typing import Any
 
 from peerlab.campaign import read_table, run_campaign
 from peerlab.campaign.spec import sweep_campaign
+from peerlab.console import render, table
 
 #: the metrics a sweep shows
 SWEEP_METRICS = ("delivered_ratio", "convergence_mean", "convergence_max")
@@ -43,15 +44,16 @@ def format_sweep(rows: list[dict[str, Any]]) -> str:
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v * 1000:.0f}ms"
 
-    lines = [f"{'scenario':<20} {'seed':>5} {'delivered':>9} {'conv mean':>9} {'conv max':>9}  ok"]
+    shown = table("scenario", ">seed", ">delivered", ">conv mean", ">conv max", "ok")
     for r in rows:
         ratio = r["delivered_ratio"]
-        delivered = "-" if ratio is None else f"{ratio:.1%}"
-        lines.append(
-            f"{Path(r['scenario']).stem[:20]:<20} {r['seed']:>5} {delivered:>9} "
-            f"{ms(r['convergence_mean']):>9} {ms(r['convergence_max']):>9}  "
-            f"{'yes' if r['ok'] else 'NO'}"
+        shown.add_row(
+            Path(r["scenario"]).stem,
+            str(r["seed"]),
+            "-" if ratio is None else f"{ratio:.1%}",
+            ms(r["convergence_mean"]),
+            ms(r["convergence_max"]),
+            "yes" if r["ok"] else "NO",
         )
     passed = sum(r["ok"] for r in rows)
-    lines.append(f"\n{passed}/{len(rows)} runs met their expectations")
-    return "\n".join(lines)
+    return render(shown, f"{passed}/{len(rows)} runs met their expectations")

@@ -4,30 +4,42 @@ Several of these, on one machine or on many, form a real overlay that relays mes
 
     peerlab member --id a --listen 127.0.0.1:9000
     peerlab member --id b --listen 127.0.0.1:9001 --join 127.0.0.1:9000
+
+The prompt is :mod:`cmd` on :mod:`readline`: history, completion of commands and member ids,
+and events printed above the line being typed. Output goes through a bounded queue and a thread
+of its own, so a reader that does not keep up never holds up the member.
 """
 
 from __future__ import annotations
 
+import cmd
+import contextlib
+import io
+import os
+import queue
 import random
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TextIO
 
+from peerlab import trace as ev
 from peerlab.errors import PeerlabError
 from peerlab.member import Member, MemberConfig
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import TcpTransport, os_reason, parse_address
 from peerlab.trace import TraceEvent, Tracer
-from peerlab.wire import Data
+from peerlab.wire import Bye, Data
 
 HELP = """commands:
   send DST TEXT      send TEXT to member DST
   peers              list neighbours
   routes             show the routing table
   graph              show the links this member believes in
-  connect HOST:PORT  dial another member
-  disconnect PEER    close the connection to a neighbour
+  connect HOST:PORT  dial another member, and again whenever the link is lost
+  disconnect PEER    say Bye to a neighbour and stay apart until 'connect'
   wait SECONDS       pause the script (non-interactive use)
   help               this text
   quit               leave gracefully and exit"""
@@ -35,11 +47,143 @@ HELP = """commands:
 #: Each command's line of HELP, shown when a known command gets the wrong arguments.
 USAGE = {line.split()[0]: line.strip() for line in HELP.splitlines()[1:]}
 
-SHOWN_EVENTS = {"connect", "disconnect", "connect_failed", "drop", "protocol_error"}
+#: The events shown by default; ``verbosity`` > 0 shows every kind, < 0 none.
+SHOWN_EVENTS = frozenset({"connect", "disconnect", "connect_failed", "drop", "protocol_error"})
+
+#: Event lines held for a slow reader before further ones are dropped (and counted).
+OUTPUT_QUEUE = 1000
+
+#: Longest wait between two dials of an address that keeps failing (seconds).
+MAX_REDIAL_DELAY = 30.0
+
+#: How a member's disconnect reason starts when the peer said Bye.
+PEER_LEFT = "peer left"
+
+_CLEAR_LINE = "\r\x1b[K"
+
+
+def checked_address(text: str, *, listening: bool = False) -> str:
+    """``text`` if it is a HOST:PORT a member can dial (or listen on, where port 0 picks one);
+    else ValueError saying why."""
+    _, port = parse_address(text)
+    low = 0 if listening else 1
+    if not low <= port <= 65535:
+        raise ValueError(f"address {text!r}: port {port} is not in {low}..65535")
+    return text
+
+
+class Output:
+    """Lines for a stream, written by a thread of their own: :meth:`put` never waits, so the
+    member's loop is never held up by a reader that does not keep up. At most ``limit`` lines
+    wait; what comes beyond is dropped, counted, and said once the reader catches up.
+
+    On a terminal, ``prompt`` (when it gives a prompt) is drawn again below each line, with
+    what has been typed so far, so that lines appear above the line being edited.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        limit: int = OUTPUT_QUEUE,
+        prompt: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.prompt = prompt
+        self.dropped = 0
+        self._said = 0  # drops already reported
+        self._lines: queue.Queue[str | None] = queue.Queue(limit)
+        self._lock = threading.Lock()
+        self._fd = _fileno(stream)
+        if self._fd is not None:
+            stream.flush()  # what was written through the stream before goes first
+        self._thread = threading.Thread(target=self._run, name="peer-output", daemon=True)
+        self._thread.start()
+
+    def put(self, line: str) -> None:
+        """Queue ``line`` for writing; drop it (counted) if the queue is full."""
+        try:
+            self._lines.put_nowait(line)
+        except queue.Full:
+            self.dropped += 1
+
+    def write(self, text: str) -> None:
+        """Write ``text`` now, after any line being written (for replies to commands)."""
+        with self._lock:
+            self._send(text)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Write what is queued (for at most ``timeout`` seconds) and stop the thread; a
+        thread still blocked on a reader that never reads is left to end with the process."""
+        with contextlib.suppress(queue.Full):
+            self._lines.put(None, timeout=timeout)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            line = self._lines.get()  # None: the end
+            with self._lock:
+                text = "" if line is None else line + "\n"
+                if (line is None or self._lines.empty()) and self.dropped > self._said:
+                    text += f"* {self.dropped - self._said} lines not shown: output was not "
+                    text += "keeping up\n"
+                    self._said = self.dropped
+                prompt = self.prompt() if self.prompt is not None else None
+                if prompt is not None and text:
+                    text = _CLEAR_LINE + text + prompt
+                self._send(text)
+            if line is None:
+                return
+
+    def _send(self, text: str) -> None:
+        try:
+            if self._fd is None:
+                self.stream.write(text)
+                self.stream.flush()
+                return
+            data = text.encode(errors="replace")
+            while data:  # straight to the file: no buffer lock held if the process exits
+                data = data[os.write(self._fd, data) :]
+        except (OSError, ValueError):
+            pass  # the reader or the terminal is gone, or the stream closed: nothing to show on
+
+
+def _fileno(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, io.UnsupportedOperation):
+        return None
+
+
+class _PartingMember(Member):
+    """A member that can part from one neighbour: a Bye, so that the neighbour does not dial
+    it again, then the connection closed."""
+
+    def part(self, peer: str, reason: str) -> bool:
+        """Say Bye to neighbour ``peer`` and close the connection; False if there was none."""
+        c = self._peers.get(peer)
+        if c is None:
+            return False
+        self._send_msg(c, Bye(reason))
+        self._close(c, reason)
+        return True
+
+
+@dataclass
+class _Dial:
+    """An address kept dialled: when to try again, and how long to wait after that."""
+
+    next_at: float
+    delay: float
 
 
 class Peer:
-    """One live member on its own event loop, driven by text commands."""
+    """One live member on its own event loop, with the addresses it keeps dialled.
+
+    An address given to :meth:`start` or :meth:`connect` is dialled again whenever it is not a
+    neighbour, waiting twice as long after each try (up to :data:`MAX_REDIAL_DELAY`), until the
+    peer there says Bye or is disconnected with :meth:`disconnect`.
+    """
 
     def __init__(
         self,
@@ -48,26 +192,40 @@ class Peer:
         *,
         out: TextIO = sys.stdout,
         config: MemberConfig | None = None,
-        verbose: bool = True,
+        verbosity: int = 0,
+        output: Output | None = None,
     ) -> None:
-        host, port = parse_address(listen)
-        self.out = out
+        self.output = output or Output(out)
+        self.shown = ev.KINDS if verbosity > 0 else frozenset() if verbosity < 0 else SHOWN_EVENTS
+        self._wanted: dict[str, _Dial] = {}  # address -> when to dial it again
+        self._peer_at: dict[str, str] = {}  # address dialled -> id of the member met there
+        self._retry_every = 1.0
         self.loop = EventLoop(f"peer-{member_id}").start()
-        self.verbose = verbose
-        tracer = Tracer(keep=False, sink=self._on_event)
         try:
-            self.transport = self.loop.call(
-                lambda: TcpTransport(self.loop, host, port, name=member_id)
-            )
+            self.transport, self.member = self._open(member_id, listen, config)
+        except BaseException:
+            self._stop()
+            raise
+        self.transport.handler = self.member
+        self.loop.call(self.transport.start)
+
+    def _open(
+        self, member_id: str, listen: str, config: MemberConfig | None
+    ) -> tuple[TcpTransport, _PartingMember]:
+        host, port = parse_address(checked_address(listen, listening=True))
+        try:
+            transport = self.loop.call(lambda: TcpTransport(self.loop, host, port, name=member_id))
         except OSError as exc:
-            self.loop.stop()
             raise PeerlabError(
                 f"cannot listen on {listen}: {os_reason(exc.errno, str(exc))}"
             ) from None
+        tracer = Tracer(
+            kinds=self.shown | {ev.CONNECT, ev.DISCONNECT}, keep=False, sink=self._on_event
+        )
         try:
-            self.member = Member(
+            member = _PartingMember(
                 member_id,
-                self.transport,
+                transport,
                 config=config,
                 tracer=tracer,
                 rng=random.Random(member_id),
@@ -76,108 +234,297 @@ class Peer:
                 incarnation=time.time_ns() // 1_000_000,
             )
         except ValueError as exc:  # an id the wire cannot carry
-            self.loop.call(self.transport.shutdown)
-            self.loop.stop()
+            self.loop.call(transport.shutdown)
             raise PeerlabError(str(exc)) from None
-        self.transport.handler = self.member
-        self.loop.call(self.transport.start)
+        return transport, member
+
+    @property
+    def id(self) -> str:
+        """This member's id."""
+        return self.member.id
 
     def start(self, join: Iterable[str] = (), retry_every: float = 1.0) -> None:
-        """Start the member and dial the ``join`` addresses, again every ``retry_every``
-        seconds while one of them is not a neighbour (the others may start later)."""
+        """Start the member and keep the ``join`` addresses dialled (the others may start
+        later); ``retry_every`` is the first wait between two dials of an address."""
         join = list(join)
+        self._retry_every = retry_every
 
-        def retry() -> None:
-            if self.member.running:
-                connected = self.member.peer_addresses()
-                for address in join:
-                    if address not in connected:
-                        self.member.connect(address)
-            if self.member.running:
-                self.loop.call_later(retry_every, retry)
+        def begin() -> None:
+            for address in join:
+                self._want(address)
+            self.member.start(join)
+            self.loop.call_later(retry_every, self._redial)
 
-        self.loop.call(lambda: self.member.start(join))
-        if join:
-            self.loop.call(lambda: self.loop.call_later(retry_every, retry))
-        self._say(f"member {self.member.id} listening on {self.transport.listen_address}")
+        self.loop.call(begin)
+        self.say(f"member {self.member.id} listening on {self.transport.listen_address}")
 
     def close(self) -> None:
-        """Leave gracefully, close every socket and stop the loop thread."""
-
-        def bye() -> None:
-            self.member.leave()
-
-        self.loop.call(bye)
+        """Leave gracefully, close every socket, stop the loop thread and the output."""
+        self.loop.call(self.member.leave)
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and self.loop.call(lambda: bool(self.transport.conns)):
             time.sleep(0.01)
         self.loop.call(self.transport.shutdown)
-        self.loop.stop()
+        self._stop()
 
-    def _say(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
+    def _stop(self) -> None:
+        self.loop.stop()
+        self.output.close()
+
+    def say(self, text: str) -> None:
+        """Show ``text`` (a reply to a command) now."""
+        self.output.write(text + "\n")
+
+    # --- what the commands do -------------------------------------------------------------
+
+    def send(self, dst: str, text: str) -> str:
+        """Send ``text`` to member ``dst``; returns the message id."""
+        return self.loop.call(lambda: self.member.send(dst, text.encode()))
+
+    def connect(self, address: str) -> None:
+        """Dial ``address`` now, and keep it dialled (even after a Bye or a disconnect)."""
+        checked_address(address)
+
+        def dial() -> None:
+            self._want(address)
+            self.member.connect(address)
+
+        self.loop.call(dial)
+
+    def disconnect(self, peer: str) -> bool:
+        """Say Bye to neighbour ``peer``, close the connection and stop dialling it; False if
+        ``peer`` is not a neighbour."""
+
+        def part() -> bool:
+            if not self.member.part(peer, f"disconnected by {self.member.id}"):
+                return False
+            self._unwant(peer)
+            return True
+
+        return self.loop.call(part)
+
+    def neighbours(self) -> list[str]:
+        """Ids of the established neighbours."""
+        return self.loop.call(lambda: self.member.neighbours)
+
+    def routing_table(self) -> dict[str, dict[str, str | int]]:
+        """The member's routing table."""
+        return self.loop.call(self.member.routing_table)
+
+    def view(self) -> set[tuple[str, str]]:
+        """The links the member believes in."""
+        return self.loop.call(self.member.view)
+
+    def known(self) -> list[str]:
+        """Ids of the members in this member's link-state database, but itself."""
+        return self.loop.call(lambda: sorted(m for m in self.member.db if m != self.member.id))
+
+    # --- on the loop thread ---------------------------------------------------------------
+
+    def _want(self, address: str) -> None:
+        self._wanted[address] = _Dial(self.loop.now() + self._retry_every, self._retry_every)
+
+    def _unwant(self, peer: str) -> None:
+        """Stop dialling the addresses where ``peer`` was met or that it advertises."""
+        record = self.member.db.get(peer)
+        advertised = record.advert.address if record is not None else None
+        for address in list(self._wanted):
+            if address == advertised or self._peer_at.get(address) == peer:
+                del self._wanted[address]
+
+    def _redial(self) -> None:
+        if not self.member.running:
+            return
+        now = self.loop.now()
+        connected = self.member.peer_addresses()
+        for address, dial in self._wanted.items():
+            if address not in connected and now >= dial.next_at:
+                self.member.connect(address)
+                dial.next_at = now + dial.delay
+                dial.delay = min(dial.delay * 2, MAX_REDIAL_DELAY)
+        self.loop.call_later(self._retry_every, self._redial)
 
     def _on_deliver(self, data: Data) -> None:
         text = data.payload.decode(errors="replace")
-        self._say(f"<{data.src}> {text}   (path {' -> '.join(data.path)})")
+        self.output.put(f"<{data.src}> {text}   (path {' -> '.join(data.path)})")
 
     def _on_event(self, event: TraceEvent) -> None:
-        if self.verbose and event.kind in SHOWN_EVENTS:
-            fields = " ".join(f"{k}={v}" for k, v in event.fields.items())
-            self._say(f"* {event.kind} {fields}")
+        fields = event.fields
+        if event.kind == ev.CONNECT and fields["outbound"]:
+            address = fields["address"]
+            self._peer_at[address] = fields["peer"]
+            dial = self._wanted.get(address)
+            if dial is not None:  # reached again: the next loss starts the waits afresh
+                dial.delay = self._retry_every
+        elif event.kind == ev.DISCONNECT and str(fields.get("reason", "")).startswith(PEER_LEFT):
+            self._unwant(fields["peer"])
+        if event.kind in self.shown:
+            self.output.put(f"* {event.kind} " + " ".join(f"{k}={v}" for k, v in fields.items()))
 
-    def execute(self, line: str) -> bool:
-        """Run one command; returns False when the command was ``quit``."""
-        line = line.strip()
-        words = line.split()
-        if not words or words[0].startswith("#"):
-            return True
-        cmd, args = words[0].lower(), words[1:]
-        m = self.member
-        if cmd in ("quit", "exit"):
+
+class Shell(cmd.Cmd):
+    """The commands of a live member (see :data:`HELP`), read from a terminal with line
+    editing, history and completion, or one per line from a script."""
+
+    def __init__(self, peer: Peer, stdin: TextIO | None = None, interactive: bool = False) -> None:
+        super().__init__(stdin=stdin, stdout=_Replies(peer))
+        self.peer = peer
+        self.use_rawinput = interactive
+        self.prompt = f"{peer.id}> " if interactive else ""
+        self._editing = False  # whether the user is at the prompt (events redraw it)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def preloop(self) -> None:
+        """Complete words separated by spaces only (member ids may hold other punctuation)."""
+        if self.use_rawinput:
+            import readline
+
+            readline.set_completer_delims(" \t\n")
+            readline.set_pre_input_hook(self._at_prompt)
+
+    def postloop(self) -> None:
+        """Leave the readline hooks as they were."""
+        if self.use_rawinput:
+            import readline
+
+            readline.set_pre_input_hook(None)
+
+    def _at_prompt(self) -> None:
+        self._editing = True
+
+    def showing_prompt(self) -> str | None:
+        """The prompt with what has been typed, if the user is at the prompt; else None."""
+        if not self._editing:
+            return None
+        import readline
+
+        return self.prompt + readline.get_line_buffer()
+
+    def precmd(self, line: str) -> str:
+        """The user is no longer at the prompt; comments are ignored."""
+        self._editing = False
+        return "" if line.lstrip().startswith("#") else line
+
+    def emptyline(self) -> bool:
+        """An empty line does nothing (not the last command again)."""
+        return False
+
+    def default(self, line: str) -> bool:
+        """An unknown command."""
+        self.peer.say(f"error: cannot understand {line.strip()!r}; type 'help'")
+        return False
+
+    def completenames(self, text: str, *ignored: object) -> list[str]:
+        """Command names that start with ``text``."""
+        return _words([name for name in USAGE if name.startswith(text)])
+
+    def _complete_id(self, text: str, line: str, begidx: int, endidx: int) -> list[str]:
+        if len(line[:begidx].split()) != 1:  # only the command's first argument is an id
+            return []
+        return _words([m for m in self.peer.known() if m.startswith(text)])
+
+    complete_send = complete_disconnect = _complete_id
+
+    def _usage(self, command: str) -> bool:
+        self.peer.say(f"error: usage: {USAGE[command]}")
+        return False
+
+    # --- the commands ---------------------------------------------------------------------
+
+    def do_help(self, arg: str) -> bool:
+        """Show the commands."""
+        self.peer.say(HELP)
+        return False
+
+    def do_send(self, arg: str) -> bool:
+        """send DST TEXT"""
+        words = arg.split(None, 1)
+        if len(words) != 2:
+            return self._usage("send")
+        try:
+            self.peer.say(f"sent {self.peer.send(words[0], words[1])}")
+        except PeerlabError as exc:  # e.g. a text too long for one frame
+            self.peer.say(f"error: {exc}")
+        return False
+
+    def do_peers(self, arg: str) -> bool:
+        """peers"""
+        self.peer.say(" ".join(self.peer.neighbours()) or "(no peers)")
+        return False
+
+    def do_routes(self, arg: str) -> bool:
+        """routes"""
+        table = self.peer.routing_table()
+        for dst, r in table.items():
+            self.peer.say(f"{dst:>12} via {r['next_hop']} ({r['hops']} hops)")
+        if not table:
+            self.peer.say("(no routes)")
+        return False
+
+    def do_graph(self, arg: str) -> bool:
+        """graph"""
+        for a, b in sorted(self.peer.view()):
+            self.peer.say(f"{a} -- {b}")
+        return False
+
+    def do_connect(self, arg: str) -> bool:
+        """connect HOST:PORT"""
+        if len(arg.split()) != 1:
+            return self._usage("connect")
+        try:
+            self.peer.connect(arg.strip())
+        except ValueError as exc:
+            self.peer.say(f"error: {exc}")
+        return False
+
+    def do_disconnect(self, arg: str) -> bool:
+        """disconnect PEER"""
+        if len(arg.split()) != 1:
+            return self._usage("disconnect")
+        if not self.peer.disconnect(arg.strip()):
+            self.peer.say(f"error: {arg.strip()!r} is not a neighbour")
+        return False
+
+    def do_wait(self, arg: str) -> bool:
+        """wait SECONDS"""
+        try:
+            seconds = float(arg)
+        except ValueError:
+            self.peer.say(f"error: wait needs seconds, got {arg.strip()!r}")
             return False
-        if cmd == "help":
-            self._say(HELP)
-        elif cmd == "send" and len(args) >= 2:
-            dst, text = args[0], line.split(None, 2)[2]
-            try:
-                msg_id = self.loop.call(lambda: m.send(dst, text.encode()))
-            except PeerlabError as exc:  # e.g. a text too long for one frame
-                self._say(f"error: {exc}")
-                return True
-            self._say(f"sent {msg_id}")
-        elif cmd == "peers":
-            self._say(" ".join(self.loop.call(lambda: m.neighbours)) or "(no peers)")
-        elif cmd == "routes":
-            table = self.loop.call(m.routing_table)
-            for dst, r in table.items():
-                self._say(f"{dst:>12} via {r['next_hop']} ({r['hops']} hops)")
-            if not table:
-                self._say("(no routes)")
-        elif cmd == "graph":
-            for a, b in sorted(self.loop.call(m.view)):
-                self._say(f"{a} -- {b}")
-        elif cmd == "connect" and len(args) == 1:
-            try:
-                parse_address(args[0])
-            except ValueError as exc:
-                self._say(f"error: {exc}")
-                return True
-            self.loop.call(lambda: m.connect(args[0]))
-        elif cmd == "disconnect" and len(args) == 1:
-            if not self.loop.call(lambda: m.disconnect(args[0])):
-                self._say(f"error: {args[0]!r} is not a neighbour")
-        elif cmd == "wait" and len(args) == 1:
-            try:
-                time.sleep(float(args[0]))
-            except ValueError:
-                self._say(f"error: wait needs seconds, got {args[0]!r}")
-        elif cmd in USAGE:
-            self._say(f"error: usage: {USAGE[cmd]}")
-        else:
-            self._say(f"error: cannot understand {line.strip()!r}; type 'help'")
+        time.sleep(max(0.0, seconds))
+        return False
+
+    def do_quit(self, arg: str) -> bool:
+        """quit"""
         return True
+
+    do_exit = do_quit
+
+    def do_EOF(self, arg: str) -> bool:
+        """The end of the input: quit."""
+        if self.use_rawinput:
+            self.peer.say("")  # the shell's prompt starts on a line of its own
+        return True
+
+
+def _words(matches: list[str]) -> list[str]:
+    """Completions, a lone one followed by a space (readline adds none)."""
+    return [matches[0] + " "] if len(matches) == 1 else matches
+
+
+class _Replies:
+    """The shell's standard output: through the peer's output, in order with its events."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+
+    def write(self, text: str) -> None:
+        self.peer.output.write(text)
+
+    def flush(self) -> None:
+        pass
 
 
 def run_peer(
@@ -187,24 +534,27 @@ def run_peer(
     commands: TextIO,
     interactive: bool,
     run_for: float | None = None,
+    *,
+    verbosity: int = 0,
+    redial: float = 1.0,
 ) -> int:
-    """Run a peer until ``quit``, end of input (then ``run_for`` more seconds), or Ctrl-C."""
-    peer = Peer(member_id, listen)
+    """Run a peer until ``quit`` or the end of the input (then ``run_for`` more seconds); it
+    leaves gracefully, also when interrupted (the interrupt goes on to the caller).
+    ``redial`` is the first wait before a lost address is dialled again."""
+    shell: Shell | None = None
+    output = Output(sys.stdout, prompt=lambda: shell.showing_prompt() if shell else None)
+    peer = Peer(member_id, listen, verbosity=verbosity, output=output)
+    shell = Shell(peer, commands, interactive)
     try:
-        peer.start(join)
-        while True:
-            if interactive:
-                sys.stdout.write(f"{member_id}> ")
-                sys.stdout.flush()
-            line = commands.readline()
-            if not line:
-                if run_for is not None:
-                    time.sleep(run_for)
-                break
-            if not peer.execute(line):
-                break
+        peer.start(join, retry_every=redial)
+        shell.cmdloop()
+        if run_for is not None:
+            time.sleep(run_for)
     except KeyboardInterrupt:
-        pass
+        if interactive:
+            peer.say("")  # the shell's prompt starts on a line of its own
+        raise
     finally:
-        peer.close()
+        with contextlib.suppress(KeyboardInterrupt):
+            peer.close()
     return 0

@@ -5,6 +5,11 @@ and dials from its own loopback address (127.0.0.2, 127.0.0.3, ...), so every pr
 which member a connection comes from and emulate cuts and partitions as the in-process network
 does. A crash is a real ``SIGKILL``; a power-off is ``SIGSTOP`` (the sockets stay open and
 silent until keepalive gives up on them).
+
+Workers die with the network: :meth:`ProcessNetwork.close` reaps every one (a stopped one is
+continued, then killed), and each worker runs in a process group of its own, so that a Ctrl-C
+at the terminal reaches only the parent, which cleans up. A parent killed outright takes its
+workers with it (``PR_SET_PDEATHSIG``, set by the worker), stopped ones included.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from peerlab.console import log
 from peerlab.faults import FaultReport
 from peerlab.member import Member, MemberConfig, running_member, take_running
 from peerlab.realnet.transport import format_address
@@ -252,9 +258,10 @@ class ProcessNetwork(WallClock):
         return fn()
 
     def close(self) -> None:
-        """Stop every worker process, reap it, close every socket and thread."""
+        """Stop every worker process, reap it, close every socket and thread; a stopped
+        worker (powered off or paused) cannot answer, so it is continued and killed."""
         for w in [*self.workers.values(), *self._stopped.values()]:
-            w.close(kill=w.id in self._stopped)
+            w.close(kill=w.id in self._stopped or w.id in self._paused)
         self.workers.clear()
         self._stopped.clear()
         self.members.clear()
@@ -312,7 +319,9 @@ class ProcessNetwork(WallClock):
             "--member-class",
             self.member_class,
         ]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        # a group of its own: the terminal's Ctrl-C is the parent's to handle, not the worker's
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, process_group=0)
+        log.debug("worker for member %s started (pid %d)", member_id, proc.pid)
         try:
             sock, _ = self.server.accept()
         except TimeoutError:

@@ -8,7 +8,9 @@ trace events stream back as they happen, stamped with the system-wide monotonic 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import signal
 import socket
 import sys
 import time
@@ -142,8 +144,17 @@ class Worker:
             self.loop.selector.close()
 
 
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux), even while it is
+    stopped; a parent already gone is found when the control channel cannot be reached."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m peerlab.realnet.worker --id A --listen IP:PORT --control ...``."""
+    die_with_parent()
     p = argparse.ArgumentParser(prog="python -m peerlab.realnet.worker")
     p.add_argument("--id", required=True)
     p.add_argument("--listen", required=True)

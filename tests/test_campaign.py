@@ -24,8 +24,8 @@ from peerlab.campaign import (
     read_table,
     run_campaign,
 )
-from peerlab.campaign.progress import CampaignProgress
 from peerlab.cli import main
+from peerlab.console import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "campaigns"
@@ -410,10 +410,11 @@ def test_progress_off_a_terminal_is_a_line_per_tenth_and_on_one_a_bar():
     from rich.console import Console
 
     text = io.StringIO()
-    with CampaignProgress("grid", 20, console=Console(file=text, width=100)) as shown:
+    console = Console(file=text, width=100)
+    with Progress("grid", 20, unit=" runs", console=console, every=0) as shown:
         shown.note("dashboard: http://127.0.0.1:1/status")
         for i in range(20):
-            shown.advance(ok=i != 3)
+            shown.advance(note=f"{int(i >= 3)} failed")
     lines = text.getvalue().splitlines()
     assert lines[0] == "dashboard: http://127.0.0.1:1/status"
     assert [line.split(",")[0] for line in lines[1:]] == [
@@ -422,12 +423,12 @@ def test_progress_off_a_terminal_is_a_line_per_tenth_and_on_one_a_bar():
     assert lines[-1].startswith("grid: 20/20 runs, 1 failed, 0:00:00 elapsed, ETA -")
     bar = io.StringIO()
     terminal = Console(file=bar, width=100, force_terminal=True)
-    with CampaignProgress("grid", 2, console=terminal) as shown:
-        shown.advance(ok=True)
-        shown.advance(ok=True)
-    assert "2/2" in bar.getvalue() and "ETA" in bar.getvalue()
+    with Progress("grid", 2, unit=" runs", console=terminal) as shown:
+        shown.advance()
+        shown.advance()
+    assert "2/2 runs" in bar.getvalue() and "ETA" in bar.getvalue()
     quiet = io.StringIO()
-    with CampaignProgress("grid", 2, enabled=False, console=Console(file=quiet)) as shown:
+    with Progress("grid", 2, enabled=False, console=Console(file=quiet)) as shown:
         shown.note("hidden")
-        shown.advance(ok=True)
+        shown.advance()
     assert quiet.getvalue() == ""

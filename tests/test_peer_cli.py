@@ -1,16 +1,25 @@
-"""Standalone `peerlab member` processes forming a real overlay on loopback."""
+"""Standalone `peerlab member` processes forming a real overlay on loopback: over pipes, at a
+terminal (a pseudo-terminal driven by pexpect), and with an output nobody reads."""
 
 import io
+import os
+import re
 import socket
 import subprocess
 import sys
 import time
 
+import pexpect
 import pytest
 from peerproc import ask, read_until, spawn, stop, wait_for_route
 
 from peerlab.errors import PeerlabError
-from peerlab.realnet.peer import Peer
+from peerlab.realnet.peer import Peer, Shell
+
+#: the first wait before a member dials a lost address again (``--redial``)
+REDIAL = 0.2
+#: long enough for tries at 0.2, 0.6 and 1.4s: a member that dials again shows it within
+QUIET = 1.5
 
 
 def free_port() -> int:
@@ -29,6 +38,8 @@ def start(member_id: str, port: int, join: list[int]) -> subprocess.Popen:
         member_id,
         "--listen",
         f"127.0.0.1:{port}",
+        "--redial",
+        str(REDIAL),
     ]
     if join:
         cmd += ["--join", *[f"127.0.0.1:{p}" for p in join]]
@@ -130,17 +141,175 @@ def eventually(condition, what: str, timeout: float = 10.0) -> None:
 
 def test_a_text_too_long_for_a_frame_is_an_error_line_and_the_peer_goes_on(no_leaks):
     out_a, out_b = io.StringIO(), io.StringIO()
-    b = Peer("b", "127.0.0.1:0", out=out_b, verbose=False)
-    a = Peer("a", "127.0.0.1:0", out=out_a, verbose=False)
+    b = Peer("b", "127.0.0.1:0", out=out_b, verbosity=-1)
+    a = Peer("a", "127.0.0.1:0", out=out_a, verbosity=-1)
+    shell = Shell(a)
     try:
         b.start()
         a.start([b.transport.listen_address])
         eventually(lambda: "b" in a.loop.call(lambda: a.member.routes), "a route from a to b")
-        assert a.execute("send b " + "x" * (1 << 20))
+        assert not shell.onecmd("send b " + "x" * (1 << 20))
         assert "error: refusing to send a" in out_a.getvalue()
-        assert a.execute("send b still here")
+        assert not shell.onecmd("send b still here")
         eventually(lambda: "<a> still here" in out_b.getvalue(), "b getting the second message")
-        assert a.execute("send") and "error: usage: send DST TEXT" in out_a.getvalue()
+        assert not shell.onecmd("send") and "error: usage: send DST TEXT" in out_a.getvalue()
+        assert shell.onecmd("quit")
     finally:
         a.close()
         b.close()
+
+
+@pytest.fixture
+def terminal():
+    """Start ``peerlab member`` at a terminal of its own; returns it at its first prompt."""
+    started: list[pexpect.spawn] = []
+
+    def open_terminal(member_id: str, port: int, *flags: str) -> pexpect.spawn:
+        child = pexpect.spawn(
+            sys.executable,
+            [
+                *("-m", "peerlab", "member", "--id", member_id, "--listen", f"127.0.0.1:{port}"),
+                *("--redial", str(REDIAL), *flags),
+            ],
+            encoding="utf-8",
+            timeout=15,
+            dimensions=(24, 200),
+            env={**os.environ, "TERM": "xterm"},
+        )
+        started.append(child)
+        child.expect_exact(f"{member_id}> ")
+        child.startup = child.before  # events may come before the first prompt
+        return child
+
+    yield open_terminal
+    for child in started:
+        child.close(force=True)
+
+
+def expect_connected(child: pexpect.spawn, *peers: str) -> None:
+    """Wait until the member has said it connected to each of ``peers``, in any order."""
+    seen = set(re.findall(r"\* connect peer=(\S+)", child.startup))
+    while not set(peers) <= seen:
+        child.expect(r"\* connect peer=(\S+)")
+        seen.add(child.match.group(1))
+
+
+def quiet_for(child: pexpect.spawn, text: str) -> bool:
+    """Whether ``text`` stays away from the terminal for :data:`QUIET` seconds."""
+    return child.expect_exact([text, pexpect.TIMEOUT], timeout=QUIET) == 1
+
+
+UP = "\x1b[A"
+
+
+def test_the_prompt_recalls_history_completes_and_leaves_on_ctrl_c(terminal, procs):
+    pa, pb = free_port(), free_port()
+    a = terminal("a", pa)
+    b = start("b", pb, [pa])
+    procs.append(b)
+    a.expect_exact("* connect peer=b")
+    wait_for_route(b, "a", "a")
+    a.send("routes\r")
+    a.expect_exact("b via b (1 hops)")
+    a.expect_exact("a> ")
+    a.send(UP)  # the line typed before comes back
+    a.expect_exact("routes")
+    a.send("\r")
+    a.expect_exact("b via b (1 hops)")
+    a.expect_exact("a> ")
+    a.send("se\t")  # the command, then the only other member a knows of
+    a.expect_exact("send ")
+    a.send("\t")
+    a.expect_exact("b ")
+    a.send("by completion\r")
+    read_until(b, "<a> by completion")
+    a.sendcontrol("c")
+    read_until(b, "reason=peer left: leaving")  # Ctrl-C leaves gracefully
+    a.expect(pexpect.EOF)
+    a.close()
+    assert a.exitstatus == 130
+    assert "Traceback" not in a.before
+
+
+def test_events_print_above_the_prompt_and_keep_what_is_being_typed(terminal, procs):
+    pa, pb = free_port(), free_port()
+    a = terminal("a", pa)
+    a.send("pee")
+    procs.append(start("b", pb, [pa]))
+    a.expect_exact("* connect peer=b")
+    a.expect_exact("\r\na> pee")  # the prompt again below the event, with what was typed
+    a.send("rs\r")
+    a.expect_exact("rs\r\nb\r\n")  # the command, completed, ran
+
+
+def test_disconnect_lasts_until_connect_whoever_dialled(terminal, procs):
+    pa, pb, pc = free_port(), free_port(), free_port()
+    b = start("b", pb, [])
+    procs.append(b)
+    a = terminal("a", pa, "--join", f"127.0.0.1:{pb}")  # a keeps b dialled
+    c = start("c", pc, [pa])  # c keeps a dialled
+    procs.append(c)
+    expect_connected(a, "b", "c")
+    for peer, them in (("b", b), ("c", c)):
+        a.send(f"disconnect {peer}\r")
+        a.expect_exact(f"* disconnect peer={peer}")
+        read_until(them, "reason=peer left: disconnected by a")
+    assert quiet_for(a, "* connect peer="), "a disconnected peer came back"
+    a.send("peers\r")
+    a.expect_exact("(no peers)")
+    a.send(f"connect 127.0.0.1:{pb}\r")
+    a.expect_exact("* connect peer=b")
+
+
+def test_a_peer_that_said_bye_is_not_dialled_again_and_a_lost_one_is(terminal, procs):
+    pa, pb, pc = free_port(), free_port(), free_port()
+    b, c = start("b", pb, []), start("c", pc, [])
+    procs += [b, c]
+    a = terminal("a", pa, "--join", f"127.0.0.1:{pb}", f"127.0.0.1:{pc}")
+    expect_connected(a, "b", "c")
+    ask(b, "quit")
+    assert b.wait(timeout=10) == 0
+    a.expect_exact("reason=peer left: leaving")
+    assert quiet_for(a, "connect_failed"), "a dialled a peer that had said Bye"
+    c.kill()  # no Bye: c may come back, so a dials it again
+    a.expect_exact("* disconnect peer=c")
+    a.expect_exact(f"* connect_failed address=127.0.0.1:{pc}", timeout=QUIET)
+
+
+def test_a_member_whose_output_nobody_reads_keeps_relaying(no_leaks):
+    pb = free_port()
+    b = subprocess.Popen(
+        [sys.executable, "-m", "peerlab", "member", "--id", "b", "--listen", f"127.0.0.1:{pb}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,  # never read until the end: the pipe fills up
+        stderr=subprocess.STDOUT,
+    )
+    out_a, out_c = io.StringIO(), io.StringIO()
+    a = Peer("a", "127.0.0.1:0", out=out_a, verbosity=-1)
+    c = Peer("c", "127.0.0.1:0", out=out_c, verbosity=-1)
+    try:
+        a.start([f"127.0.0.1:{pb}"], retry_every=REDIAL)
+        c.start([f"127.0.0.1:{pb}"], retry_every=REDIAL)
+        eventually(lambda: "c" in a.routing_table(), "a route from a to c")
+        text = "x" * 500
+
+        def flood() -> None:
+            with a.member.batch():
+                for _ in range(3000):  # 1.5 MB of lines for b to print: far past any pipe
+                    a.member.send("b", text.encode())
+
+        a.loop.call(flood)
+        a.send("c", "after the flood")  # behind the flood on the link to b
+        eventually(lambda: "<a> after the flood" in out_c.getvalue(), "c getting a's message")
+        c.send("a", "and back")
+        eventually(lambda: "<c> and back" in out_a.getvalue(), "a getting c's message")
+        shown, _ = b.communicate(timeout=30)  # read at last; end of input: b quits
+    finally:
+        if b.poll() is None:
+            b.kill()
+            b.communicate()
+        a.close()
+        c.close()
+    assert b.returncode == 0
+    lines = shown.decode().splitlines()
+    assert any(line.endswith("lines not shown: output was not keeping up") for line in lines)

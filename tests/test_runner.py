@@ -77,7 +77,8 @@ expect: {delivered: all}
 """)
     assert main(["run", str(bad), "--quiet"]) == 1
     out = capsys.readouterr().out
-    assert "[FAIL] delivered: 0/1 delivered (0.0%), need 100.0%; drops: no_route x1" in out
+    row = "delivered     FAIL    0/1 delivered (0.0%), need 100.0%; drops: no_route x1"
+    assert row in out.splitlines()
 
 
 def test_results_json_contract(tmp_path):
@@ -141,7 +142,7 @@ def test_compare_command_writes_both_formats(tmp_path, capsys):
         main(["compare", str(ROOT / "scenarios" / "line.yaml"), "--out", str(stem), "--quiet"]) == 0
     )
     text = capsys.readouterr().out
-    assert "AGREE" in text and "routing tables identical     yes" in text
+    assert "AGREE" in text and "routing tables identical   yes" in text.splitlines()
     data = json.loads(stem.with_suffix(".json").read_text())
     assert data["agree"] and data["paths_identical"]
     assert stem.with_suffix(".txt").read_text().strip().endswith(data["verdict"])

@@ -196,7 +196,9 @@ def test_links_too_slow_for_the_keepalive_are_a_warning_not_an_error(tmp_path, c
     )
     assert warning.endswith("set member.dead_timeout above 0.8s")
     assert main(["check", str(path)]) == 0
-    assert f"  warning: {warning}" in capsys.readouterr().out
+    assert f"peerlab: warning: {path}: {warning}" in capsys.readouterr().err
+    assert main(["check", str(path), "-q"]) == 0
+    assert capsys.readouterr().err == ""
     assert warning in run(path, "sim").warnings
     path.write_text(text + "member: {dead_timeout: 0.9s}\n")
     assert load_scenario(path).warnings == ()

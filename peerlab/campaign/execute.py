@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
@@ -13,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peerlab.campaign.progress import CampaignProgress
 from peerlab.campaign.spec import Campaign, Run, load_campaign
 from peerlab.campaign.store import CampaignFolder
+from peerlab.console import Progress
 from peerlab.errors import PeerlabError
 from peerlab.scenario import Scenario
 
@@ -96,15 +98,17 @@ def run_campaign(
     if todo:
         with (
             _executor(serial, workers, scheduler) as (where, dashboard, execute),
-            CampaignProgress(campaign.name, len(todo), enabled=progress) as shown,
+            Progress(campaign.name, len(todo), unit=" runs", enabled=progress) as shown,
         ):
             shown.note(f"campaign {campaign.name}: {len(todo)} runs {where}")
             if dashboard:
                 shown.note(f"dashboard: {dashboard}")
+            failures = 0
             for run, outcome in execute(todo, campaign.backend):
                 record = _record(campaign, run, outcome)
                 folder.store(record)
-                shown.advance(record["ok"])
+                failures += not record["ok"]
+                shown.advance(note=f"{failures} failed")
                 if on_record is not None:
                     on_record(record)
     records = [folder.record(key) for key in distinct]
@@ -184,16 +188,33 @@ def local_cluster(workers: int) -> Iterator[Any]:
     dashboard on a free port, as a campaign starts one."""
     from distributed import LocalCluster
 
-    with LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,  # a run holds the GIL: one per process
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        worker_dashboard_address=None,
-        silence_logs=logging.ERROR,
-    ) as cluster:
+    with _started_deaf_to_ctrl_c():
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,  # a run holds the GIL: one per process
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+    with cluster:
         yield cluster
+
+
+@contextmanager
+def _started_deaf_to_ctrl_c() -> Iterator[None]:
+    """Processes started within ignore SIGINT (an ignored signal stays ignored across exec).
+    The terminal's Ctrl-C goes to its whole process group; it is this process's to handle, by
+    closing the cluster, not each worker's, with a traceback each."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _on_dask(client: Any, runs: Sequence[Run], backend: str) -> Outcomes:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from peerlab.campaign.metrics import canonical, is_metric, metric_names
 from peerlab.campaign.store import CampaignFolder
@@ -67,10 +67,15 @@ def write_table(table: Table, path: str | Path) -> None:
         _write_parquet(table, path)
         return
     with open(path, "w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(table.columns)
-        for row in table.rows:
-            writer.writerow(_cell(row[c]) for c in table.columns)
+        write_csv(table, out)
+
+
+def write_csv(table: Table, out: TextIO) -> None:
+    """Write ``table`` as CSV to the text stream ``out``."""
+    writer = csv.writer(out)
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(_cell(row[c]) for c in table.columns)
 
 
 def _cell(value: Any) -> Any:
