@@ -312,11 +312,10 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
 def _address(flag: str, text: str, *, listening: bool = False) -> tuple[str, int]:
     """A HOST:PORT given to ``flag``, as a socket address; a clear error if it is not one."""
-    from peerlab.realnet.peer import checked_address
     from peerlab.realnet.transport import parse_address
 
     try:
-        return parse_address(checked_address(text, listening=listening))
+        return parse_address(text, listening=listening)
     except ValueError as exc:
         raise PeerlabError(f"{flag}: {exc}") from None
 

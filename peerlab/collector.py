@@ -13,10 +13,9 @@ def cycle_collection_paused() -> Iterator[None]:
 
     A large network's databases are millions of list slots that every full collection walks
     again as the heap grows, and building a run's results allocates millions of small lists and
-    dicts that set collections off: paused, a 1,000-member cold start runs about 14% faster, and
-    the results of a 1,000-member scenario are built several times faster. Members make little
-    cyclic garbage (about a thousand objects in such a cold start); it is collected afterwards
-    as usual. Nesting is harmless: an inner pause leaves the state to the outer one.
+    dicts that set collections off (benchmarks/README.md says what pausing saves). Members make
+    little cyclic garbage; it is collected afterwards as usual. Nesting is harmless: an inner
+    pause leaves the state to the outer one.
     """
     if not gc.isenabled():
         yield

@@ -91,6 +91,8 @@ TTL_EXPIRED = "ttl_expired"
 LOOP = "loop"  # a relay found itself on the message's path already
 NO_ACK = "no_ack"  # a reliable message's deadline passed without an acknowledgement
 NOT_RUNNING = "not_running"
+#: How a disconnect's reason starts when the peer said Bye.
+PEER_LEFT = "peer left"
 SENDER_STOPPED = "sender_stopped"  # a reliable message its sender stopped before settling
 REFUSED = "refused"  # a reliable message beyond its window, or from a sender life no longer kept
 TOO_LARGE = "too_large"  # a relay's own id on the path made the frame exceed the maximum
@@ -333,11 +335,16 @@ class Member:
         self._connecting.add(address)
         self.transport.connect(address)
 
-    def disconnect(self, peer: str, reason: str = "disconnected locally") -> bool:
-        """Close the connection to neighbour ``peer``; False if there was none."""
+    def disconnect(
+        self, peer: str, reason: str = "disconnected locally", *, bye: bool = False
+    ) -> bool:
+        """Close the connection to neighbour ``peer``, with ``bye`` saying Bye first (so that
+        it does not dial us again); False if there was no such neighbour."""
         c = self._peers.get(peer)
         if c is None:
             return False
+        if bye:
+            self._send_msg(c, Bye(reason))
         self._close(c, reason)
         return True
 
@@ -521,7 +528,7 @@ class Member:
             case Pong():
                 pass
             case Bye(reason):
-                self._close(c, f"peer left: {reason}")
+                self._close(c, f"{PEER_LEFT}: {reason}")
             case Hello():
                 raise RemoteProtocolError("second Hello on an established connection")
 

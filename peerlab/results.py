@@ -159,7 +159,7 @@ class RunResult:
         """The JSON contract as text: one line per top-level entry, per member or per item.
 
         An indented dump would spread every route over four lines; this layout stays readable
-        and about 40% smaller for large runs.
+        and much smaller for large runs.
         """
 
         def compact(value: Any) -> str:

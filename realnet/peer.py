@@ -27,11 +27,11 @@ from typing import TextIO
 
 from peerlab import trace as ev
 from peerlab.errors import PeerlabError
-from peerlab.member import Member, MemberConfig
+from peerlab.member import PEER_LEFT, Member, MemberConfig
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import TcpTransport, os_reason, parse_address
 from peerlab.trace import TraceEvent, Tracer
-from peerlab.wire import Bye, Data
+from peerlab.wire import Data
 
 HELP = """commands:
   send DST TEXT      send TEXT to member DST
@@ -56,20 +56,8 @@ OUTPUT_QUEUE = 1000
 #: Longest wait between two dials of an address that keeps failing (seconds).
 MAX_REDIAL_DELAY = 30.0
 
-#: How a member's disconnect reason starts when the peer said Bye.
-PEER_LEFT = "peer left"
 
 _CLEAR_LINE = "\r\x1b[K"
-
-
-def checked_address(text: str, *, listening: bool = False) -> str:
-    """``text`` if it is a HOST:PORT a member can dial (or listen on, where port 0 picks one);
-    else ValueError saying why."""
-    _, port = parse_address(text)
-    low = 0 if listening else 1
-    if not low <= port <= 65535:
-        raise ValueError(f"address {text!r}: port {port} is not in {low}..65535")
-    return text
 
 
 class Output:
@@ -155,20 +143,6 @@ def _fileno(stream: TextIO) -> int | None:
         return None
 
 
-class _PartingMember(Member):
-    """A member that can part from one neighbour: a Bye, so that the neighbour does not dial
-    it again, then the connection closed."""
-
-    def part(self, peer: str, reason: str) -> bool:
-        """Say Bye to neighbour ``peer`` and close the connection; False if there was none."""
-        c = self._peers.get(peer)
-        if c is None:
-            return False
-        self._send_msg(c, Bye(reason))
-        self._close(c, reason)
-        return True
-
-
 @dataclass
 class _Dial:
     """An address kept dialled: when to try again, and how long to wait after that."""
@@ -211,8 +185,8 @@ class Peer:
 
     def _open(
         self, member_id: str, listen: str, config: MemberConfig | None
-    ) -> tuple[TcpTransport, _PartingMember]:
-        host, port = parse_address(checked_address(listen, listening=True))
+    ) -> tuple[TcpTransport, Member]:
+        host, port = parse_address(listen, listening=True)
         try:
             transport = self.loop.call(lambda: TcpTransport(self.loop, host, port, name=member_id))
         except OSError as exc:
@@ -223,7 +197,7 @@ class Peer:
             kinds=self.shown | {ev.CONNECT, ev.DISCONNECT}, keep=False, sink=self._on_event
         )
         try:
-            member = _PartingMember(
+            member = Member(
                 member_id,
                 transport,
                 config=config,
@@ -283,7 +257,7 @@ class Peer:
 
     def connect(self, address: str) -> None:
         """Dial ``address`` now, and keep it dialled (even after a Bye or a disconnect)."""
-        checked_address(address)
+        parse_address(address)
 
         def dial() -> None:
             self._want(address)
@@ -296,7 +270,7 @@ class Peer:
         ``peer`` is not a neighbour."""
 
         def part() -> bool:
-            if not self.member.part(peer, f"disconnected by {self.member.id}"):
+            if not self.member.disconnect(peer, f"disconnected by {self.member.id}", bye=True):
                 return False
             self._unwant(peer)
             return True

@@ -22,11 +22,15 @@ READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 
 
-def parse_address(address: str) -> tuple[str, int]:
-    """Split ``"host:port"`` (``"[::1]:port"`` for IPv6) into a socket address."""
+def parse_address(address: str, *, listening: bool = False) -> tuple[str, int]:
+    """Split ``"host:port"`` (``"[::1]:port"`` for IPv6) into a socket address; ValueError
+    says why it is not one (a port to listen on may be 0: any free one)."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ValueError(f"address {address!r} is not HOST:PORT")
+    low = 0 if listening else 1
+    if not low <= int(port) <= 65535:
+        raise ValueError(f"address {address!r}: port {int(port)} is not in {low}..65535")
     return host.strip("[]"), int(port)
 
 

@@ -37,8 +37,7 @@ class LinkModel:
             raise ValueError(f"link model values must be >= 0: {self}")
         if not 0.0 <= self.loss < 1.0:
             raise ValueError(f"link loss must be in [0, 1), got {self.loss}")
-        # Plain attributes, read on every write into a pipe: a cached_property there cost 2%
-        # of a routed hop (CPython does not specialise reads through a non-data descriptor).
+        # plain attributes, not cached properties: they are read on every write into a pipe
         object.__setattr__(self, "varies", bool(self.jitter or self.loss))
         object.__setattr__(self, "seconds_per_byte", 8 / self.bandwidth if self.bandwidth else 0.0)
 

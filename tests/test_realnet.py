@@ -267,3 +267,20 @@ def test_a_paused_member_does_nothing_and_a_timer_cancelled_meanwhile_never_runs
     net.resume("m0")
     assert net.run_until(lambda: fired == ["kept"], 5)
     wait_converged(net, links)  # its link survived a pause shorter than the dead timeout
+
+
+@pytest.mark.parametrize(
+    "address, listening, problem",
+    [
+        ("127.0.0.1:99999", False, "port 99999 is not in 1..65535"),
+        ("127.0.0.1:0", False, "port 0 is not in 1..65535"),
+        ("127.0.0.1:65536", True, "port 65536 is not in 0..65535"),
+        ("nowhere", False, "is not HOST:PORT"),
+    ],
+)
+def test_an_address_out_of_range_is_refused_with_a_reason(address, listening, problem):
+    from peerlab.realnet.transport import parse_address
+
+    with pytest.raises(ValueError, match=problem):
+        parse_address(address, listening=listening)
+    assert parse_address("[::1]:0", listening=True) == ("::1", 0)
