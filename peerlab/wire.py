@@ -155,6 +155,19 @@ _decode = _decoder.decode
 _advert_decoder = msgspec.msgpack.Decoder(Advert)
 
 
+#: What decoding a peer's bytes may raise: msgspec's errors, and RecursionError where a value
+#: the schema does not look into (an advert carried as raw bytes) nests deeper than msgspec
+#: descends (about a thousand levels); every one of them is the peer's fault.
+UNDECODABLE: Final = (msgspec.DecodeError, RecursionError)
+
+
+def _why(exc: Exception) -> str:
+    """What was wrong with undecodable bytes, in words."""
+    if isinstance(exc, RecursionError):
+        return "containers nested deeper than the decoder descends"
+    return str(exc)
+
+
 def member_id_problem(member_id: str) -> str | None:
     """What makes ``member_id`` unusable on the wire (peers would refuse its Hello), or None."""
     if not member_id:
@@ -186,8 +199,8 @@ def decode_advert(raw: bytes | msgspec.Raw) -> Advert:
     (a flush, the advert at the top incarnation and sequence number, must list no neighbours)."""
     try:
         advert = _advert_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise MalformedMessage(f"invalid advert: {exc}") from None
+    except UNDECODABLE as exc:
+        raise MalformedMessage(f"invalid advert: {_why(exc)}") from None
     if advert.neighbours and advert.incarnation == MAX_INCARNATION and advert.seq == MAX_SEQ:
         raise MalformedMessage(f"flush of {advert.origin!r} lists neighbours")
     return advert
@@ -219,8 +232,8 @@ def decode_body(body: bytes | memoryview) -> Message:
     """Decode one frame body; raises :class:`MalformedMessage` on anything but a valid message."""
     try:
         return _decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise MalformedMessage(f"undecodable frame body ({len(body)} bytes): {exc}") from None
+    except UNDECODABLE as exc:
+        raise MalformedMessage(f"undecodable frame body ({len(body)} bytes): {_why(exc)}") from None
 
 
 def _too_large(size: int, limit: int) -> FrameTooLarge:
@@ -254,7 +267,7 @@ class FrameDecoder:
             if size + HEADER_SIZE == end and size <= self.max_frame_size:
                 try:
                     return _decode(data[HEADER_SIZE:])
-                except msgspec.DecodeError:
+                except UNDECODABLE:
                     return decode_body(data[HEADER_SIZE:])  # raises the protocol error
         return None
 
@@ -279,7 +292,7 @@ class FrameDecoder:
                 # a bytes slice: for frames of a few hundred bytes its copy is cheaper than a
                 # memoryview slice and the buffer export msgspec makes of it
                 out.append(_decode(data[start:pos]))
-        except msgspec.DecodeError:
+        except UNDECODABLE:
             decode_body(data[start:pos])  # raises the protocol error with its description
         if pos < end:
             self._buf += data[pos:]
