@@ -51,7 +51,8 @@ class Standing:
         """Add ``points`` to ``address``'s score; True if that discourages it (just now)."""
         score = self._current(address, now)
         score.points += points
-        if score.points >= self.threshold and score.until <= now:
+        # to the nearest point: four quick strikes of a quarter each discourage, decay or not
+        if round(score.points) >= self.threshold and score.until <= now:
             score.until = now + self.ban
             return True
         return False
@@ -104,3 +105,5 @@ class Guard:
         self.answered: dict[str, str] = {}
         #: address -> the member an advert said listens there, while we dial it on that word
         self.expected: dict[str, str] = {}
+        #: address -> until when it is not dialled on an advert's word (it answered as another)
+        self.unverified: dict[str, float] = {}

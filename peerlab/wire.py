@@ -243,14 +243,21 @@ def _too_large(size: int, limit: int) -> FrameTooLarge:
 class FrameDecoder:
     """Incremental decoder: feed it bytes in any split, get whole messages back.
 
-    The length prefix is checked against ``max_frame_size`` before any of the body is buffered,
-    so an oversize announcement costs nothing. Only an unfinished frame is ever buffered: whole
-    frames are decoded straight from the bytes fed. After a :class:`ProtocolError` the decoder
-    is unusable; the connection it served should be closed.
+    The length prefix is checked against :attr:`limit` before any of the body is buffered, so
+    an oversize announcement costs nothing. The limit is ``first_frame_size`` for the first
+    frame (a Hello needs a few hundred bytes: a stranger may not make us buffer a megabyte) and
+    ``max_frame_size`` for every frame after it. Only an unfinished frame is ever buffered:
+    whole frames are decoded straight from the bytes fed. After a :class:`ProtocolError` the
+    decoder is unusable; the connection it served should be closed.
     """
 
-    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+    def __init__(
+        self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, first_frame_size: int | None = None
+    ) -> None:
         self.max_frame_size = max_frame_size
+        #: The largest frame accepted now; its user raises it to ``max_frame_size`` once the
+        #: first frame is handled (frames after it in the same read already get that).
+        self.limit = max_frame_size if first_frame_size is None else first_frame_size
         self._buf = bytearray()  # the start of an unfinished frame, header included
 
     @property
@@ -264,7 +271,7 @@ class FrameDecoder:
         end = len(data)
         if not self._buf and end > HEADER_SIZE:
             (size,) = _unpack_header(data)
-            if size + HEADER_SIZE == end and size <= self.max_frame_size:
+            if size + HEADER_SIZE == end and size <= self.limit:
                 try:
                     return _decode(data[HEADER_SIZE:])
                 except UNDECODABLE:
@@ -279,7 +286,7 @@ class FrameDecoder:
         if self._buf:
             return out  # ``data`` did not even finish the buffered frame
         start = pos
-        limit = self.max_frame_size
+        limit = self.max_frame_size if out else self.limit
         try:
             while end - pos >= HEADER_SIZE:
                 (size,) = _unpack_header(data, pos)
@@ -292,6 +299,7 @@ class FrameDecoder:
                 # a bytes slice: for frames of a few hundred bytes its copy is cheaper than a
                 # memoryview slice and the buffer export msgspec makes of it
                 out.append(_decode(data[start:pos]))
+                limit = self.max_frame_size
         except UNDECODABLE:
             decode_body(data[start:pos])  # raises the protocol error with its description
         if pos < end:
@@ -307,8 +315,8 @@ class FrameDecoder:
         if len(buf) < HEADER_SIZE:
             return taken
         (size,) = _unpack_header(buf)
-        if size > self.max_frame_size:
-            raise _too_large(size, self.max_frame_size)
+        if size > self.limit:
+            raise _too_large(size, self.limit)
         frame = HEADER_SIZE + size
         more = min(frame - len(buf), len(data) - taken)
         buf += data[taken : taken + more]
