@@ -24,6 +24,8 @@ import time
 
 from harness import external_baseline, machine_line, spread
 
+from peerlab.identity import RunCredentials
+from peerlab.linkstate import AdvertCache
 from peerlab.member import Member, MemberConfig
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import TcpLimits, TcpTransport
@@ -40,11 +42,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def member_process(name, port, join, count, mode, out, done) -> None:
+def member_process(name, port, join, count, mode, out, done, security="open") -> None:
     """Run one member until C has all ``count`` messages, then put ``(name, CPU seconds spent
     in the loop, C's stamps or None)`` on ``out``. C's stamps are (received, sent) times: of
     every message in latency mode; in throughput mode, like the bare sink, only the arrival
-    times of the first and the last message."""
+    times of the first and the last message. ``security="signed"`` runs the members in secure
+    mode (a network made from seed 0)."""
     loop = EventLoop(name)
     stamps: list[tuple[float, float]] = []
     got = [0]
@@ -59,7 +62,17 @@ def member_process(name, port, join, count, mode, out, done) -> None:
     t = TcpTransport(
         loop, "127.0.0.1", port, name=name, limits=TcpLimits(max_write_buffer=64 << 20)
     )
-    m = Member(name, t, config=CONFIG, on_deliver=delivered)
+    identity = None
+    if security == "signed":
+        identity = RunCredentials(0, time.time, simulated=False).identity(name)
+    m = Member(
+        name,
+        t,
+        config=CONFIG,
+        on_deliver=delivered,
+        identity=identity,
+        cache=AdvertCache(trust=identity and identity.trust),
+    )
     t.handler = m
     t.start()
     m.start()
@@ -100,17 +113,20 @@ def member_process(name, port, join, count, mode, out, done) -> None:
     t.shutdown()
 
 
-def peerlab_relay(count: int, mode: str) -> tuple[list[tuple[float, float]], dict[str, float]]:
+def peerlab_relay(
+    count: int, mode: str, security: str = "open"
+) -> tuple[list[tuple[float, float]], dict[str, float]]:
     """Run A -> B -> C; returns C's stamps (see member_process) and each member's CPU seconds."""
     ports = {n: free_port() for n in "abc"}
     out: mp.Queue = mp.Queue()
     done = mp.Event()
+    roles = [("c", [], count), ("b", [ports["c"]], 0), ("a", [ports["b"]], count)]
     procs = [
-        mp.Process(target=member_process, args=("c", ports["c"], [], count, mode, out, done)),
-        mp.Process(target=member_process, args=("b", ports["b"], [ports["c"]], 0, mode, out, done)),
         mp.Process(
-            target=member_process, args=("a", ports["a"], [ports["b"]], count, mode, out, done)
-        ),
+            target=member_process,
+            args=(name, ports[name], join, n, mode, out, done, security),
+        )
+        for name, join, n in roles
     ]
     for p in procs:
         p.start()

@@ -30,7 +30,9 @@ from peerlab.trace import Tracer
 from peerlab.wire import Data
 
 
-def converged_network(n: int, seed: int = 1, chunking: bool = False) -> SimNetwork:
+def converged_network(
+    n: int, seed: int = 1, chunking: bool = False, security: str = "open"
+) -> SimNetwork:
     """A converged random 4-regular network of ``n`` members, tracing off.
 
     The seeded chunker is off unless asked for: each write arrives whole, as a small write
@@ -39,7 +41,7 @@ def converged_network(n: int, seed: int = 1, chunking: bool = False) -> SimNetwo
     routed hop about a third dearer; ``throughput(chunking=True)`` measures with it.
     """
     g = nx.random_regular_graph(4, n, seed=seed)
-    net = SimNetwork(seed, tracer=Tracer(keep=False), chunking=chunking)
+    net = SimNetwork(seed, tracer=Tracer(keep=False), chunking=chunking, security=security)
     for i in range(n):
         net.add_member(f"m{i}")
     for u, v in g.edges:

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -331,7 +332,7 @@ def _cmd_member(args: argparse.Namespace) -> int:
     for address in args.join:
         if _address("--join", address) == listen:
             raise PeerlabError(f"--join: {address} is this member's own --listen address")
-    options = {"verbosity": args.verbosity, "redial": args.redial}
+    options = {"verbosity": args.verbosity, "redial": args.redial, "identity": _identity(args)}
     if args.script:
         with open(args.script) as commands:
             return run_peer(
@@ -341,6 +342,21 @@ def _cmd_member(args: argparse.Namespace) -> int:
     return run_peer(
         args.id, args.listen, args.join, sys.stdin, interactive, args.run_for, **options
     )
+
+
+def _identity(args: argparse.Namespace):
+    """The member's identity in ``--keys``, or None (open mode, which is said once)."""
+    if args.keys is None:
+        log.warning(
+            "open mode: any peer may join, as any id (for a network of members only, see "
+            "'peerlab keys' and --keys)"
+        )
+        return None
+    from peerlab.identity import KeyDir
+
+    identity = KeyDir(args.keys).identity(args.id, time.time)
+    log.info("secure mode: network %s", identity.trust.network.hex()[:16])
+    return identity
 
 
 def _load_result(path: str, args: argparse.Namespace) -> RunResult:
@@ -587,14 +603,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     # imported here: the campaign commands' module builds on this one's helpers
     from peerlab.campaign.cli import add_campaign_commands
+    from peerlab.keys_cli import add_keys_commands
 
     add_campaign_commands(sub, [flags])
+    add_keys_commands(sub, [flags])
 
     p = command("member", help="run one live member with a command prompt")
     p.add_argument("--id", required=True, help="this member's id")
     p.add_argument("--listen", required=True, help="HOST:PORT to listen on")
     p.add_argument("--join", nargs="*", default=[], metavar="HOST:PORT")
     p.add_argument("--script", help="read commands from this file instead of stdin")
+    p.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="secure mode: this member's keys and certificate (ID.key, ID.cert), the network's "
+        "key (network.pub) and revocation list, as 'peerlab keys' writes them",
+    )
     p.add_argument(
         "--run-for",
         type=_seconds,

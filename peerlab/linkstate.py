@@ -30,12 +30,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_not
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
 from peerlab.errors import TooManyMembers
+from peerlab.secure import verify_advert
 from peerlab.wire import MAX_INCARNATION, MAX_SEQ, Advert, decode_advert, encode_advert
+
+if TYPE_CHECKING:
+    from peerlab.identity import Trust
 
 #: The order of the flush, above every other advert.
 TOP: int = MAX_INCARNATION << 32 | MAX_SEQ
@@ -136,9 +140,14 @@ class AdvertCache:
     peer that named a million members once cannot lock newcomers out for good.
     """
 
-    def __init__(self, max_size: int = 1_000_000, max_members: int = 1_000_000) -> None:
+    def __init__(
+        self, max_size: int = 1_000_000, max_members: int = 1_000_000, trust: Trust | None = None
+    ) -> None:
         self.max_size = max_size
         self.max_members = max_members
+        #: In secure mode, the network's trust: an advert must be signed by its origin under a
+        #: certificate the network vouches for (each distinct advert is verified once).
+        self.trust = trust
         self.index = MemberIndex(max_members)
         self._records: dict[bytes, AdvertRecord] = {}
         self._databases: weakref.WeakSet[LinkStateDB] = weakref.WeakSet()
@@ -164,6 +173,8 @@ class AdvertCache:
             return record
         self.misses += 1
         advert = decode_advert(key)
+        if self.trust is not None:
+            verify_advert(advert, self.trust)
         try:
             self.index.admit(advert)
         except TooManyMembers:
@@ -300,8 +311,11 @@ class LinkStateDB:
         max_claims: int = 500_000,
         max_origins_per_peer: int = 25_000,
         cache: AdvertCache | None = None,
+        sign: Callable[[Advert], Advert] | None = None,
     ) -> None:
         self.cache = cache if cache is not None else AdvertCache()
+        #: Signs our own adverts (secure mode), if set.
+        self.sign = sign
         self.index = self.cache.index
         self._ids = self.index.ids
         self.owner = owner
@@ -325,7 +339,7 @@ class LinkStateDB:
         self._listed: list[frozenset[int]] = []
         self._flushed: set[int] = set()  # origins whose flush we took (see the module's doc)
         self.incarnation = incarnation
-        self.own = self.cache.record(Advert(owner, incarnation, 1, (), address))
+        self.own = self._record_own(Advert(owner, incarnation, 1, (), address))
         self.me = self.own.origin
         self._grow()
         self._hold(self.me, self.own)
@@ -442,7 +456,7 @@ class LinkStateDB:
                 order = order_of(self.incarnation, 1)
         incarnation, seq = key(order)
         advert = Advert(self.owner, incarnation, seq, tuple(sorted(neighbours)), self.address)
-        record = self.cache.record(advert)
+        record = self._record_own(advert)
         self._grow()
         old, self.own = self.own, record
         self._hold(self.me, record)
@@ -451,7 +465,11 @@ class LinkStateDB:
     def flush(self) -> AdvertRecord:
         """Our flush: the advert at the top order, listing nobody (see the module's doc)."""
         incarnation, seq = key(TOP)
-        return self.cache.record(Advert(self.owner, incarnation, seq, (), self.address))
+        return self._record_own(Advert(self.owner, incarnation, seq, (), self.address))
+
+    def _record_own(self, advert: Advert) -> AdvertRecord:
+        """The record of an advert of ours, signed when the database signs its own."""
+        return self.cache.record(self.sign(advert) if self.sign is not None else advert)
 
     def offer(self, record: AdvertRecord, sender: str | None = None) -> Outcome:
         """Consider an advert heard from peer ``sender``; install it if it is news and within

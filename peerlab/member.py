@@ -52,6 +52,7 @@ from peerlab.guard import (
     Standing,
     host_of,
 )
+from peerlab.identity import Certificate, Identity
 from peerlab.linkstate import (
     RESERVED,
     AdvertCache,
@@ -64,6 +65,7 @@ from peerlab.linkstate import (
 )
 from peerlab.reliable import WINDOW_MAX, Pending, Receipt, ReliableDelivery
 from peerlab.routing import Route, shortest_path_tree
+from peerlab.secure import NONCE_SIZE, Security
 from peerlab.trace import DELIVER, FORWARD, SEND, Tracer
 from peerlab.transport import Conn, TimerHandle, Transport
 from peerlab.wire import (
@@ -83,6 +85,7 @@ from peerlab.wire import (
     Message,
     Ping,
     Pong,
+    Proof,
     encode_body,
     frame_header,
     frame_too_large,
@@ -108,6 +111,7 @@ PEER_LEFT = "peer left"
 SENDER_STOPPED = "sender_stopped"  # a reliable message its sender stopped before settling
 REFUSED = "refused"  # a reliable message beyond its window, or from a sender life no longer kept
 TOO_LARGE = "too_large"  # a relay's own id on the path made the frame exceed the maximum
+BAD_SIGNATURE = "bad_signature"  # secure mode: a code that does not prove the source sent it
 
 #: Misbehaviour points of the protocol errors that are not plain malformed input.
 POINTS: dict[type, float] = {HandshakeTimeout: HANDSHAKE_TIMEOUT, TooSlow: SLOW_FRAME}
@@ -188,6 +192,9 @@ class _Conn:
     opened: float = 0.0
     buffered: int = 0  # bytes of an unfinished frame
     frame_since: float = 0.0  # when that frame began
+    ours: Hello | None = None  # the Hellos: the secure handshake's transcript
+    theirs: Hello | None = None
+    cert: Certificate | None = None  # secure mode: the peer's, once its Hello is checked
     hello_timer: TimerHandle | None = None
     pinged: bool = False  # the peer sent a Ping since our last keepalive tick
     open: bool = True  # still in the member's connections (cheaper to test than a lookup)
@@ -256,6 +263,7 @@ class Member:
         cache: AdvertCache | None = None,
         on_deliver: Callable[[Data], None] | None = None,
         incarnation: int = 0,
+        identity: Identity | None = None,
     ) -> None:
         problem = member_id_problem(member_id)
         if problem is not None:
@@ -267,6 +275,8 @@ class Member:
         self.rng = rng if rng is not None else random.Random(member_id)
         self.tracer = tracer if tracer is not None else Tracer(keep=False)
         self.on_deliver = on_deliver
+        #: secure mode (None: open mode, anyone may join)
+        self._security = Security(identity) if identity is not None else None
         self.db = LinkStateDB(
             member_id,
             transport.listen_address,
@@ -275,7 +285,8 @@ class Member:
             max_neighbours=self.config.max_neighbours,
             max_claims=self.config.max_claims,
             max_origins_per_peer=self.config.max_origins_per_peer,
-            cache=cache if cache is not None else AdvertCache(),
+            cache=cache if cache is not None else AdvertCache(trust=identity and identity.trust),
+            sign=self._security.sign_advert if self._security is not None else None,
         )
         self.db.on_renumber = self._recompute
         self.counters = Counters()
@@ -317,6 +328,7 @@ class Member:
         tracer: Tracer,
         cache: AdvertCache,
         deliver: Callable[[str, Data], None] | None = None,
+        identity: Identity | None = None,
     ) -> Member:
         """A member as a network creates it: in its ``incarnation``, its randomness seeded by
         (network seed, id, incarnation), so a restarted member draws differently from its
@@ -330,6 +342,7 @@ class Member:
             cache=cache,
             on_deliver=(lambda data: deliver(member_id, data)) if deliver else None,
             incarnation=incarnation,
+            identity=identity,
         )
 
     # --- public API ----------------------------------------------------------------------
@@ -459,6 +472,8 @@ class Member:
                 self._attempt(pending)
             self._arm(pending)
         else:
+            if self._security is not None:
+                self._seal(data)
             self._forward(data)
         return msg_id
 
@@ -531,7 +546,14 @@ class Member:
         c.hello_timer = self.transport.call_later(
             self.config.handshake_timeout, lambda: self._handshake_expired(conn)
         )
-        hello = Hello(self.id, self.transport.listen_address, PROTOCOL_VERSION, self.incarnation)
+        address = self.transport.listen_address
+        security = self._security
+        if security is None:
+            hello = Hello(self.id, address, PROTOCOL_VERSION, self.incarnation)
+        else:
+            certificate, nonce = security.identity.certificate, security.nonce(NONCE_SIZE)
+            hello = Hello(self.id, address, PROTOCOL_VERSION, self.incarnation, certificate, nonce)
+        c.ours = hello
         self._send_msg(c, hello)
 
     def data_received(self, conn: Conn, data: bytes) -> None:
@@ -588,9 +610,13 @@ class Member:
     def _handle(self, c: _Conn, message: Message) -> None:
         """Act on one message; Data on an established connection goes to ``_on_data`` directly."""
         if c.peer is None:
-            if not isinstance(message, Hello):
-                raise HandshakeError(f"received {message_kind(message)} before Hello")
-            self._on_hello(c, message)
+            if type(message) is Hello and c.theirs is None:
+                self._on_hello(c, message)
+            elif type(message) is Proof and c.theirs is not None:
+                self._on_proof(c, message)
+            else:
+                expected = "Hello" if c.theirs is None else "Proof"
+                raise HandshakeError(f"received {message_kind(message)} before {expected}")
             return
         match message:
             case Batch(messages):
@@ -606,8 +632,8 @@ class Member:
                 pass
             case Bye(reason):
                 self._close(c, f"{PEER_LEFT}: {reason}")
-            case Hello():
-                raise RemoteProtocolError("second Hello on an established connection")
+            case Hello() | Proof():
+                raise RemoteProtocolError(f"{message_kind(message)} on an established connection")
 
     def _on_hello(self, c: _Conn, hello: Hello) -> None:
         if hello.protocol_version != PROTOCOL_VERSION:
@@ -617,6 +643,26 @@ class Member:
             )
         if hello.member_id == self.id:
             raise HandshakeError(f"peer claims our own id {self.id!r}")
+        security = self._security
+        if security is None:
+            self._established(c, hello)
+            return
+        # secure mode: a certificate the network vouches for, then proof of its key
+        c.cert = security.check_hello(hello)
+        c.theirs = hello
+        dialer, acceptor = (c.ours, hello) if c.outbound else (hello, c.ours)
+        self._send_msg(c, Proof(security.prove(dialer, acceptor, b"D" if c.outbound else b"A")))
+
+    def _on_proof(self, c: _Conn, proof: Proof) -> None:
+        hello = c.theirs
+        assert self._security is not None and hello is not None and c.cert is not None
+        dialer, acceptor = (c.ours, hello) if c.outbound else (hello, c.ours)
+        role = b"A" if c.outbound else b"D"  # the peer's
+        self._security.check_proof(c.cert, proof.signature, dialer, acceptor, role)
+        self._established(c, hello)
+
+    def _established(self, c: _Conn, hello: Hello) -> None:
+        """The handshake is done: ``c`` is a connection to the member of ``hello``."""
         guard = self._guard
         if c.outbound:
             expected = guard.expected.pop(c.remote_address, None)
@@ -841,11 +887,20 @@ class Member:
         return c
 
     def _deliver(self, data: Data) -> None:
+        security = self._security
+        if security is not None and data.src != self.id:
+            certificate = self._certificate(data.src)
+            if not certificate or not security.data_is_from(data, certificate):
+                self._drop(data, BAD_SIGNATURE)
+                return
         meta = data.reliable
         if meta is not None:
             receipt = self._reliable.receiver.receive(data.src, meta)
             if receipt is Receipt.NEW or receipt is Receipt.DUPLICATE:
-                self._forward(Ack(data.msg_id, self.id, data.src, self.config.default_ttl))
+                ack = Ack(data.msg_id, self.id, data.src, self.config.default_ttl)
+                if security is not None:
+                    ack = security.seal_ack(ack, certificate)
+                self._forward(ack)
             if receipt is not Receipt.NEW:
                 if receipt is Receipt.REFUSED:
                     self._drop(data, REFUSED)
@@ -892,7 +947,21 @@ class Member:
         if self._first_hop(pending.dst) is None:
             self._reliable.sender.unrouted.add(pending.dst)
             return
+        if self._security is not None:
+            self._seal(data)
         self._forward(data)
+
+    def _seal(self, data: Data) -> None:
+        """Secure mode: give ``data`` its code for its destination (none if we hold no
+        certificate of it: then there is no route either)."""
+        certificate = self._certificate(data.dst)
+        if certificate:
+            data.mac = self._security.seal_data(data, certificate)  # type: ignore[union-attr]
+
+    def _certificate(self, member_id: str) -> bytes | None:
+        """Secure mode: the certificate of ``member_id``'s advert that we hold."""
+        record = self.db.get(member_id)
+        return record.advert.certificate if record is not None else None
 
     def _arm(self, pending: Pending) -> None:
         """Time the next retry of a reliable message (backing off), or its deadline."""
@@ -918,8 +987,14 @@ class Member:
 
     def _on_ack(self, ack: Ack) -> None:
         pending = self._reliable.sender.get(ack.msg_id)
-        if pending is None:
+        if pending is None or pending.dst != ack.src:
             return
+        security = self._security
+        if security is not None:
+            certificate = self._certificate(ack.src)
+            if not certificate or not security.ack_is_from(ack, certificate):
+                self._drop(ack, BAD_SIGNATURE)
+                return
         self._emit(ev.ACKED, msg_id=ack.msg_id, attempts=pending.attempts)
         self._settle(pending)
 

@@ -47,28 +47,47 @@ Hops = Annotated[int, msgspec.Meta(ge=0, le=MAX_TTL)]
 Path = Annotated[list[MemberId], msgspec.Meta(max_length=MAX_TTL + 1)]
 Incarnation = Annotated[int, msgspec.Meta(ge=0, le=MAX_INCARNATION)]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+#: Secure mode's fields (nil in open mode): an encoded certificate, a handshake nonce, an
+#: Ed25519 signature, a message authentication code.
+CertificateBytes = Annotated[bytes, msgspec.Meta(max_length=512)]
+NonceBytes = Annotated[bytes, msgspec.Meta(max_length=64)]
+SignatureBytes = Annotated[bytes, msgspec.Meta(max_length=64)]
+MacBytes = Annotated[bytes, msgspec.Meta(max_length=32)]
 
 
 class Hello(msgspec.Struct, tag="hello", array_like=True, frozen=True, gc=False):
     """First message on every connection, sent by both sides: who we are, where we listen, the
-    protocol version we speak and which life of ours this is."""
+    protocol version we speak and which life of ours this is; in secure mode also our
+    certificate and a fresh nonce (see :mod:`peerlab.secure`)."""
 
     member_id: MemberId
     listen_address: Address
     protocol_version: int
     # a default, so that an older member's Hello still decodes and is refused for its version
     incarnation: Incarnation = 0
+    certificate: CertificateBytes | None = None
+    nonce: NonceBytes | None = None
+
+
+class Proof(msgspec.Struct, tag="proof", array_like=True, frozen=True, gc=False):
+    """Secure mode, after the peer's Hello: our signature over the connection's handshake
+    transcript (:func:`peerlab.secure.transcript`)."""
+
+    signature: SignatureBytes
 
 
 class Advert(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """One member's link-state advert: who it is, which of its lives and which change of that
-    life this is (``incarnation``, ``seq``), its neighbours, and where it listens."""
+    life this is (``incarnation``, ``seq``), its neighbours, and where it listens; in secure
+    mode also its certificate and its signature over the rest."""
 
     origin: MemberId
     incarnation: Incarnation
     seq: Seq
     neighbours: tuple[MemberId, ...]
     address: Address
+    certificate: CertificateBytes | None = None
+    signature: SignatureBytes | None = None
 
 
 class Adverts(msgspec.Struct, tag="adverts", array_like=True, frozen=True, gc=False):
@@ -101,6 +120,7 @@ class Data(msgspec.Struct, tag="data", array_like=True, gc=False):
     path: Path
     payload: bytes
     reliable: Reliable | None = None
+    mac: MacBytes | None = None  # secure mode: its source's code, checked by its destination
 
 
 class Ack(msgspec.Struct, tag="ack", array_like=True, frozen=True, gc=False):
@@ -110,6 +130,7 @@ class Ack(msgspec.Struct, tag="ack", array_like=True, frozen=True, gc=False):
     src: MemberId
     dst: MemberId
     ttl: Hops
+    mac: MacBytes | None = None  # secure mode: its source's code, checked by its destination
 
 
 class Batch(msgspec.Struct, tag="batch", array_like=True, frozen=True, gc=False):
@@ -142,8 +163,8 @@ class Bye(msgspec.Struct, tag="bye", array_like=True, frozen=True, gc=False):
     reason: str
 
 
-Message = Hello | Adverts | Data | Ack | Batch | Ping | Pong | Bye
-MESSAGE_TYPES: Final = (Hello, Adverts, Data, Ack, Batch, Ping, Pong, Bye)
+Message = Hello | Proof | Adverts | Data | Ack | Batch | Ping | Pong | Bye
+MESSAGE_TYPES: Final = (Hello, Proof, Adverts, Data, Ack, Batch, Ping, Pong, Bye)
 
 _encoder = msgspec.msgpack.Encoder()
 _unpack_header = HEADER.unpack_from

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from peerlab.faults import FaultReport
+from peerlab.identity import RunCredentials
 from peerlab.linkstate import AdvertCache
 from peerlab.member import (
     Member,
@@ -96,6 +97,7 @@ class TcpNetwork(WallClock):
         limits: TcpLimits | None = None,
         member_class: type[Member] = Member,
         time_scale: float = 1.0,
+        security: str = "open",
     ) -> None:
         self.seed = seed
         self.time_scale = time_scale
@@ -105,7 +107,11 @@ class TcpNetwork(WallClock):
         self.host = host
         self.limits = limits or TcpLimits()
         self.policy = NetPolicy()
-        self.cache = AdvertCache()
+        #: secure mode's network and identities (None in open mode)
+        self.credentials = (
+            RunCredentials(seed, time.time, simulated=False) if security == "signed" else None
+        )
+        self.cache = AdvertCache(trust=self.credentials and self.credentials.trust)
         self.loop = EventLoop("peerlab-tcpnet").start()
         self.transports: dict[str, TcpTransport] = {}
         self.members: dict[str, Member] = {}
@@ -134,6 +140,7 @@ class TcpNetwork(WallClock):
             tracer=tracer,
             member_class=member_class or Member,
             time_scale=time_scale,
+            security=scenario.security,
         )
         net.default_latency = scenario.defaults.latency
         for link in scenario.links:
@@ -241,6 +248,7 @@ class TcpNetwork(WallClock):
             tracer=self.tracer,
             cache=self.cache,
             deliver=self.on_deliver,
+            identity=self.credentials and self.credentials.identity(member_id),
         )
         transport.handler = member
         transport.start()

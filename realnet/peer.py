@@ -27,6 +27,7 @@ from typing import TextIO
 
 from peerlab import trace as ev
 from peerlab.errors import PeerlabError
+from peerlab.identity import Identity
 from peerlab.member import PEER_LEFT, Member, MemberConfig
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import TcpTransport, os_reason, parse_address
@@ -168,6 +169,7 @@ class Peer:
         config: MemberConfig | None = None,
         verbosity: int = 0,
         output: Output | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.output = output or Output(out)
         self.shown = ev.KINDS if verbosity > 0 else frozenset() if verbosity < 0 else SHOWN_EVENTS
@@ -176,7 +178,7 @@ class Peer:
         self._retry_every = 1.0
         self.loop = EventLoop(f"peer-{member_id}").start()
         try:
-            self.transport, self.member = self._open(member_id, listen, config)
+            self.transport, self.member = self._open(member_id, listen, config, identity)
         except BaseException:
             self._stop()
             raise
@@ -184,7 +186,7 @@ class Peer:
         self.loop.call(self.transport.start)
 
     def _open(
-        self, member_id: str, listen: str, config: MemberConfig | None
+        self, member_id: str, listen: str, config: MemberConfig | None, identity: Identity | None
     ) -> tuple[TcpTransport, Member]:
         host, port = parse_address(listen, listening=True)
         try:
@@ -206,6 +208,7 @@ class Peer:
                 on_deliver=self._on_deliver,
                 # a later life of a standalone peer starts later: its wall clock orders its lives
                 incarnation=time.time_ns() // 1_000_000,
+                identity=identity,
             )
         except ValueError as exc:  # an id the wire cannot carry
             self.loop.call(transport.shutdown)
@@ -511,13 +514,15 @@ def run_peer(
     *,
     verbosity: int = 0,
     redial: float = 1.0,
+    identity: Identity | None = None,
 ) -> int:
     """Run a peer until ``quit`` or the end of the input (then ``run_for`` more seconds); it
     leaves gracefully, also when interrupted (the interrupt goes on to the caller).
-    ``redial`` is the first wait before a lost address is dialled again."""
+    ``redial`` is the first wait before a lost address is dialled again; with an ``identity``
+    the peer runs in secure mode."""
     shell: Shell | None = None
     output = Output(sys.stdout, prompt=lambda: shell.showing_prompt() if shell else None)
-    peer = Peer(member_id, listen, verbosity=verbosity, output=output)
+    peer = Peer(member_id, listen, verbosity=verbosity, output=output, identity=identity)
     shell = Shell(peer, commands, interactive)
     try:
         peer.start(join, retry_every=redial)

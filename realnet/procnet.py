@@ -175,8 +175,10 @@ class ProcessNetwork(WallClock):
         spawn_timeout: float = 20.0,
         member_class: type[Member] = Member,
         time_scale: float = 1.0,
+        security: str = "open",
     ) -> None:
         self.seed = seed
+        self.security = security
         self.time_scale = time_scale
         self.member_class = f"{member_class.__module__}:{member_class.__qualname__}"
         self.config = config or MemberConfig()
@@ -216,6 +218,7 @@ class ProcessNetwork(WallClock):
             tracer=tracer,
             member_class=member_class or Member,
             time_scale=time_scale,
+            security=scenario.security,
         )
         net.default_latency = scenario.defaults.latency
         for link in scenario.links:
@@ -318,6 +321,8 @@ class ProcessNetwork(WallClock):
             str(incarnation),
             "--member-class",
             self.member_class,
+            "--security",
+            self.security,
         ]
         # a group of its own: the terminal's Ctrl-C is the parent's to handle, not the worker's
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, process_group=0)

@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any
 
+from peerlab.identity import RunCredentials
 from peerlab.linkstate import AdvertCache
 from peerlab.member import Member, MemberConfig, member_class
 from peerlab.realnet.loop import EventLoop
@@ -37,7 +38,13 @@ class Worker:
         seed: int,
         incarnation: int,
         member_class: type[Member] = Member,
+        security: str = "open",
     ) -> None:
+        # every worker derives the run's network from its seed, as the parent's other
+        # backends do (see peerlab.identity.RunCredentials)
+        credentials = (
+            RunCredentials(seed, time.time, simulated=False) if security == "signed" else None
+        )
         self.loop = EventLoop(f"worker-{member_id}")
         self.control = socket.create_connection(parse_address(control), timeout=10)
         self.control.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -55,7 +62,8 @@ class Worker:
             incarnation=incarnation,
             config=MemberConfig(**config),
             tracer=Tracer(keep=False, sink=self._event),
-            cache=AdvertCache(),
+            cache=AdvertCache(trust=credentials and credentials.trust),
+            identity=credentials and credentials.identity(member_id),
         )
         self.transport.handler = self.member
         self.transport.start()
@@ -164,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--incarnation", type=int, default=1)
     p.add_argument("--member-class", default="peerlab.member:Member")
+    p.add_argument("--security", choices=("open", "signed"), default="open")
     args = p.parse_args(argv)
     Worker(
         args.id,
@@ -174,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.incarnation,
         member_class(args.member_class),
+        args.security,
     ).run()
     return 0
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from peerlab.faults import FaultReport
+from peerlab.identity import SIM_EPOCH, RunCredentials
 from peerlab.linkstate import AdvertCache
 from peerlab.member import (
     Member,
@@ -53,6 +54,7 @@ class SimNetwork:
         chunking: bool = True,
         split_probability: float = 0.2,
         member_class: type[Member] = Member,
+        security: str = "open",
     ) -> None:
         self.clock = Clock()
         self._time = self.clock.time
@@ -65,7 +67,13 @@ class SimNetwork:
         self.connect_timeout = connect_timeout
         self.chunking = chunking
         self.split_probability = split_probability
-        self.cache = AdvertCache()
+        #: secure mode's network and identities (None in open mode)
+        self.credentials = (
+            RunCredentials(seed, lambda: SIM_EPOCH + self.clock.now, simulated=True)
+            if security == "signed"
+            else None
+        )
+        self.cache = AdvertCache(trust=self.credentials and self.credentials.trust)
         self.transports: dict[str, SimTransport] = {}
         self.members: dict[str, Member] = {}
         self.incarnations: dict[str, int] = {}
@@ -100,6 +108,7 @@ class SimNetwork:
             config=config,
             tracer=tracer,
             member_class=member_class or Member,
+            security=scenario.security,
         )
         for link in scenario.links:
             if link.params != scenario.defaults:
@@ -188,6 +197,7 @@ class SimNetwork:
             tracer=self.tracer,
             cache=self.cache,
             deliver=self.on_deliver,
+            identity=self.credentials and self.credentials.identity(member_id),
         )
         transport.handler = member
         self.transports[member_id] = transport

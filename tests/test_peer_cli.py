@@ -7,12 +7,13 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 import pexpect
 import pytest
 from peerproc import ask, read_until, spawn, stop, wait_for_route
+from waiting import eventually
 
+from peerlab.cli import main
 from peerlab.errors import PeerlabError
 from peerlab.realnet.peer import Peer, Shell
 
@@ -28,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(member_id: str, port: int, join: list[int]) -> subprocess.Popen:
+def start(member_id: str, port: int, join: list[int], *extra: str) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
@@ -43,7 +44,7 @@ def start(member_id: str, port: int, join: list[int]) -> subprocess.Popen:
     ]
     if join:
         cmd += ["--join", *[f"127.0.0.1:{p}" for p in join]]
-    return spawn(cmd)
+    return spawn(cmd + list(extra))
 
 
 @pytest.fixture
@@ -71,6 +72,37 @@ def test_three_processes_relay_a_message(procs):
     for p in (c, b, a):
         ask(p, "quit")
     for p in (c, b, a):
+        assert p.wait(timeout=10) == 0
+
+
+def test_a_secure_overlay_of_three_processes_keeps_an_open_peer_out(procs, tmp_path):
+    keys = tmp_path / "keys"
+    assert main(["-q", "keys", "init-network", str(keys)]) == 0
+    for name in "abc":
+        assert main(["-q", "keys", "issue", str(keys), "--id", name]) == 0
+    pa, pb, pc, pz = free_port(), free_port(), free_port(), free_port()
+    secure = ("--keys", str(keys))
+    a, b, c = (
+        start("a", pa, [], *secure),
+        start("b", pb, [pa], *secure),
+        start("c", pc, [pb], *secure),
+    )
+    procs += [a, b, c]
+    read_until(a, "secure mode: network")
+    wait_for_route(c, "a", "b")
+    ask(c, "send a hello over signed links")
+    assert "(path c -> b -> a)" in read_until(a, "<c> hello over signed links")
+    z = start("z", pz, [pa])  # no keys: open mode, which it says
+    procs.append(z)
+    read_until(z, "open mode: any peer may join")
+    refused = read_until(a, "protocol_error")
+    assert "error=BadCertificate detail='z' said Hello without a certificate" in refused
+    ask(a, "peers")
+    listing = [line.split()[0] for line in read_until(a, "b\n").splitlines() if line.strip()]
+    assert "b" in listing and "z" not in listing
+    for p in (c, b, a, z):
+        ask(p, "quit")
+    for p in (c, b, a, z):
         assert p.wait(timeout=10) == 0
 
 
@@ -129,14 +161,6 @@ def test_a_peer_that_cannot_listen_leaves_no_thread_or_socket(no_leaks):
 def test_a_peer_with_an_id_the_wire_cannot_carry_leaves_no_thread_or_socket(no_leaks):
     with pytest.raises(PeerlabError, match="a member id must not be empty"):
         Peer("", "127.0.0.1:0")
-
-
-def eventually(condition, what: str, timeout: float = 10.0) -> None:
-    """Wait for ``condition()`` to hold, polling; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
-        time.sleep(0.01)
 
 
 def test_a_text_too_long_for_a_frame_is_an_error_line_and_the_peer_goes_on(no_leaks):

@@ -1,3 +1,4 @@
+import dataclasses
 import gc
 import json
 import os
@@ -31,17 +32,30 @@ def test_issue_example_runs_as_written_and_holds():
     assert ["a", "f"] in result.final_links and ["b", "c"] in result.final_links
 
 
+@pytest.mark.parametrize("security", ["open", "signed"])
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_reference_scenarios_hold_in_sim(path):
-    result = run(path, "sim")
+def test_reference_scenarios_hold_in_sim(path, security):
+    result = run(dataclasses.replace(load_scenario(path), security=security), "sim")
     assert result.ok, result.expectations
     assert not result.warnings
     assert all(c["status"] != "not_converged" for c in result.convergence)
 
 
-@pytest.mark.parametrize("path", SMALL, ids=[p.stem for p in SMALL])
-def test_reference_scenarios_agree_between_worlds(path):
-    scenario = load_scenario(path)
+def _in_both_modes(paths: list[Path], fast_signed: set[str]) -> list:
+    """Each scenario open, and signed (secure mode): the signed runs of those not in
+    ``fast_signed`` in the slow suite."""
+    params = [pytest.param(p, "open", id=p.stem) for p in paths]
+    for p in paths:
+        marks = () if p.stem in fast_signed else (pytest.mark.slow,)
+        params.append(pytest.param(p, "signed", id=f"{p.stem}-signed", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(
+    ("path", "security"), _in_both_modes(SMALL, {"quickstart", "ring-failover", "restart-new-life"})
+)
+def test_reference_scenarios_agree_between_worlds(path, security):
+    scenario = dataclasses.replace(load_scenario(path), security=security)
     sim, real = run(scenario, "sim"), run(scenario, "real")
     comparison = compare_results(sim, real)
     assert comparison["routing_tables_identical"], comparison["members_with_different_tables"]
@@ -51,9 +65,12 @@ def test_reference_scenarios_agree_between_worlds(path):
 
 
 @pytest.mark.slow
-def test_large_reference_scenario_agrees_between_worlds():
+@pytest.mark.parametrize("security", ["open", "signed"])
+def test_large_reference_scenario_agrees_between_worlds(security):
     scenario = load_scenario(ROOT / "scenarios" / "random-200.yaml")
-    assert compare_results(run(scenario, "sim"), run(scenario, "real"))["agree"]
+    scenario = dataclasses.replace(scenario, security=security)
+    comparison = compare_results(run(scenario, "sim"), run(scenario, "real"))
+    assert comparison["agree"] and comparison["routing_tables_identical"]
 
 
 def test_same_seed_same_result_and_seed_override():

@@ -32,6 +32,7 @@ SCENARIO_FILES = sorted(
 TEXTS = {
     "generators": """
 members: {count: 12, prefix: g}
+security: {mode: signed}
 topology: {generator: {kind: grid_2d, rows: 3, cols: 4}}
 events:
   - {at: 1s, pause: g03}

@@ -92,6 +92,7 @@ class _Build:
             self.document.source,
             graph.positions if graph is not None else {},
             tuple(_keepalive_warnings(links, defaults, events, config)),
+            spec.security.mode,
         )
 
     def _config(self, member: dict[str, float]) -> MemberConfig:

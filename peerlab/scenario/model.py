@@ -89,6 +89,8 @@ class Scenario:
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: what is legal but likely not what was meant, for ``peerlab check`` and the results
     warnings: tuple[str, ...] = ()
+    #: "open", or "signed": members certified by a network authority made for the run
+    security: str = "open"
 
     @property
     def end_time(self) -> float:

@@ -8,7 +8,8 @@ from peerlab.member import MemberConfig
 from peerlab.scenario.convert import Problems
 from peerlab.scenario.events import EVENTS
 from peerlab.scenario.model import Event
-from peerlab.wire import HEADER_SIZE, Data, encode_frame
+from peerlab.secure import MAC_SIZE
+from peerlab.wire import HEADER_SIZE, MAX_INCARNATION, MAX_SEQ, Data, Reliable, encode_frame
 
 
 def payload_limit(names: Collection[str], config: MemberConfig) -> int:
@@ -16,11 +17,19 @@ def payload_limit(names: Collection[str], config: MemberConfig) -> int:
     still fit on the longest path, after every relay has added its id to the recorded path."""
     longest = max(names, key=len)
     # the largest frame a message here can need: the longest ids, a path through every member
-    # (a shortest path repeats none), a message count as large as any, a bin32 payload
+    # (a shortest path repeats none), a message id and reliable numbers as large as any, a
+    # bin32 payload, and secure mode's code
     probe_size = 1 << 16
     path = [longest] * min(config.default_ttl, len(names))
     probe = Data(
-        f"{longest}:{2**40}", longest, longest, config.default_ttl, path, bytes(probe_size)
+        f"{longest}:{MAX_INCARNATION}:{2**40}",
+        longest,
+        longest,
+        config.default_ttl,
+        path,
+        bytes(probe_size),
+        Reliable(MAX_INCARNATION, MAX_SEQ, MAX_SEQ),
+        bytes(MAC_SIZE),
     )
     overhead = len(encode_frame(probe, 1 << 30)) - HEADER_SIZE - probe_size
     return config.max_frame_size - overhead

@@ -107,6 +107,13 @@ class ExpectSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     invariants: bool = False
 
 
+class SecuritySpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``security``: open (anyone may join) or signed (members of one network authority only:
+    certified Hellos, signed adverts, authenticated data; see README, "Secure mode")."""
+
+    mode: Literal["open", "signed"] = "open"
+
+
 class ScenarioSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """A scenario file's top level."""
 
@@ -122,6 +129,7 @@ class ScenarioSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
     settle: Duration = Duration(2.0)
     duration: Duration | UnsetType = UNSET
     member: MemberSettings = MemberSettings()
+    security: SecuritySpec = SecuritySpec()
 
 
 #: An item of ``events``: ``at`` and one action of :data:`~peerlab.scenario.events.EVENTS`
