@@ -133,15 +133,23 @@ class Attack:
 
 
 class ResetChurn(Attack):
-    """Connect, then reset at once (no Hello), ``count`` times as fast as the target accepts."""
+    """Connect, then reset at once (no Hello), ``count`` times: as fast as the target accepts,
+    or ``rate`` times a second."""
 
-    def __init__(self, target: tuple[str, int], count: int, duration: float) -> None:
+    def __init__(
+        self, target: tuple[str, int], count: int, duration: float, rate: float | None = None
+    ) -> None:
         super().__init__(duration)
         self.target = target
         self.count = count
+        self.rate = rate
 
     def run(self) -> None:
+        pace = Pace(self.rate)
         while self.opened + self.refused < self.count and self.going():
+            if not pace.ready():
+                self._stop.wait(pace.wait())
+                continue
             try:
                 sock = connect_from(ATTACKER, self.target, timeout=1.0)
             except OSError:
@@ -150,6 +158,26 @@ class ResetChurn(Attack):
             self.opened += 1
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
             sock.close()
+
+
+class Pace:
+    """At most ``rate`` events a second, none bunched (no limit if ``rate`` is None)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.every = 1 / rate if rate else 0.0
+        self.next = time.monotonic()
+
+    def ready(self) -> bool:
+        """Whether one more event may happen now (and if so, count it)."""
+        now = time.monotonic()
+        if now < self.next:
+            return False
+        self.next = max(self.next, now - self.every) + self.every
+        return True
+
+    def wait(self) -> float:
+        """Seconds until :meth:`ready` may say yes."""
+        return max(0.0, self.next - time.monotonic())
 
 
 class _Conn:
@@ -166,7 +194,8 @@ class Swarm(Attack):
     """Many connections to ``target`` on one thread. Once open, each is sent ``opening(n)`` (``n``
     counts the connections opened), then one byte of ``drip`` every ``every`` seconds, if any;
     what the target sends is read and thrown away. A connection the target closes is opened
-    again if ``renew``, up to ``max_opens`` connections in all."""
+    again if ``renew`` (at most ``rate`` times a second, if given), up to ``max_opens``
+    connections in all."""
 
     def __init__(
         self,
@@ -179,6 +208,7 @@ class Swarm(Attack):
         every: float = 1.0,
         renew: bool = False,
         max_opens: int | None = None,
+        rate: float | None = None,
     ) -> None:
         super().__init__(duration)
         self.target = target
@@ -193,17 +223,16 @@ class Swarm(Attack):
         self._live: dict[socket.socket, _Conn] = {}
         self._counter = itertools.count()
         self._tries = 0
+        self._renewals = Pace(rate)
 
     def run(self) -> None:
         next_drip = time.monotonic() + self.every
         try:
             while self.going():
                 self._fill()
-                if not self._live:
-                    if self._tries >= self.max_opens or not self.renew:
-                        return  # nothing left to do
-                    continue
-                for key, mask in self._selector.select(0.02):
+                if not self._live and (self._tries >= self.max_opens or not self.renew):
+                    return  # nothing left to do
+                for key, mask in self._selector.select(0.02):  # (a wait, with nothing open)
                     self._ready(key.data, mask)
                 if self.drip and time.monotonic() >= next_drip:
                     next_drip += self.every
@@ -219,7 +248,7 @@ class Swarm(Attack):
     def _fill(self) -> None:
         """Open connections until ``conns`` are open (or being opened)."""
         while len(self._live) < self.conns and self._tries < self.max_opens:
-            if self._tries >= self.conns and not self.renew:
+            if self._tries >= self.conns and not (self.renew and self._renewals.ready()):
                 return
             self._tries += 1
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

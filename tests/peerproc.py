@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 def spawn(cmd: list[str]) -> subprocess.Popen:
@@ -85,6 +87,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def until(condition: Callable[[], bool], what: str, timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(0.02)
+
+
 class LiveMember:
     """A `peerlab member` process on ``127.0.0.1:port`` whose every output line is kept, with
     the time it was read (by a thread of its own; ``read=False`` leaves the output to a pipe
@@ -135,6 +146,11 @@ class LiveMember:
         """The lines printed so far, from line ``start`` on."""
         with self._lock:
             return self.log[start:]
+
+    def timed_lines(self) -> list[tuple[str, float]]:
+        """Every line printed so far, with when it was read."""
+        with self._lock:
+            return list(zip(self.log, self.times, strict=True))
 
     def saw(self, text: str, start: int = 0) -> bool:
         """Whether a line from line ``start`` on contains ``text``."""
@@ -212,3 +228,47 @@ class LiveMember:
             self.reader.join(10)
         self.proc.stdin.close()
         self.proc.stdout.close()
+
+
+_runs = itertools.count(1)
+
+
+class Traffic:
+    """``src`` sends numbered messages to ``dst``, ``rate`` a second, from a thread, for as
+    long as the ``with`` block lasts; ``dst``'s output says which arrived, and when."""
+
+    def __init__(self, src: LiveMember, dst: LiveMember, rate: float) -> None:
+        self.tag = f"t{next(_runs)}n"  # tells this run's messages from any other's
+        self.src, self.dst, self.rate = src, dst, rate
+        self.sent: list[float] = []  # when each message was handed to src
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._send, name="traffic", daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _send(self) -> None:
+        while not self._stop.wait(1 / self.rate):
+            self.sent.append(time.monotonic())
+            self.src.ask(f"send {self.dst.id} {self.tag}{len(self.sent) - 1}")
+
+    def arrivals(self) -> dict[int, float]:
+        """When each message that arrived was seen, by number."""
+        pattern = re.compile(rf"<{re.escape(self.src.id)}> {self.tag}(\d+) ")
+        return {int(m[1]): t for line, t in self.dst.timed_lines() if (m := pattern.match(line))}
+
+    def delivery(self, timeout: float = 10.0) -> float:
+        """The share of the messages sent that arrived, once all have or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        while len(self.arrivals()) < len(self.sent) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(self.arrivals()) / max(1, len(self.sent))
+
+    def latencies(self) -> list[float]:
+        """Seconds from sending to arrival of each message that arrived."""
+        return [t - self.sent[n] for n, t in self.arrivals().items()]

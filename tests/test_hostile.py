@@ -24,7 +24,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,7 +46,7 @@ from attackers import (
     pointing_at,
     unfinished,
 )
-from peerproc import LiveMember
+from peerproc import LiveMember, Traffic, until
 
 from peerlab.wire import MAX_TTL
 
@@ -70,64 +69,9 @@ SETTLE = 8.0
 ATTACK_BOUND = 60.0
 
 
-def until(condition: Callable[[], bool], what: str, timeout: float) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.02)
-
-
 def target(member: LiveMember) -> tuple[str, int]:
     host, port = member.address.rsplit(":", 1)
     return host, int(port)
-
-
-class Traffic:
-    """``src`` sends numbered messages to ``dst`` at :data:`RATE` a second, from a thread, for
-    as long as the ``with`` block lasts; ``dst``'s output says which arrived, and when."""
-
-    _runs = 0
-
-    def __init__(self, src: LiveMember, dst: LiveMember) -> None:
-        Traffic._runs += 1
-        self.tag = f"t{Traffic._runs}n"  # tells this run's messages from any other's
-        self.src, self.dst = src, dst
-        self.sent: list[float] = []  # when each message was handed to src
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._send, name="traffic", daemon=True)
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _send(self) -> None:
-        while not self._stop.wait(1 / RATE):
-            self.sent.append(time.monotonic())
-            self.src.ask(f"send {self.dst.id} {self.tag}{len(self.sent) - 1}")
-
-    def arrivals(self) -> dict[int, float]:
-        """When each message that arrived was seen, by number."""
-        pattern = re.compile(rf"<{re.escape(self.src.id)}> {self.tag}(\d+) ")
-        with self.dst._lock:
-            lines = list(zip(self.dst.log, self.dst.times, strict=True))
-        return {int(m[1]): t for line, t in lines if (m := pattern.match(line))}
-
-    def delivery(self, timeout: float = 10.0) -> float:
-        """The share of the messages sent that arrived, once all have or ``timeout`` passed."""
-        deadline = time.monotonic() + timeout
-        while len(self.arrivals()) < len(self.sent) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return len(self.arrivals()) / max(1, len(self.sent))
-
-    def latencies(self) -> list[float]:
-        """Seconds from sending to arrival of each message that arrived."""
-        return [t - self.sent[n] for n, t in self.arrivals().items()]
 
 
 class Line:
@@ -152,7 +96,7 @@ class Line:
         (so that b's memory is measured warm)."""
         self.a.wait_for_route("d", "b")
         self.d.wait_for_route("a")
-        with Traffic(self.a, self.d) as warm:
+        with Traffic(self.a, self.d, RATE) as warm:
             until(lambda: len(warm.sent) >= RATE, "warm-up messages sent", 10)
         assert warm.delivery() == 1.0
 
@@ -229,7 +173,7 @@ def measured(line: Line) -> Iterator[Traffic]:
     b = line.b
     fds, rss, marks = b.fds(), b.rss(), line.marks()
     b.reset_peak()
-    with Traffic(line.a, line.d) as traffic:
+    with Traffic(line.a, line.d, RATE) as traffic:
         yield traffic
         until(lambda: b.fds() <= fds + FD_SLACK, f"b's descriptors back near {fds}", SETTLE)
         line.join("after the attack")
