@@ -113,11 +113,6 @@ class Attack:
         if self._error is not None:
             raise self._error
 
-    @property
-    def done(self) -> bool:
-        """Whether the attack has ended (its time is up, its count reached, or it was stopped)."""
-        return not self._thread.is_alive()
-
     def going(self) -> bool:
         """Whether the attack should go on."""
         return not self._stop.is_set() and time.monotonic() < self._deadline
@@ -130,6 +125,26 @@ class Attack:
             self.run()
         except BaseException as exc:  # handed to the test by stop()
             self._error = exc
+
+
+class Pace:
+    """At most ``rate`` events a second, none bunched (no limit if ``rate`` is None)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.every = 1 / rate if rate else 0.0
+        self.next = time.monotonic()
+
+    def ready(self) -> bool:
+        """Whether one more event may happen now (and if so, count it)."""
+        now = time.monotonic()
+        if now < self.next:
+            return False
+        self.next = now + self.every
+        return True
+
+    def wait(self) -> float:
+        """Seconds until :meth:`ready` may say yes."""
+        return max(0.0, self.next - time.monotonic())
 
 
 class ResetChurn(Attack):
@@ -158,26 +173,6 @@ class ResetChurn(Attack):
             self.opened += 1
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
             sock.close()
-
-
-class Pace:
-    """At most ``rate`` events a second, none bunched (no limit if ``rate`` is None)."""
-
-    def __init__(self, rate: float | None) -> None:
-        self.every = 1 / rate if rate else 0.0
-        self.next = time.monotonic()
-
-    def ready(self) -> bool:
-        """Whether one more event may happen now (and if so, count it)."""
-        now = time.monotonic()
-        if now < self.next:
-            return False
-        self.next = max(self.next, now - self.every) + self.every
-        return True
-
-    def wait(self) -> float:
-        """Seconds until :meth:`ready` may say yes."""
-        return max(0.0, self.next - time.monotonic())
 
 
 class _Conn:
