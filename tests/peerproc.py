@@ -1,4 +1,5 @@
-"""Driving `peerlab member` processes from tests: every read has a deadline."""
+"""Driving `peerlab member` processes from tests (and the soak benchmark): every read has a
+deadline."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import time
 from collections.abc import Callable, Iterable
 
 
-def spawn(cmd: list[str]) -> subprocess.Popen:
-    """Start a member process; a thread reads its output into ``proc.lines``."""
-    proc = subprocess.Popen(
+def _popen(cmd: list[str]) -> subprocess.Popen:
+    """A member process typed to on stdin, its stderr mixed into its stdout, line by line."""
+    return subprocess.Popen(
         cmd,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -24,6 +25,11 @@ def spawn(cmd: list[str]) -> subprocess.Popen:
         text=True,
         bufsize=1,
     )
+
+
+def spawn(cmd: list[str]) -> subprocess.Popen:
+    """Start a member process; a thread reads its output into ``proc.lines``."""
+    proc = _popen(cmd)
     proc.lines = queue.Queue()
     proc.reader = threading.Thread(
         target=lambda: [proc.lines.put(x) for x in proc.stdout], daemon=True
@@ -117,14 +123,7 @@ class LiveMember:
         cmd += ["--listen", self.address, "--redial", "0.2", *flags]
         if join:
             cmd += ["--join", *join]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
+        self.proc = _popen(cmd)
         self.pid = self.proc.pid
         self.reader = threading.Thread(target=self._read, daemon=True) if read else None
         if self.reader is not None:

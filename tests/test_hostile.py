@@ -24,8 +24,9 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -86,7 +87,9 @@ class Line:
         self.c = self._add("c", [self.b.address])
         self.d = self._add("d", [self.c.address])
 
-    def _add(self, member_id: str, join=(), *flags: str, read: bool = True) -> LiveMember:
+    def _add(
+        self, member_id: str, join: Iterable[str] = (), *flags: str, read: bool = True
+    ) -> LiveMember:
         member = LiveMember(member_id, join, *flags, read=read)
         self.members.append(member)
         return member
@@ -217,6 +220,12 @@ def few_held(swarm: Swarm) -> Callable[[], None]:
     return check
 
 
+def needs(defence: str) -> pytest.MarkDecorator:
+    """The mark of a row whose defence belongs in the member: an expected failure until the
+    defence lands, when the mark goes."""
+    return pytest.mark.xfail(strict=True, reason=f"needs member-level defence: {defence}")
+
+
 # --- one test per row of the issue's table ---------------------------------------------------
 
 
@@ -224,7 +233,6 @@ def few_held(swarm: Swarm) -> Callable[[], None]:
 def test_connect_and_reset_churn_costs_nothing(line):
     churn = ResetChurn(target(line.b), count=20_000, duration=ATTACK_BOUND)
     attack_while_joining(line, churn, lambda: churn.opened >= 1000)
-    assert churn.opened >= 1000
 
 
 @pytest.mark.slow
@@ -262,11 +270,7 @@ def test_deeply_nested_msgpack_before_hello_costs_only_its_connection(line):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs member-level defence: a small pre-handshake frame cap "
-    "(and a global buffered-bytes budget)",
-)
+@needs("a small pre-handshake frame cap (and a global buffered-bytes budget)")
 def test_unfinished_frames_before_hello_cost_little(line):
     swarm = Swarm(
         target(line.b), conns=128, opening=lambda n: unfinished(1 << 20), duration=ATTACK_BOUND
@@ -275,11 +279,7 @@ def test_unfinished_frames_before_hello_cost_little(line):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs member-level defence: a cap on pending handshakes per remote address "
-    "(and a short handshake deadline)",
-)
+@needs("a cap on pending handshakes per remote address (and a short handshake deadline)")
 def test_slowloris_partial_hellos_leave_room_for_newcomers(line):
     swarm = Swarm(
         target(line.b),
@@ -295,10 +295,9 @@ def test_slowloris_partial_hellos_leave_room_for_newcomers(line):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs member-level defence: a minimum progress rate for a frame in flight, and a "
-    "cap on connections per remote address that protects established peers",
+@needs(
+    "a minimum progress rate for a frame in flight, and a cap on connections per remote "
+    "address that protects established peers"
 )
 def test_dripping_after_a_valid_hello_leaves_room_for_newcomers(line):
     swarm = Swarm(
@@ -331,11 +330,7 @@ def test_a_member_whose_output_nobody_reads_goes_on_under_attack(make_line):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs member-level defence: a bound on the new origins a neighbour may introduce "
-    "and a database memory budget",
-)
+@needs("a bound on the new origins a neighbour may introduce and a database memory budget")
 def test_invented_members_are_bounded(line):
     with measured(line), Session(target(line.b), "x", duration=ATTACK_BOUND) as session:
         until(lambda: bool(session.heard), "b's handshake with the attacker", 10)
@@ -344,11 +339,7 @@ def test_invented_members_are_bounded(line):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs member-level defence: member-index reclaim "
-    "(and a bound on the new origins a neighbour may introduce)",
-)
+@needs("member-index reclaim (and a bound on the new origins a neighbour may introduce)")
 def test_filling_the_member_index_does_not_lock_newcomers_out(line):
     with measured(line), Session(target(line.b), "y", duration=ATTACK_BOUND) as session:
         until(lambda: bool(session.heard), "b's handshake with the attacker", 10)
@@ -377,10 +368,7 @@ def test_a_hello_with_another_members_address_does_not_stop_dials_to_it(line):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs member-level defence: no third party dialled on an advert's word alone",
-)
+@needs("no third party dialled on an advert's word alone")
 def test_adverts_naming_a_third_party_do_not_make_members_dial_it(make_line):
     line = make_line("--target-degree", "8")
     with (
@@ -435,9 +423,11 @@ def test_the_proc_control_port_takes_only_the_worker_it_started(no_leaks):
                 assert impostor.recv(100) == b"", "an impostor was answered"
         until(lambda: net.call(lambda: net.members["q"].neighbours) == ["p"], "p-q", 15)
         worker = net.workers["p"].proc.pid
+        with open(f"/proc/{worker}/environ", "rb") as f:
+            given = dict(v.partition(b"=")[::2] for v in f.read().split(b"\0") if v)
         with open(f"/proc/{worker}/cmdline", "rb") as f:
-            assert net._secret.encode() not in f.read()
-        assert SECRET_ENV not in os.environ
+            assert given[SECRET_ENV.encode()] not in f.read()  # which any local user may read
+        assert SECRET_ENV not in os.environ  # given to the workers only
 
 
 ORPHAN = """
@@ -479,7 +469,8 @@ def alive(pid: int) -> bool:
 
 def loop_cpu(net) -> float:
     """CPU seconds the network's loop thread has used."""
-    return time.clock_gettime(time.pthread_getcpuclockid(net.loop._thread.ident))
+    thread = next(t for t in threading.enumerate() if t.name == net.loop.name)
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
 @pytest.mark.parametrize("fault", ["power_off", "leave"])
