@@ -307,7 +307,8 @@ class Swarm(Attack):
 class Session(Attack):
     """One connection that completed the handshake as member ``member_id`` (announcing
     ``listen_address``) and stays a neighbour: it answers Pings and reads everything else.
-    :meth:`send` writes any bytes on it; :attr:`closed` says whether the target closed it."""
+    :meth:`send` writes any bytes on it, :meth:`sync` waits until the target has handled them;
+    :attr:`closed` says whether the target closed it."""
 
     def __init__(
         self, target: tuple[str, int], member_id: str, listen_address: str = "", *, duration: float
@@ -320,6 +321,8 @@ class Session(Attack):
         self.closed = False
         self.heard: list[Message] = []  # what the target said, Pings and Pongs aside
         self._lock = threading.Lock()
+        self._pongs: set[int] = set()
+        self._answered = threading.Condition()
         self.send(hello(member_id, listen_address))
 
     def send(self, data: bytes) -> bool:
@@ -341,6 +344,17 @@ class Session(Attack):
             sent += 1
         return sent
 
+    def sync(self, timeout: float = 30.0) -> bool:
+        """Ping the target and wait for its Pong, which it sends once it has handled all that
+        came before; False if it closed the connection instead (AssertionError at the
+        deadline)."""
+        nonce = len(self._pongs) + 1
+        self.send(encode_frame(Ping(nonce)))
+        with self._answered:
+            if not self._answered.wait_for(lambda: nonce in self._pongs or self.closed, timeout):
+                raise AssertionError(f"no Pong from the target within {timeout}s")
+        return nonce in self._pongs
+
     def run(self) -> None:
         decoder = FrameDecoder()
         try:
@@ -352,15 +366,21 @@ class Session(Attack):
                 except OSError:
                     data = b""
                 if not data:
-                    self.closed = True
                     self.refused = 1
                     return
                 for message in decoder.feed(data):
                     if isinstance(message, Ping):
                         self.send(encode_frame(Pong(message.nonce)))
-                    elif not isinstance(message, Pong):
+                    elif isinstance(message, Pong):
+                        with self._answered:
+                            self._pongs.add(message.nonce)
+                            self._answered.notify_all()
+                    else:
                         self.heard.append(message)
         finally:
+            with self._answered:
+                self.closed = True
+                self._answered.notify_all()
             self.sock.close()
 
 

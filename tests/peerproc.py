@@ -207,6 +207,10 @@ class LiveMember:
         """Open file descriptors."""
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def top_fd(self) -> int:
+        """The highest open file descriptor (a new one takes the lowest free number)."""
+        return max(map(int, os.listdir(f"/proc/{self.pid}/fd")))
+
     def cpu(self) -> float:
         """CPU seconds used so far (user and system)."""
         with open(f"/proc/{self.pid}/stat") as f:
