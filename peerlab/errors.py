@@ -54,6 +54,14 @@ class HandshakeError(RemoteProtocolError):
     """The peer's handshake was missing, late, or incompatible."""
 
 
+class HandshakeTimeout(HandshakeError):
+    """The peer said no Hello within the handshake deadline."""
+
+
+class TooSlow(RemoteProtocolError):
+    """A frame came in slower than the minimum rate (bytes dripped to hold a connection)."""
+
+
 class ConfigError(PeerlabError, ValueError):
     """A member setting out of range; ``field`` names the setting, ``problem`` says what is
     wrong with it."""

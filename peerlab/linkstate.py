@@ -24,7 +24,9 @@ installing an advert is a few list stores.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_not
@@ -126,14 +128,22 @@ class AdvertCache:
     simulated network is then decoded and stored once, not once per member. The cache also holds
     the :class:`MemberIndex` its records are numbered in, so every database that takes records
     from one cache must be built on it. The record store is bounded; when full it starts afresh
-    (records already held by databases stay valid, and numbers are never reassigned).
+    (records already held by databases stay valid).
+
+    When numbering an advert would pass the index's size, the cache first :meth:`compacts
+    <compact>` it: members named only by adverts no database holds (ones refused, or aged out)
+    lose their numbers, every database is renumbered, and the advert is numbered after all; a
+    peer that named a million members once cannot lock newcomers out for good.
     """
 
     def __init__(self, max_size: int = 1_000_000, max_members: int = 1_000_000) -> None:
         self.max_size = max_size
+        self.max_members = max_members
         self.index = MemberIndex(max_members)
         self._records: dict[bytes, AdvertRecord] = {}
+        self._databases: weakref.WeakSet[LinkStateDB] = weakref.WeakSet()
         self.misses = 0
+        self.compactions = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -154,7 +164,12 @@ class AdvertCache:
             return record
         self.misses += 1
         advert = decode_advert(key)
-        self.index.admit(advert)
+        try:
+            self.index.admit(advert)
+        except TooManyMembers:
+            if not self.compact():
+                raise
+            self.index.admit(advert)  # raises again if even the compacted index has no room
         record = self._numbered(advert, msgspec.Raw(key))
         if len(self._records) >= self.max_size:
             self._records.clear()
@@ -166,10 +181,47 @@ class AdvertCache:
         keys = list(map(bytes, raws))
         records = list(map(self._records.get, keys))
         if not all(records):
+            compactions = self.compactions
             for i, record in enumerate(records):
                 if record is None:
                     records[i] = self.decode(keys[i])
+            if self.compactions != compactions:  # the batch's earlier records were renumbered
+                records = [self.decode(key) for key in keys]
         return records
+
+    def attach(self, db: LinkStateDB) -> None:
+        """Take part in compactions: ``db`` holds records of this cache."""
+        self._databases.add(db)
+
+    def compact(self) -> int:
+        """Number afresh only the members the attached databases need (their owners, and the
+        origins and neighbours of the adverts they hold), in the order they were numbered;
+        rebuild the records and renumber every database. Returns how many numbers it freed."""
+        databases = sorted(self._databases, key=lambda db: db.index.number(db.owner))
+        old = self.index
+        needed: set[int] = set()
+        for db in databases:
+            needed.add(db.me)
+            for record in db.held_records():
+                needed.add(record.origin)
+                needed.update(record.numbers)
+        freed = len(old) - len(needed)
+        if freed <= 0:
+            return 0
+        self.index = MemberIndex(self.max_members)
+        for n in sorted(needed):
+            self.index.number(old.ids[n])
+        rebuilt: dict[bytes, AdvertRecord] = {}
+        for db in databases:
+            for record in db.held_records():
+                key = bytes(record.raw)
+                if key not in rebuilt:
+                    rebuilt[key] = self._numbered(record.advert, record.raw)
+        self._records = rebuilt
+        self.compactions += 1
+        for db in databases:
+            db.renumber(old, rebuilt)
+        return freed
 
     def _numbered(self, advert: Advert, raw: msgspec.Raw) -> AdvertRecord:
         number = self.index.number
@@ -245,6 +297,8 @@ class LinkStateDB:
         incarnation: int = 0,
         max_entries: int = 100_000,
         max_neighbours: int = 1024,
+        max_claims: int = 500_000,
+        max_origins_per_peer: int = 25_000,
         cache: AdvertCache | None = None,
     ) -> None:
         self.cache = cache if cache is not None else AdvertCache()
@@ -254,6 +308,15 @@ class LinkStateDB:
         self.address = address
         self.max_entries = max_entries
         self.max_neighbours = max_neighbours
+        self.max_claims = max_claims
+        self.max_origins_per_peer = max_origins_per_peer
+        #: What a peer may make us hold: the neighbours listed by every advert held, and how
+        #: many origins each peer introduced (first told us of), by origin number.
+        self.claims = 0
+        self._introducer: dict[int, str] = {}
+        self._introduced: Counter[str] = Counter()
+        #: Called after a compaction renumbered this database (route trees are stale then).
+        self.on_renumber: Callable[[], None] | None = None
         # by member number, lists rather than dicts: a large simulated network holds one of each
         # per member, and a list slot costs 8 bytes. Beside each record, its claims as the
         # route search reads them (a lookup saved per member it visits).
@@ -267,6 +330,7 @@ class LinkStateDB:
         self._grow()
         self._hold(self.me, self.own)
         self._count = 1
+        self.cache.attach(self)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -292,6 +356,10 @@ class LinkStateDB:
         """The numbers of the members whose advert is held, ascending."""
         held = self._held
         return list(compress(range(len(held)), map(is_not, held, repeat(None))))
+
+    def held_records(self) -> Iterator[AdvertRecord]:
+        """Every record held, in number order."""
+        return filter(None, self._held)
 
     def records(self) -> list[AdvertRecord]:
         """Every record held, in origin order."""
@@ -339,6 +407,26 @@ class LinkStateDB:
 
     # --- writing -------------------------------------------------------------------------
 
+    def renumber(self, old: MemberIndex, records: dict[bytes, AdvertRecord]) -> None:
+        """Take the cache's new numbering (a compaction): every record held is replaced by its
+        renumbered twin in ``records`` (by encoding), and :attr:`on_renumber` is told."""
+        index = self.cache.index
+        new = index.number
+        held = [(record, bytes(record.raw)) for record in self.held_records()]
+        self.index, self._ids = index, index.ids
+        self._held, self._claimed, self._listed = [], [], []
+        self.claims = 0
+        self._grow()
+        for record, key in held:
+            self._hold(new(record.advert.origin), records[key])
+        self.own = self.cache.record(self.own.advert)
+        self.me = self.own.origin
+        self._hold(self.me, self.own)
+        self._flushed = {new(old.ids[n]) for n in self._flushed}
+        self._introducer = {new(old.ids[n]): peer for n, peer in self._introducer.items()}
+        if self.on_renumber is not None:
+            self.on_renumber()
+
     def originate(self, neighbours: Iterable[str], above: int = 0) -> Outcome:
         """Replace our own advert with one listing ``neighbours``, ordered after both our
         current one and the order ``above`` (an advert of ours heard from a peer).
@@ -365,9 +453,10 @@ class LinkStateDB:
         incarnation, seq = key(TOP)
         return self.cache.record(Advert(self.owner, incarnation, seq, (), self.address))
 
-    def offer(self, record: AdvertRecord) -> Outcome:
-        """Consider an advert heard from a peer; install it if it is news."""
-        advert = record.advert
+    def offer(self, record: AdvertRecord, sender: str | None = None) -> Outcome:
+        """Consider an advert heard from peer ``sender``; install it if it is news and within
+        the budgets (the listed neighbours of all adverts held, and the origins ``sender``
+        introduced)."""
         held = self.held(record.origin)
         if held is not None:
             if held is record:
@@ -395,23 +484,50 @@ class LinkStateDB:
                         return _OLD
         elif self._count >= self.max_entries:
             return Outcome(Verdict.REJECTED, [], f"database full ({self.max_entries} origins)")
-        if len(record.numbers) > self.max_neighbours:
-            return Outcome(
-                Verdict.REJECTED,
-                [],
-                f"advert of {advert.origin!r} lists {len(record.numbers)} neighbours "
-                f"(max {self.max_neighbours})",
-            )
+        problem = self._over_budget(record, held, sender)
+        if problem:
+            return Outcome(Verdict.REJECTED, [], problem)
         self._grow()
         self._hold(record.origin, record)
         if record.flush:
             self._flushed.add(record.origin)
         if held is None:
             self._count += 1
+            if sender is not None:
+                self._introduced_by(record.origin, sender)
         return Outcome(Verdict.NEW, list(self._changes({record.origin: held})))
 
-    def absorb(self, records: Iterable[AdvertRecord]) -> Absorbed:
-        """:meth:`offer` each record of a batch, without working out edge changes.
+    def _over_budget(
+        self, record: AdvertRecord, held: AdvertRecord | None, sender: str | None
+    ) -> str:
+        """Why holding ``record`` in place of ``held`` would pass a budget, or ``""``."""
+        origin = record.advert.origin
+        listed = len(record.numbers)
+        if listed > self.max_neighbours:
+            return f"advert of {origin!r} lists {listed} neighbours (max {self.max_neighbours})"
+        if self.claims + listed - (len(held.numbers) if held else 0) > self.max_claims:
+            return (
+                f"advert of {origin!r} would take the neighbours listed by adverts held past "
+                f"{self.max_claims}"
+            )
+        if (
+            held is None
+            and sender is not None
+            and self._introduced[sender] >= self.max_origins_per_peer
+        ):
+            return (
+                f"{sender!r} introduced {self.max_origins_per_peer} members already, "
+                f"the most one peer may"
+            )
+        return ""
+
+    def _introduced_by(self, origin: int, sender: str) -> None:
+        self._introducer[origin] = sender
+        self._introduced[sender] += 1
+
+    def absorb(self, records: Iterable[AdvertRecord], sender: str | None = None) -> Absorbed:
+        """:meth:`offer` each record of a batch from ``sender``, without working out edge
+        changes.
 
         The very records already held come back in ``known``. The common cases (an origin we
         did not know, a higher order of someone else's advert) install at once; every other case
@@ -420,6 +536,13 @@ class LinkStateDB:
         """
         held, claimed, listed = self._held, self._claimed, self._listed
         me, max_entries, max_neighbours = self.me, self.max_entries, self.max_neighbours
+        # the budgets, as far as the common cases can count on them: a quarter of the claims
+        # budget left, and a peer that has introduced fewer than its share of origins less the
+        # batch (anything nearer the limits goes through offer, which checks exactly)
+        roomy = (self.max_claims - self.claims) * 4 > self.max_claims and (
+            sender is None or self._introduced[sender] + 4096 < self.max_origins_per_peer
+        )
+        added = 0
         self._grow()
         fresh: list[AdvertRecord] = []
         replaced: list[AdvertRecord | None] = []
@@ -432,7 +555,8 @@ class LinkStateDB:
                 known.append(record)
                 continue
             if (
-                (room > 0 if old is None else record.order > old.order)
+                roomy
+                and (room > 0 if old is None else record.order > old.order)
                 and record.order < RESERVED
                 and record.origin != me
                 and len(record.numbers) <= max_neighbours
@@ -443,11 +567,16 @@ class LinkStateDB:
                 listed[origin] = record.listed
                 fresh.append(record)
                 replaced.append(old)
+                added += len(record.numbers) - (len(old.numbers) if old is not None else 0)
                 if old is None:
                     room -= 1
+                    if sender is not None:
+                        self._introduced_by(origin, sender)
             else:
                 self._count = max_entries - room
-                outcome = self.offer(record)
+                self.claims += added
+                added = 0
+                outcome = self.offer(record, sender)
                 if outcome.verdict is Verdict.NEW:
                     fresh.append(record)
                     replaced.append(old)
@@ -455,6 +584,7 @@ class LinkStateDB:
                 elif outcome.verdict is not Verdict.SAME:
                     others.append((record, outcome))
         self._count = max_entries - room
+        self.claims += added
         return Absorbed(fresh, replaced, others, known)
 
     def remove(self, origin: str) -> list[EdgeChange]:
@@ -465,6 +595,9 @@ class LinkStateDB:
             return []
         self._hold(u, None)
         self._flushed.discard(u)
+        introducer = self._introducer.pop(u, None)
+        if introducer is not None:
+            self._introduced[introducer] -= 1
         self._count -= 1
         return list(self._changes({u: record}))
 
@@ -478,6 +611,8 @@ class LinkStateDB:
 
     def _hold(self, number: int, record: AdvertRecord | None) -> None:
         """Put ``record`` (None: nothing) and its claims in member ``number``'s slots."""
+        old = self._held[number]
+        self.claims += (len(record.numbers) if record else 0) - (len(old.numbers) if old else 0)
         self._held[number] = record
         self._claimed[number] = record.numbers if record is not None else ()
         self._listed[number] = record.listed if record is not None else _NOBODY

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,13 +33,24 @@ from peerlab import trace as ev
 from peerlab.errors import (
     ConfigError,
     HandshakeError,
+    HandshakeTimeout,
     LocalProtocolError,
     PeerlabError,
     ProtocolError,
     RemoteProtocolError,
+    TooSlow,
     TruncatedFrame,
     UnknownMember,
     name_list,
+)
+from peerlab.guard import (
+    HANDSHAKE_TIMEOUT,
+    HOARDING,
+    PROTOCOL_ERROR,
+    SLOW_FRAME,
+    Guard,
+    Standing,
+    host_of,
 )
 from peerlab.linkstate import (
     RESERVED,
@@ -97,6 +109,14 @@ SENDER_STOPPED = "sender_stopped"  # a reliable message its sender stopped befor
 REFUSED = "refused"  # a reliable message beyond its window, or from a sender life no longer kept
 TOO_LARGE = "too_large"  # a relay's own id on the path made the frame exceed the maximum
 
+#: Misbehaviour points of the protocol errors that are not plain malformed input.
+POINTS: dict[type, float] = {HandshakeTimeout: HANDSHAKE_TIMEOUT, TooSlow: SLOW_FRAME}
+#: Connections of each kind protected from eviction (the longest-lived, the busiest first hops).
+PROTECT = 4
+#: How long an address that answered as another member than an advert said is not dialled on
+#: an advert's word (seconds).
+UNVERIFIED_FOR = 600.0
+
 #: Bytes a Data frame can take beyond its payload (ids are at most 128 characters): a payload
 #: within this of the maximum frame size is checked by encoding it when it is sent.
 DATA_OVERHEAD = 4096
@@ -122,6 +142,18 @@ class MemberConfig:
     ack_timeout: float = 1.0
     reliable_deadline: float = 10.0
     reliable_window: int = 256
+    # what a remote peer may make us hold (see peerlab/guard.py and docs/protocol.md)
+    handshake_frame_size: int = 16 << 10  # the largest frame before a Hello
+    max_pending_handshakes: int = 64
+    max_pending_per_address: int = 8
+    max_connections_per_address: int = 32
+    max_buffered: int = 64 << 20  # bytes of unfinished frames, all connections together
+    min_frame_rate: float = 1024.0  # bytes/s a frame under way must average...
+    frame_grace: float = 2.0  # ...once it has been under way this long
+    max_claims: int = 500_000  # neighbours listed by all the adverts a database holds
+    max_origins_per_peer: int = 25_000  # members one peer may introduce
+    discourage_score: float = 100.0  # misbehaviour that gets an address refused...
+    discourage_time: float = 600.0  # ...for this long
 
     def __post_init__(self) -> None:
         positive = ("handshake_timeout", "keepalive_interval", "dead_timeout", "ack_timeout")
@@ -152,10 +184,32 @@ class _Conn:
     peer: str | None = None
     peer_address: str = ""
     peer_incarnation: int = 0
+    address: str = ""  # the remote machine, for the books (host_of(remote_address))
+    opened: float = 0.0
+    buffered: int = 0  # bytes of an unfinished frame
+    frame_since: float = 0.0  # when that frame began
     hello_timer: TimerHandle | None = None
     pinged: bool = False  # the peer sent a Ping since our last keepalive tick
     open: bool = True  # still in the member's connections (cheaper to test than a lookup)
     queued: list[Data | Ack] | None = None  # routed messages waiting for the batch to end
+
+
+class _Timers:
+    """A member's own timers: the pending flood, the pending route computation, the tick."""
+
+    __slots__ = ("flush", "route", "tick")
+
+    def __init__(self) -> None:
+        self.flush: TimerHandle | None = None
+        self.route: TimerHandle | None = None
+        self.tick: TimerHandle | None = None
+
+    def cancel(self) -> None:
+        """Cancel all three."""
+        for timer in (self.flush, self.route, self.tick):
+            if timer is not None:
+                timer.cancel()
+        self.flush = self.route = self.tick = None
 
 
 class Tally:
@@ -212,7 +266,6 @@ class Member:
         self.config = config if config is not None else MemberConfig()
         self.rng = rng if rng is not None else random.Random(member_id)
         self.tracer = tracer if tracer is not None else Tracer(keep=False)
-        self.cache = cache if cache is not None else AdvertCache()
         self.on_deliver = on_deliver
         self.db = LinkStateDB(
             member_id,
@@ -220,8 +273,11 @@ class Member:
             incarnation=incarnation,
             max_entries=self.config.max_entries,
             max_neighbours=self.config.max_neighbours,
-            cache=self.cache,
+            max_claims=self.config.max_claims,
+            max_origins_per_peer=self.config.max_origins_per_peer,
+            cache=cache if cache is not None else AdvertCache(),
         )
+        self.db.on_renumber = self._recompute
         self.counters = Counters()
         self._tallies = self.counters.tallies  # read for every frame sent
         self._max_frame_size = self.config.max_frame_size
@@ -231,9 +287,7 @@ class Member:
         self._via: dict[str, _Conn] = {}  # destination -> connection to its first hop
         self._connecting: set[str] = set()
         self._outbox: dict[str, dict[str, msgspec.Raw]] = {}
-        self._flush_timer: TimerHandle | None = None
-        self._route_timer: TimerHandle | None = None
-        self._tick_timer: TimerHandle | None = None
+        self._timers = _Timers()
         self._last_route_at = float("-inf")
         db = self.db
         self._tree = shortest_path_tree(db.claimed, db.me, db.index.ids, db.listed)
@@ -241,6 +295,13 @@ class Member:
         self._msg_counter = 0
         self._ping_nonce = 0
         self._reliable = ReliableDelivery(incarnation, self.config.reliable_window)
+        self._guard = Guard(
+            Standing(
+                threshold=self.config.discourage_score,
+                half_life=self.config.discourage_time / 10,
+                ban=self.config.discourage_time,
+            )
+        )
         self._batching = 0  # depth of batch() blocks (and multi-message reads) under way
         self._queued: list[_Conn] = []  # connections with routed messages queued, in order
 
@@ -301,13 +362,28 @@ class Member:
         return {d: {"next_hop": r.next_hop, "hops": r.hops} for d, r in routes}
 
     def peer_addresses(self) -> set[str]:
-        """Addresses of established neighbours: the one we dialled and the one they announce."""
+        """Addresses of established neighbours: the ones we dialled, and the ones they announce
+        where we once dialled and found that very member (a Hello may claim any address)."""
+        answered = self._guard.answered
         out = set()
         for c in self._peers.values():
-            out.add(c.peer_address)
             if c.outbound:
                 out.add(c.remote_address)
+            if answered.get(c.peer_address) == c.peer:
+                out.add(c.peer_address)
         return out
+
+    def standing(self) -> dict[str, dict[str, float]]:
+        """By remote address: its misbehaviour ``score``, for how long it is ``refused_for``,
+        and its ``connections`` and ``pending`` handshakes now."""
+        guard, now = self._guard, self.transport.now()
+        report = guard.standing.report(now)
+        for address in {*guard.established, *guard.pending}:
+            report.setdefault(address, {"score": 0.0, "refused_for": 0.0})
+        for address, row in report.items():
+            row["connections"] = guard.established[address]
+            row["pending"] = guard.pending[address]
+        return dict(sorted(report.items()))
 
     def view(self) -> set[tuple[str, str]]:
         """The two-way links this member believes exist, as sorted pairs."""
@@ -316,7 +392,7 @@ class Member:
     @property
     def routes_pending(self) -> bool:
         """True while a route recomputation is scheduled but has not run yet."""
-        return self._route_timer is not None
+        return self._timers.route is not None
 
     def start(self, join: list[str] | tuple[str, ...] = ()) -> None:
         """Begin operating: start the keepalive clock and dial the ``join`` addresses."""
@@ -324,7 +400,7 @@ class Member:
             return
         self.running = True
         self._emit(ev.START, address=self.transport.listen_address)
-        self._tick_timer = self.transport.call_later(self.config.keepalive_interval, self._tick)
+        self._timers.tick = self.transport.call_later(self.config.keepalive_interval, self._tick)
         for address in join:
             self.connect(address)
 
@@ -424,10 +500,7 @@ class Member:
         self._peers.clear()
         self._outbox.clear()
         self._queued.clear()
-        for timer in (self._flush_timer, self._route_timer, self._tick_timer):
-            if timer is not None:
-                timer.cancel()
-        self._flush_timer = self._route_timer = self._tick_timer = None
+        self._timers.cancel()
         for pending in self._reliable.sender:
             if pending.timer is not None:
                 pending.timer.cancel()
@@ -444,17 +517,17 @@ class Member:
         if not self.running:
             self.transport.close(conn)
             return
-        if len(self._conns) >= self.config.max_connections:
-            self._emit(
-                ev.DISCONNECT,
-                address=remote_address,
-                reason=f"connection limit reached ({self.config.max_connections})",
-            )
+        now = self.transport.now()
+        address = host_of(remote_address)
+        refusal = self._make_room(address, outbound, now)
+        if refusal:
+            self._emit(ev.DISCONNECT, peer=None, address=remote_address, reason=refusal)
             self.transport.close(conn)
             return
-        now = self.transport.now()
-        c = _Conn(conn, outbound, remote_address, FrameDecoder(self.config.max_frame_size), now)
+        decoder = FrameDecoder(self.config.max_frame_size, self.config.handshake_frame_size)
+        c = _Conn(conn, outbound, remote_address, decoder, now, address=address, opened=now)
         self._conns[conn] = c
+        self._guard.pending[address] += 1
         c.hello_timer = self.transport.call_later(
             self.config.handshake_timeout, lambda: self._handshake_expired(conn)
         )
@@ -471,9 +544,13 @@ class Member:
             message = c.decoder.whole(data)
             if message is None:  # not one whole frame: none, part of one, or several
                 messages = c.decoder.feed(data)
+                if c.decoder.buffered != c.buffered or (c.buffered and messages):
+                    self._unfinished(c, bool(messages))
                 if len(messages) != 1:
-                    if messages:
+                    if messages and c.open:
                         self._receive_batch(c, messages)
+                    return
+                if not c.open:  # it was the one holding most unfinished bytes
                     return
                 message = messages[0]  # the end of a frame split between reads
             if type(message) is Data and c.peer is not None:
@@ -540,9 +617,25 @@ class Member:
             )
         if hello.member_id == self.id:
             raise HandshakeError(f"peer claims our own id {self.id!r}")
+        guard = self._guard
+        if c.outbound:
+            expected = guard.expected.pop(c.remote_address, None)
+            if expected is not None and expected != hello.member_id:
+                self._emit(ev.DIAL_REFUSED, address=c.remote_address, expected=expected)
+                guard.unverified[c.remote_address] = self.transport.now() + UNVERIFIED_FOR
+                self._close(c, f"answered as {hello.member_id!r} where {expected!r} was said to be")
+                return
+            guard.answered[c.remote_address] = hello.member_id
+        if guard.established[c.address] >= self.config.max_connections_per_address:
+            limit = self.config.max_connections_per_address
+            self._close(c, f"{limit} connections from {c.address} already")
+            return
         if c.hello_timer is not None:
             c.hello_timer.cancel()
             c.hello_timer = None
+        guard.pending[c.address] -= 1
+        guard.established[c.address] += 1
+        c.decoder.limit = self.config.max_frame_size
         c.peer = hello.member_id
         c.peer_address = hello.listen_address
         c.peer_incarnation = hello.incarnation
@@ -591,7 +684,7 @@ class Member:
         sender = c.peer
         assert sender is not None
         # decode the whole batch first: a bad advert rejects it before anything is installed
-        absorbed = self.db.absorb(self.cache.decode_all(batch.adverts))
+        absorbed = self.db.absorb(self.db.cache.decode_all(batch.adverts), sender)
         if absorbed.fresh:
             # read now, before a fight-back below replaces our own advert (the changes are only
             # worked out if no recompute is due already)
@@ -876,16 +969,16 @@ class Member:
         self._schedule_flush()
 
     def _apply_changes(self, changes: Iterable[EdgeChange]) -> None:
-        if self._route_timer is not None or not self.running:
+        if self._timers.route is not None or not self.running:
             return
         tree = self._tree
         if any(tree.may_change(u, v, added) for u, v, added in changes):
             now = self.transport.now()
             delay = max(self.config.route_delay, self._last_route_at + self.config.route_hold - now)
-            self._route_timer = self.transport.call_later(delay, self._on_route_timer)
+            self._timers.route = self.transport.call_later(delay, self._on_route_timer)
 
     def _on_route_timer(self) -> None:
-        self._route_timer = None
+        self._timers.route = None
         self._recompute()
 
     def _recompute(self) -> None:
@@ -935,28 +1028,34 @@ class Member:
         want = self.config.target_degree - len(self._peers) - len(self._connecting)
         if want <= 0 or not self.running:
             return
+        now = self.transport.now()
+        discouraged = self._guard.standing.discouraged
         candidates = []
         for origin in sorted(self.db):
             record = self.db.get(origin)
+            address = record.advert.address if record is not None else ""
             if (
                 origin != self.id
                 and origin not in self._peers
-                and record is not None
-                and record.advert.address
-                and record.advert.address not in self._connecting
+                and address
+                and address not in self._connecting
+                and not discouraged(address, now)
+                and self._guard.unverified.get(address, 0) <= now
             ):
-                candidates.append(record.advert.address)
-        for address in self.rng.sample(candidates, min(want, len(candidates))):
+                candidates.append((address, origin))
+        for address, origin in self.rng.sample(candidates, min(want, len(candidates))):
+            # on an advert's word alone: the Hello there must be that member's
+            self._guard.expected[address] = origin
             self.connect(address)
 
     # --- plumbing ------------------------------------------------------------------------
 
     def _schedule_flush(self) -> None:
-        if self._flush_timer is None and self._outbox and self.running:
-            self._flush_timer = self.transport.call_later(self.config.flood_delay, self._flush)
+        if self._timers.flush is None and self._outbox and self.running:
+            self._timers.flush = self.transport.call_later(self.config.flood_delay, self._flush)
 
     def _flush(self) -> None:
-        self._flush_timer = None
+        self._timers.flush = None
         outbox, self._outbox = self._outbox, {}
         limit = self.config.max_frame_size // 2
         for peer in sorted(outbox):
@@ -996,10 +1095,11 @@ class Member:
         self.transport.send(c.handle, frame_header(size) + body)
 
     def _tick(self) -> None:
-        self._tick_timer = None
+        self._timers.tick = None
         if not self.running:
             return
         now = self.transport.now()
+        self._judge_unfinished(now)
         for c in list(self._peers.values()):
             # Of two peers, the one with the larger id pings every tick; the other pings only if
             # no Ping came since its last tick. Each still hears from the other at least once an
@@ -1014,14 +1114,14 @@ class Member:
                 self._send_msg(c, Ping(self._ping_nonce))
         self._expire_unreachable()
         self._auto_connect()
-        self._tick_timer = self.transport.call_later(self.config.keepalive_interval, self._tick)
+        self._timers.tick = self.transport.call_later(self.config.keepalive_interval, self._tick)
 
     def _handshake_expired(self, conn: Conn) -> None:
         c = self._conns.get(conn)
         if c is not None and c.peer is None:
             c.hello_timer = None
             self._protocol_error(
-                c, HandshakeError(f"no Hello within {self.config.handshake_timeout}s")
+                c, HandshakeTimeout(f"no Hello within {self.config.handshake_timeout}s")
             )
 
     def _protocol_error(self, c: _Conn, exc: ProtocolError) -> None:
@@ -1033,6 +1133,85 @@ class Member:
             detail=str(exc),
         )
         self._close(c, f"protocol error: {exc}")
+        self._blame(c.address, POINTS.get(type(exc), PROTOCOL_ERROR), type(exc).__name__)
+
+    def _blame(self, address: str, points: float, why: str) -> None:
+        """Count misbehaviour against ``address``; past the threshold it is refused a while."""
+        now = self.transport.now()
+        standing = self._guard.standing
+        discouraged = standing.blame(address, points, now)
+        score = round(standing.score(address, now), 1)
+        self._emit(ev.MISBEHAVED, address=address, why=why, score=score, discouraged=discouraged)
+
+    def _make_room(self, address: str, outbound: bool, now: float) -> str:
+        """Make room for a new connection from ``address`` (evicting what the limits say),
+        or say why it is refused."""
+        guard, config = self._guard, self.config
+        if not outbound and guard.standing.discouraged(address, now):
+            return f"{address} is discouraged (misbehaviour)"
+        pending = [c for c in self._conns.values() if c.peer is None]
+        if guard.pending[address] >= config.max_pending_per_address:
+            oldest = next(c for c in pending if c.address == address)
+            self._close(oldest, f"evicted: {address} has too many handshakes under way")
+        elif len(pending) >= config.max_pending_handshakes:
+            self._close(pending[0], "evicted: too many handshakes under way")
+        if len(self._conns) < config.max_connections:
+            return ""
+        victim = self._least_useful()
+        if victim is None:
+            return f"connection limit reached ({config.max_connections})"
+        self._close(victim, "evicted to make room")
+        return ""
+
+    def _least_useful(self) -> _Conn | None:
+        """The connection to give up for a newcomer, as Bitcoin Core evicts: never one we
+        dialled, one of the longest-lived, or a first hop to many members; of the rest, the
+        newest from the address with the most connections. None if all are protected."""
+        pending = [c for c in self._conns.values() if c.peer is None]
+        if pending:
+            return pending[0]
+        inbound = [c for c in self._peers.values() if not c.outbound]
+        protected = {id(c) for c in sorted(inbound, key=lambda c: c.opened)[:PROTECT]}
+        ids, first = self.db.index.ids, self._tree.first_hop
+        carried = Counter(ids[hop] for hop in first if hop >= 0)
+        busiest = (self._peers[p] for p, _ in carried.most_common(PROTECT) if p in self._peers)
+        protected |= {id(c) for c in busiest}
+        candidates = [c for c in inbound if id(c) not in protected]
+        if not candidates:
+            return None
+        crowd = Counter(c.address for c in candidates)
+        crowded = max(crowd, key=lambda a: (crowd[a], a))
+        return max((c for c in candidates if c.address == crowded), key=lambda c: c.opened)
+
+    def _unfinished(self, c: _Conn, finished: bool) -> None:
+        """Book a connection's unfinished frame after a read (``finished``: one or more frames
+        ended in it); past the budget of them all, the connection holding most goes."""
+        buffered = c.decoder.buffered
+        guard = self._guard
+        guard.buffered += buffered - c.buffered
+        if buffered and (not c.buffered or finished):
+            c.frame_since = self.transport.now()
+        c.buffered = buffered
+        if guard.buffered > self.config.max_buffered:
+            hoarder = max(self._conns.values(), key=lambda c: c.buffered)
+            self._close(hoarder, f"holding {hoarder.buffered} bytes of an unfinished frame")
+            self._blame(hoarder.address, HOARDING, "hoarding")
+
+    def _judge_unfinished(self, now: float) -> None:
+        """Close connections whose unfinished frame comes in slower than the minimum rate."""
+        config = self.config
+        for c in list(self._conns.values()):
+            elapsed = now - c.frame_since
+            too_slow = c.buffered < config.min_frame_rate * elapsed
+            if c.buffered and elapsed > config.frame_grace and too_slow:
+                rate = c.buffered / elapsed
+                self._protocol_error(
+                    c,
+                    TooSlow(
+                        f"a frame under way for {elapsed:.1f}s at {rate:.0f} bytes/s "
+                        f"(at least {config.min_frame_rate:.0f} expected)"
+                    ),
+                )
 
     def _close(self, c: _Conn, reason: str) -> None:
         if c.queued is not None and c.open:  # what was sent before the close leaves before it
@@ -1059,6 +1238,13 @@ class Member:
         """Take a connection out of the member (every closed connection passes here)."""
         self._conns.pop(c.handle, None)
         c.open = False
+        guard = self._guard
+        guard.buffered -= c.buffered
+        c.buffered = 0
+        books = guard.established if c.peer is not None else guard.pending
+        books[c.address] -= 1
+        if books[c.address] <= 0:
+            del books[c.address]
         if c.peer is not None:
             self._via.clear()  # it may have been a first hop
 

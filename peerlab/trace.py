@@ -28,6 +28,8 @@ DROP: Final = "drop"
 RETRY: Final = "retry"
 ACKED: Final = "acked"
 PROTOCOL_ERROR: Final = "protocol_error"
+MISBEHAVED: Final = "misbehaved"
+DIAL_REFUSED: Final = "dial_refused"
 START: Final = "start"
 LEAVE: Final = "leave"
 STOP: Final = "stop"
@@ -50,6 +52,8 @@ KINDS: Final = frozenset(
         RETRY,
         ACKED,
         PROTOCOL_ERROR,
+        MISBEHAVED,
+        DIAL_REFUSED,
         START,
         LEAVE,
         STOP,

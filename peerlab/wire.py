@@ -155,6 +155,19 @@ _decode = _decoder.decode
 _advert_decoder = msgspec.msgpack.Decoder(Advert)
 
 
+#: What decoding a peer's bytes may raise: msgspec's errors, and RecursionError where a value
+#: the schema does not look into (an advert carried as raw bytes) nests deeper than msgspec
+#: descends (about a thousand levels); every one of them is the peer's fault.
+UNDECODABLE: Final = (msgspec.DecodeError, RecursionError)
+
+
+def _why(exc: Exception) -> str:
+    """What was wrong with undecodable bytes, in words."""
+    if isinstance(exc, RecursionError):
+        return "containers nested deeper than the decoder descends"
+    return str(exc)
+
+
 def member_id_problem(member_id: str) -> str | None:
     """What makes ``member_id`` unusable on the wire (peers would refuse its Hello), or None."""
     if not member_id:
@@ -186,8 +199,8 @@ def decode_advert(raw: bytes | msgspec.Raw) -> Advert:
     (a flush, the advert at the top incarnation and sequence number, must list no neighbours)."""
     try:
         advert = _advert_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise MalformedMessage(f"invalid advert: {exc}") from None
+    except UNDECODABLE as exc:
+        raise MalformedMessage(f"invalid advert: {_why(exc)}") from None
     if advert.neighbours and advert.incarnation == MAX_INCARNATION and advert.seq == MAX_SEQ:
         raise MalformedMessage(f"flush of {advert.origin!r} lists neighbours")
     return advert
@@ -219,8 +232,8 @@ def decode_body(body: bytes | memoryview) -> Message:
     """Decode one frame body; raises :class:`MalformedMessage` on anything but a valid message."""
     try:
         return _decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise MalformedMessage(f"undecodable frame body ({len(body)} bytes): {exc}") from None
+    except UNDECODABLE as exc:
+        raise MalformedMessage(f"undecodable frame body ({len(body)} bytes): {_why(exc)}") from None
 
 
 def _too_large(size: int, limit: int) -> FrameTooLarge:
@@ -230,14 +243,21 @@ def _too_large(size: int, limit: int) -> FrameTooLarge:
 class FrameDecoder:
     """Incremental decoder: feed it bytes in any split, get whole messages back.
 
-    The length prefix is checked against ``max_frame_size`` before any of the body is buffered,
-    so an oversize announcement costs nothing. Only an unfinished frame is ever buffered: whole
-    frames are decoded straight from the bytes fed. After a :class:`ProtocolError` the decoder
-    is unusable; the connection it served should be closed.
+    The length prefix is checked against :attr:`limit` before any of the body is buffered, so
+    an oversize announcement costs nothing. The limit is ``first_frame_size`` for the first
+    frame (a Hello needs a few hundred bytes: a stranger may not make us buffer a megabyte) and
+    ``max_frame_size`` for every frame after it. Only an unfinished frame is ever buffered:
+    whole frames are decoded straight from the bytes fed. After a :class:`ProtocolError` the
+    decoder is unusable; the connection it served should be closed.
     """
 
-    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+    def __init__(
+        self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, first_frame_size: int | None = None
+    ) -> None:
         self.max_frame_size = max_frame_size
+        #: The largest frame accepted now; its user raises it to ``max_frame_size`` once the
+        #: first frame is handled (frames after it in the same read already get that).
+        self.limit = max_frame_size if first_frame_size is None else first_frame_size
         self._buf = bytearray()  # the start of an unfinished frame, header included
 
     @property
@@ -251,10 +271,10 @@ class FrameDecoder:
         end = len(data)
         if not self._buf and end > HEADER_SIZE:
             (size,) = _unpack_header(data)
-            if size + HEADER_SIZE == end and size <= self.max_frame_size:
+            if size + HEADER_SIZE == end and size <= self.limit:
                 try:
                     return _decode(data[HEADER_SIZE:])
-                except msgspec.DecodeError:
+                except UNDECODABLE:
                     return decode_body(data[HEADER_SIZE:])  # raises the protocol error
         return None
 
@@ -266,7 +286,7 @@ class FrameDecoder:
         if self._buf:
             return out  # ``data`` did not even finish the buffered frame
         start = pos
-        limit = self.max_frame_size
+        limit = self.max_frame_size if out else self.limit
         try:
             while end - pos >= HEADER_SIZE:
                 (size,) = _unpack_header(data, pos)
@@ -279,7 +299,8 @@ class FrameDecoder:
                 # a bytes slice: for frames of a few hundred bytes its copy is cheaper than a
                 # memoryview slice and the buffer export msgspec makes of it
                 out.append(_decode(data[start:pos]))
-        except msgspec.DecodeError:
+                limit = self.max_frame_size
+        except UNDECODABLE:
             decode_body(data[start:pos])  # raises the protocol error with its description
         if pos < end:
             self._buf += data[pos:]
@@ -294,8 +315,8 @@ class FrameDecoder:
         if len(buf) < HEADER_SIZE:
             return taken
         (size,) = _unpack_header(buf)
-        if size > self.max_frame_size:
-            raise _too_large(size, self.max_frame_size)
+        if size > self.limit:
+            raise _too_large(size, self.limit)
         frame = HEADER_SIZE + size
         more = min(frame - len(buf), len(data) - taken)
         buf += data[taken : taken + more]

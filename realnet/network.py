@@ -113,6 +113,7 @@ class TcpNetwork(WallClock):
         self.incarnations: dict[str, int] = {}
         self.on_deliver: Callable[[str, object], None] | None = None
         self.faults: list[FaultReport] = []
+        self._sources: dict[str, int] = {}
         self._closed = False
         self.start_clock()
 
@@ -218,7 +219,13 @@ class TcpNetwork(WallClock):
         if member_id in self.addresses:
             port = parse_address(self.addresses[member_id])[1]
         transport = TcpTransport(
-            self.loop, self.host, port, name=member_id, limits=self.limits, policy=self.policy
+            self.loop,
+            self.host,
+            port,
+            name=member_id,
+            limits=self.limits,
+            policy=self.policy,
+            source_host=self._source_of(member_id),
         )
         self.addresses[member_id] = transport.listen_address
         self.policy.address_owner[transport.listen_address] = member_id
@@ -241,6 +248,15 @@ class TcpNetwork(WallClock):
         self.members[member_id] = member
         member.start(join=[self.addresses[j] for j in join])
         return member
+
+    def _source_of(self, member_id: str) -> str | None:
+        """The loopback address ``member_id`` dials from, its own (127.1.x.y), so that its
+        peers' books on remote addresses (connections, handshakes, misbehaviour) are kept per
+        member, as between machines; None when the network does not listen on loopback."""
+        if not self.host.startswith("127."):
+            return None
+        n = self._sources.setdefault(member_id, len(self._sources))
+        return f"127.1.{n // 250}.{n % 250 + 1}"
 
     def connect(self, a: str, b: str) -> None:
         """Have member ``a`` dial member ``b``."""

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from peerlab.linkstate import AdvertCache
 from peerlab.member import Member, MemberConfig, established_adjacency
 from peerlab.trace import Tracer
 from peerlab.transport import ConnectionHandler, Transport
@@ -157,7 +158,12 @@ class MemoryNetwork:
         return t
 
     def add(
-        self, member_id: str, *, config: MemberConfig | None = None, incarnation: int | None = None
+        self,
+        member_id: str,
+        *,
+        config: MemberConfig | None = None,
+        incarnation: int | None = None,
+        cache: AdvertCache | None = None,
     ) -> Member:
         """Start a member; each life gets the next incarnation unless ``incarnation`` is given."""
         t = self.transport(f"mem:{member_id}")
@@ -171,6 +177,7 @@ class MemoryNetwork:
             tracer=self.tracer,
             rng=random.Random(f"{member_id}"),
             incarnation=self.lives[member_id],
+            cache=cache,
         )
         t.handler = m
         self.members[member_id] = m
@@ -297,10 +304,13 @@ class RawPeer:
         self.lost.append(reason)
 
 
-def raw_peer(net: MemoryNetwork, name: str, target: str) -> tuple[MemTransport, RawPeer]:
-    """A raw peer called ``name`` connected to member ``target``, writing whatever it is told."""
+def raw_peer(
+    net: MemoryNetwork, name: str, target: str, *, listening: bool = True
+) -> tuple[MemTransport, RawPeer]:
+    """A raw peer at address ``mem:name`` connected to member ``target``, writing whatever it
+    is told; several that do not listen may share one address, as connections from one host."""
     peer = RawPeer()
-    t = net.transport(f"mem:{name}")
+    t = net.transport(f"mem:{name}") if listening else MemTransport(net, f"mem:{name}")
     t.handler = peer
     t.connect(f"mem:{target}")
     assert net.run_until(lambda: peer.conns, timeout=1)

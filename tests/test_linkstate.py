@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from peerlab.errors import MalformedMessage, TooManyMembers
 from peerlab.linkstate import RESERVED, TOP, AdvertCache, LinkStateDB, Verdict, key, order_of
-from peerlab.wire import MAX_INCARNATION, MAX_SEQ, Advert
+from peerlab.wire import MAX_INCARNATION, MAX_SEQ, Advert, encode_advert
 
 CACHE = AdvertCache()
 
@@ -255,38 +255,81 @@ def test_decode_all_decodes_each_distinct_advert_once():
         cache.decode_all([x, b"\x93\xa1x"])
 
 
-def test_peers_cannot_grow_the_member_index_without_bound():
-    cache = AdvertCache(max_members=4)
-    cache.decode(rec("a", 1, ["b", "c"]).raw)
-    with pytest.raises(
-        TooManyMembers, match=r"names 2 new member ids.*at most 4 and already knows 3"
-    ):
-        cache.decode(rec("d", 1, ["a", "e"]).raw)
-    assert len(cache.index) == 3
-    assert cache.decode(rec("d", 1, ["a", "b"]).raw).origin == 3
+def test_the_member_index_is_bounded_and_reclaims_what_no_database_holds():
+    cache = AdvertCache(max_members=5)
+    db = LinkStateDB("me", "", cache=cache)
+    a = cache.decode(rec("a", 1, ["b", "c"]).raw)
+    assert db.offer(a).verdict is Verdict.NEW  # me, a, b, c are needed now
+    with pytest.raises(TooManyMembers, match=r"names 2 new member ids.*at most 5"):
+        cache.decode(rec("d", 1, ["e"]).raw)
+    assert cache.compactions == 0 and len(cache.index) == 4
+    db.remove("a")  # nobody holds a's advert any more: a, b and c can go
+    d = cache.decode(rec("d", 1, ["e"]).raw)
+    assert cache.compactions == 1 and cache.index.ids == ["me", "d", "e"]
+    assert db.offer(d).verdict is Verdict.NEW  # the database follows the new numbering
+    assert db.get("d").advert == d.advert and "a" not in db and db.get("me") is db.own
 
 
-orders = st.tuples(st.integers(0, 3), st.integers(1, 3)) | st.sampled_from(
-    [(MAX_INCARNATION, 1), (MAX_INCARNATION, MAX_SEQ)]
+def test_a_compaction_renumbers_every_database_and_tells_it():
+    cache = AdvertCache(max_members=6)
+    told = []
+    one, two = LinkStateDB("x", "", cache=cache), LinkStateDB("y", "", cache=cache)
+    one.on_renumber = lambda: told.append("x")
+    one.originate(["y"])
+    two.originate(["x"])
+    one.offer(two.own)
+    two.offer(one.own)
+    junk = cache.decode(rec("j", 1, ["k"]).raw)  # numbered, never held
+    assert junk.origin == 2
+    cache.decode(rec("p", 1, ["q", "r"]).raw)  # no room: j and k are reclaimed
+    assert told == ["x"] and cache.compactions == 1
+    assert one.edges() == two.edges() == {("x", "y")}
+    assert one.get("y").advert == two.own.advert and one.index is cache.index
+
+
+budget_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["offer", "remove"]),
+        st.sampled_from("abcdefghijkl"),
+        st.lists(st.sampled_from("abcdefghijkl"), max_size=3),
+    ),
+    max_size=40,
 )
 
 
-@settings(max_examples=300)
-@given(st.lists(st.tuples(orders, st.lists(st.sampled_from("xyz"), max_size=2)), max_size=12))
-def test_any_arrival_order_ends_at_the_same_advert_where_no_flush_came(adverts):
-    """Without a flush, which advert a database ends up holding does not depend on the order
-    adverts arrived in: the highest order, ties to the greater encoding."""
-    cache = AdvertCache()
-    records = [
-        cache.record(Advert("c", inc, seq, tuple(sorted(set(ns))) if seq != MAX_SEQ else (), ""))
-        for (inc, seq), ns in adverts
-        if (inc, seq) != (MAX_INCARNATION, MAX_SEQ)
-    ]
-    if not records:
-        return
-    best = max(records, key=lambda r: (r.order, bytes(r.raw)))
-    for arrival in (records, records[::-1], sorted(records, key=lambda r: bytes(r.raw))):
-        db = LinkStateDB("a", "", cache=cache)
-        for record in arrival:
-            db.offer(record)
-        assert bytes(db.get("c").raw) == bytes(best.raw)
+@settings(max_examples=200)
+@given(budget_ops)
+def test_a_database_stays_whole_through_compactions(steps):
+    """Whatever is offered and forgotten, with an index too small to number every name, the
+    database's graph equals the one worked out from the records it holds."""
+    cache = AdvertCache(max_members=7)
+    db = LinkStateDB("a", "", cache=cache)
+    seq = 0
+    for op, origin, neighbours in steps:
+        if op == "remove":
+            db.remove(origin)
+        else:
+            seq += 1
+            advert = Advert(origin, 1, seq, tuple(neighbours), "")
+            try:
+                db.offer(cache.decode(encode_advert(advert)))
+            except TooManyMembers:
+                pass  # what the database holds needs every number there is
+        assert db.edges() == two_way(db)
+        assert len(db) == len(db.records()) and db.own.advert.origin == "a"
+        assert [cache.index.ids[n] for n in db.held_numbers()] == list(db)
+
+
+def test_budgets_refuse_what_would_pass_them_without_raising():
+    db = LinkStateDB("me", "", max_claims=5, max_origins_per_peer=2, cache=AdvertCache())
+    c = db.cache
+    assert db.offer(c.record(Advert("x", 1, 1, ("p", "q", "r"), "")), "z").verdict is Verdict.NEW
+    assert db.offer(c.record(Advert("y", 1, 1, ("p",), "")), "z").verdict is Verdict.NEW
+    third = db.offer(c.record(Advert("w", 1, 1, (), "")), "z")  # z's third introduction
+    assert third.verdict is Verdict.REJECTED and "introduced 2 members already" in third.reason
+    assert db.offer(c.record(Advert("w", 1, 1, (), "")), "v").verdict is Verdict.NEW
+    over = db.offer(c.record(Advert("x", 1, 2, ("p", "q", "r", "s", "t"), "")), "z")
+    assert over.verdict is Verdict.REJECTED and "past 5" in over.reason and db.claims == 4
+    db.remove("x")  # its claims, and z's introduction, are free again
+    assert db.claims == 1
+    assert db.offer(c.record(Advert("u", 1, 1, (), "")), "z").verdict is Verdict.NEW

@@ -627,9 +627,9 @@ def test_connection_limit_turns_away_extra_peers():
     limited = [
         e
         for e in net.tracer.of_kind(ev.DISCONNECT)
-        if e.member == "hub" and "connection limit" in e.fields["reason"]
+        if e.member == "hub" and e.fields["reason"].startswith(("evicted", "connection limit"))
     ]
-    assert len(limited) >= 2
+    assert len(limited) >= 2  # turned away, or an older handshake evicted for a newer one
     assert table_errors(tables(net), truth(net)) == []
 
 

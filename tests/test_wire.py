@@ -243,3 +243,16 @@ def test_truncation_says_what_was_missing():
     with pytest.raises(TruncatedFrame, match=f"7 bytes buffered, waiting for {missing} more body"):
         body_part.eof()
     assert body_part.feed(frame[7:]) == [Data("x", "a", "b", 3, ["a"], b"z" * 10)]
+
+
+@pytest.mark.parametrize("depth", [2_000, 200_000])
+def test_nesting_deeper_than_the_decoder_descends_is_malformed(depth):
+    # an advert travels as raw bytes the decoder skips over: deep nesting there once escaped
+    # as a RecursionError
+    body = b"\x92\xa7adverts\x91" + b"\x91" * depth + b"\xc0"
+    frame = struct.pack(">I", len(body)) + body
+    for decode in (FrameDecoder().whole, FrameDecoder().feed):
+        with pytest.raises(MalformedMessage, match="nested deeper than the decoder descends"):
+            decode(frame)
+    with pytest.raises(MalformedMessage, match="invalid advert"):  # typed: refused at once
+        decode_advert(b"\x95" + b"\x91" * depth + b"\xc0")
