@@ -333,6 +333,10 @@ def _cmd_member(args: argparse.Namespace) -> int:
         if _address("--join", address) == listen:
             raise PeerlabError(f"--join: {address} is this member's own --listen address")
     options = {"verbosity": args.verbosity, "redial": args.redial, "identity": _identity(args)}
+    if args.target_degree:
+        from peerlab.member import MemberConfig
+
+        options["config"] = MemberConfig(target_degree=args.target_degree)
     if args.script:
         with open(args.script) as commands:
             return run_peer(
@@ -632,6 +636,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="first wait before dialling a lost --join or connect address again; it doubles "
         "with each try, up to 30s (default 1)",
+    )
+    p.add_argument(
+        "--target-degree",
+        type=_positive,
+        metavar="N",
+        help="also dial members learned from the network while fewer than N are neighbours",
     )
     p.set_defaults(func=_cmd_member)
 

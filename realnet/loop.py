@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import selectors
 import socket
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+#: Where the real backend logs what went wrong inside it (a child of the command line's logger).
+log = logging.getLogger("peerlab.realnet")
+
+#: The longest exception text put in a log line or a connection's reason: a message may quote
+#: what a peer sent.
+REASON_CHARS = 200
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception, cut to :data:`REASON_CHARS` characters."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3] + "..."
 
 
 class LoopTimer:
@@ -36,6 +51,9 @@ class EventLoop:
 
     Everything that touches the loop's sockets or members runs on the loop thread; other threads
     hand work over with :meth:`call_soon_threadsafe` or :meth:`call` (which waits for the result).
+
+    A callback that raises is logged and counted in :attr:`failures`; the exception is not kept
+    (its traceback would keep the sockets and buffers of the frames it passed through alive).
     """
 
     def __init__(self, name: str = "peerlab-loop") -> None:
@@ -51,7 +69,7 @@ class EventLoop:
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wakeup)
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self.errors: list[BaseException] = []
+        self.failures = 0  # callbacks that raised, here or in a transport (see failed)
         self.t0 = time.monotonic()
 
     # --- time ----------------------------------------------------------------------------
@@ -146,11 +164,20 @@ class EventLoop:
             if not timer.cancelled:
                 self._guard(timer.fn)
 
+    def failed(self, what: str, exc: BaseException) -> None:
+        """Log, once, that ``what`` raised ``exc`` (its traceback too at debug level, as text:
+        the record keeps no exception), and count it in :attr:`failures`."""
+        self.failures += 1
+        detail = describe(exc)
+        if log.isEnabledFor(logging.DEBUG):
+            detail += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+        log.error("%s: %s: %s", self.name, what, detail)
+
     def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
             fn(*args)
         except Exception as exc:  # a bug in one callback must not kill every member on the loop
-            self.errors.append(exc)
+            self.failed("callback failed", exc)
 
     def _drain_wakeup(self, _mask: int) -> None:
         try:

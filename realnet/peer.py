@@ -155,9 +155,11 @@ class _Dial:
 class Peer:
     """One live member on its own event loop, with the addresses it keeps dialled.
 
-    An address given to :meth:`start` or :meth:`connect` is dialled again whenever it is not a
-    neighbour, waiting twice as long after each try (up to :data:`MAX_REDIAL_DELAY`), until the
-    peer there says Bye or is disconnected with :meth:`disconnect`.
+    An address given to :meth:`start` or :meth:`connect` is dialled again whenever the member
+    met there is not a neighbour, waiting twice as long after each try (up to
+    :data:`MAX_REDIAL_DELAY`), until that member says Bye or is disconnected with
+    :meth:`disconnect`. Only dialling an address says who is there: what a peer announces (the
+    listen address in its Hello, the address in its advert) neither stops nor starts a dial.
     """
 
     def __init__(
@@ -174,7 +176,7 @@ class Peer:
         self.output = output or Output(out)
         self.shown = ev.KINDS if verbosity > 0 else frozenset() if verbosity < 0 else SHOWN_EVENTS
         self._wanted: dict[str, _Dial] = {}  # address -> when to dial it again
-        self._peer_at: dict[str, str] = {}  # address dialled -> id of the member met there
+        self._peer_at: dict[str, str] = {}  # address kept dialled -> id of the member met there
         self._retry_every = 1.0
         self.loop = EventLoop(f"peer-{member_id}").start()
         try:
@@ -302,20 +304,18 @@ class Peer:
         self._wanted[address] = _Dial(self.loop.now() + self._retry_every, self._retry_every)
 
     def _unwant(self, peer: str) -> None:
-        """Stop dialling the addresses where ``peer`` was met or that it advertises."""
-        record = self.member.db.get(peer)
-        advertised = record.advert.address if record is not None else None
-        for address in list(self._wanted):
-            if address == advertised or self._peer_at.get(address) == peer:
-                del self._wanted[address]
+        """Stop dialling the addresses where ``peer`` was met."""
+        for address in [a for a, met in self._peer_at.items() if met == peer]:
+            del self._peer_at[address]
+            self._wanted.pop(address, None)
 
     def _redial(self) -> None:
         if not self.member.running:
             return
         now = self.loop.now()
-        connected = self.member.peer_addresses()
+        neighbours = set(self.member.neighbours)
         for address, dial in self._wanted.items():
-            if address not in connected and now >= dial.next_at:
+            if self._peer_at.get(address) not in neighbours and now >= dial.next_at:
                 self.member.connect(address)
                 dial.next_at = now + dial.delay
                 dial.delay = min(dial.delay * 2, MAX_REDIAL_DELAY)
@@ -327,14 +327,18 @@ class Peer:
 
     def _on_event(self, event: TraceEvent) -> None:
         fields = event.fields
-        if event.kind == ev.CONNECT and fields["outbound"]:
-            address = fields["address"]
-            self._peer_at[address] = fields["peer"]
+        peer = fields.get("peer")
+        if peer is not None and event.kind in (ev.CONNECT, ev.DISCONNECT):
+            address = fields.get("address", "")
             dial = self._wanted.get(address)
-            if dial is not None:  # reached again: the next loss starts the waits afresh
-                dial.delay = self._retry_every
-        elif event.kind == ev.DISCONNECT and str(fields.get("reason", "")).startswith(PEER_LEFT):
-            self._unwant(fields["peer"])
+            # our dial of a kept address met ``peer`` there (also when that connection closed
+            # as the duplicate of one the peer had opened to us)
+            if dial is not None:
+                self._peer_at[address] = peer
+                if event.kind == ev.CONNECT:  # reached again: the next loss starts the waits afresh
+                    dial.delay = self._retry_every
+            if event.kind == ev.DISCONNECT and str(fields.get("reason", "")).startswith(PEER_LEFT):
+                self._unwant(peer)
         if event.kind in self.shown:
             self.output.put(f"* {event.kind} " + " ".join(f"{k}={v}" for k, v in fields.items()))
 
@@ -515,6 +519,7 @@ def run_peer(
     verbosity: int = 0,
     redial: float = 1.0,
     identity: Identity | None = None,
+    config: MemberConfig | None = None,
 ) -> int:
     """Run a peer until ``quit`` or the end of the input (then ``run_for`` more seconds); it
     leaves gracefully, also when interrupted (the interrupt goes on to the caller).
@@ -522,7 +527,9 @@ def run_peer(
     the peer runs in secure mode."""
     shell: Shell | None = None
     output = Output(sys.stdout, prompt=lambda: shell.showing_prompt() if shell else None)
-    peer = Peer(member_id, listen, verbosity=verbosity, output=output, identity=identity)
+    peer = Peer(
+        member_id, listen, verbosity=verbosity, output=output, identity=identity, config=config
+    )
     shell = Shell(peer, commands, interactive)
     try:
         peer.start(join, retry_every=redial)

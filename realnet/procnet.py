@@ -1,6 +1,8 @@
 """ProcessNetwork: every member in its own OS process (no GIL shared between members).
 
-The parent keeps one JSON-lines control connection per worker on loopback. Each member listens
+The parent keeps one JSON-lines control connection per worker on loopback, and takes as a
+worker's only the connection that proves it knows the run's secret (any local process can
+connect to the control port; only the parent's children are given the secret). Each member listens
 and dials from its own loopback address (127.0.0.2, 127.0.0.3, ...), so every process can tell
 which member a connection comes from and emulate cuts and partitions as the in-process network
 does. A crash is a real ``SIGKILL``; a power-off is ``SIGSTOP`` (the sockets stay open and
@@ -14,8 +16,12 @@ workers with it (``PR_SET_PDEATHSIG``, set by the worker), stopped ones included
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import queue
+import secrets
+import selectors
 import signal
 import socket
 import subprocess
@@ -31,6 +37,7 @@ from peerlab.faults import FaultReport
 from peerlab.member import Member, MemberConfig, running_member, take_running
 from peerlab.realnet.transport import format_address
 from peerlab.realnet.wallclock import WallClock
+from peerlab.realnet.worker import SECRET_ENV, worker_token
 from peerlab.routing import Route
 from peerlab.trace import Tracer
 
@@ -186,7 +193,8 @@ class ProcessNetwork(WallClock):
         self.spawn_timeout = spawn_timeout
         self.lock = threading.Lock()
         self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.settimeout(spawn_timeout)
+        self.server.setblocking(False)
+        self._secret = secrets.token_hex(32)
         self.control_address = format_address(*self.server.getsockname()[:2])
         self.workers: dict[str, _Worker] = {}
         self.members: dict[str, MemberProxy] = {}
@@ -325,17 +333,19 @@ class ProcessNetwork(WallClock):
             self.security,
         ]
         # a group of its own: the terminal's Ctrl-C is the parent's to handle, not the worker's
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, process_group=0)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            process_group=0,
+            env={**os.environ, SECRET_ENV: self._secret},
+        )
         log.debug("worker for member %s started (pid %d)", member_id, proc.pid)
         try:
-            sock, _ = self.server.accept()
-        except TimeoutError:
+            sock = self._accept_worker(worker_token(self._secret, member_id, incarnation), proc)
+        except RuntimeError as exc:
             proc.kill()
             proc.wait(10)
-            raise RuntimeError(
-                f"worker for {member_id!r} did not call back within {self.spawn_timeout}s"
-            ) from None
-        sock.settimeout(None)
+            raise RuntimeError(f"worker for {member_id!r} {exc}") from None
         worker = _Worker(member_id, proc, sock, self.tracer, self.lock)
         self.workers[member_id] = worker
         proxy = MemberProxy(self, member_id)
@@ -348,6 +358,51 @@ class ProcessNetwork(WallClock):
         self.request(member_id, {"op": "latency", "links": links, "default": self.default_latency})
         self.request(member_id, {"op": "start", "join": [self.addresses[j] for j in join]})
         return proxy
+
+    def _accept_worker(self, token: bytes, proc: subprocess.Popen) -> socket.socket:
+        """The control connection of the worker just started: the first to send ``token``.
+        Whatever else connects meanwhile is closed unanswered; RuntimeError if the worker
+        exits, or does not call back within ``spawn_timeout``."""
+        deadline = time.monotonic() + self.spawn_timeout
+        heard: dict[socket.socket, bytes] = {}  # connections yet to send a whole token
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.server, selectors.EVENT_READ)
+            try:
+                while proc.poll() is None and (left := deadline - time.monotonic()) > 0:
+                    for key, _ in selector.select(min(left, 0.1)):
+                        if key.fileobj is self.server:
+                            try:
+                                sock, _ = self.server.accept()
+                            except BlockingIOError:
+                                continue
+                            sock.setblocking(False)
+                            heard[sock] = b""
+                            selector.register(sock, selectors.EVENT_READ)
+                            continue
+                        sock = key.fileobj
+                        try:
+                            chunk = sock.recv(len(token) - len(heard[sock]))
+                        except BlockingIOError:
+                            continue
+                        except OSError:
+                            chunk = b""
+                        line = heard[sock] + chunk
+                        if chunk and len(line) < len(token):
+                            heard[sock] = line
+                            continue
+                        selector.unregister(sock)
+                        del heard[sock]
+                        if hmac.compare_digest(line, token):
+                            sock.setblocking(True)
+                            return sock
+                        log.warning("control port: refused a connection that is not the worker")
+                        sock.close()
+            finally:
+                for sock in heard:
+                    sock.close()
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode} before calling back")
+        raise RuntimeError(f"did not call back within {self.spawn_timeout}s")
 
     def connect(self, a: str, b: str) -> None:
         """Have member ``a`` dial member ``b``."""

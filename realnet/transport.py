@@ -2,7 +2,9 @@
 
 Writes follow asyncio's selector transport: try ``send`` at once, buffer what is left, watch for
 EVENT_WRITE only while something is buffered. Socket errors never reach the member: they become
-``connection_lost`` or ``connect_failed`` with a reason.
+``connection_lost`` or ``connect_failed`` with a reason. As in asyncio, anything that raises while
+one connection's readiness is handled (the member's callbacks included) closes that connection
+with the reason ``internal error: ...``, logged once and counted on the loop, never kept.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from peerlab.realnet.loop import EventLoop, LoopTimer
+from peerlab.realnet.loop import EventLoop, LoopTimer, describe, log
 from peerlab.transport import ConnectionHandler, Transport
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
+
+#: Seconds a listener stops accepting after ``accept`` failed (out of file descriptors, say):
+#: trying again at once would spin the loop on a listener that stays ready.
+ACCEPT_RETRY_DELAY = 0.5
 
 
 def parse_address(address: str, *, listening: bool = False) -> tuple[str, int]:
@@ -139,10 +145,16 @@ class TcpTransport(Transport):
         self.closed = False
         self.paused = False
         self._backlog: list[Callable[[], None]] = []  # timers due while paused
+        self._accept_retry: LoopTimer | None = None  # set while accepting waits out an error
 
     def start(self) -> None:
         """Start accepting (call on the loop thread, once ``handler`` is set)."""
-        self.loop.selector.register(self._listener, READ, self._on_accept)
+        self._listen()
+
+    def _listen(self) -> None:
+        """Watch the listening socket, unless it is closed or accepting waits out an error."""
+        if self._listener.fileno() >= 0 and self._accept_retry is None:
+            self.loop.selector.register(self._listener, READ, self._on_accept)
 
     def pause(self) -> None:
         """Stop doing anything, as a stopped process would: every socket leaves the selector
@@ -163,8 +175,7 @@ class TcpTransport(Transport):
             return 0
         self.paused = False
         selector = self.loop.selector
-        if self._listener.fileno() >= 0:
-            selector.register(self._listener, READ, self._on_accept)
+        self._listen()
         for c in self.conns.values():
             events = READ | WRITE if c.writing else READ
             selector.register(c.sock, events, lambda mask, c=c: self._on_ready(c, mask))
@@ -321,6 +332,9 @@ class TcpTransport(Transport):
 
     def stop_listening(self) -> None:
         """Close the listening socket (connections already open go on)."""
+        if self._accept_retry is not None:
+            self._accept_retry.cancel()
+            self._accept_retry = None
         if self._listener.fileno() >= 0:
             self._unregister(self._listener)
             self._listener.close()
@@ -353,13 +367,19 @@ class TcpTransport(Transport):
         self.loop.call_later(0, lambda: self._run(fn))
 
     def _adopt(self, sock: socket.socket, outbound: bool, remote: str, handle: int) -> TcpConn:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        c = TcpConn(handle, sock, outbound, remote)
-        if outbound:
-            c.remote_host = self.policy.host_of_address(remote)
-        else:
-            c.remote_host = self.policy.host_of_peer(sock.getpeername())
+        """Take an open socket as a connection; OSError (and the socket closed) if it was reset
+        before it could be set up."""
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c = TcpConn(handle, sock, outbound, remote)
+            if outbound:
+                c.remote_host = self.policy.host_of_address(remote)
+            else:
+                c.remote_host = self.policy.host_of_peer(sock.getpeername())
+        except OSError:
+            sock.close()
+            raise
         self.conns[handle] = c
         if not self.paused:
             self.loop.selector.register(sock, READ, lambda mask: self._on_ready(c, mask))
@@ -371,10 +391,33 @@ class TcpTransport(Transport):
         for _ in range(64):
             try:
                 sock, addr = self._listener.accept()
-            except OSError:  # nothing more to accept (BlockingIOError) or the listener failed
+            except (BlockingIOError, InterruptedError):
+                return  # nothing more to accept
+            except ConnectionAbortedError:
+                continue  # reset while it waited in the backlog: the next one
+            except OSError as exc:
+                self._accept_later(exc)
                 return
-            c = self._adopt(sock, False, format_address(addr[0], addr[1]), self._new_handle())
-            self.handler.connection_made(c.handle, False, c.remote_address)
+            try:
+                c = self._adopt(sock, False, format_address(addr[0], addr[1]), self._new_handle())
+            except OSError:
+                continue  # reset between accept and now: nobody to tell
+            try:
+                self.handler.connection_made(c.handle, False, c.remote_address)
+            except Exception as exc:
+                self._fatal_error(c, exc)
+
+    def _accept_later(self, exc: OSError) -> None:
+        """Stop accepting for :data:`ACCEPT_RETRY_DELAY` seconds after ``accept`` failed."""
+        reason = os_reason(exc.errno, str(exc))
+        log.warning("%s: accept failed, waiting %ss: %s", self.name, ACCEPT_RETRY_DELAY, reason)
+        self._unregister(self._listener)
+        self._accept_retry = self.loop.call_later(ACCEPT_RETRY_DELAY, self._accept_again)
+
+    def _accept_again(self) -> None:
+        self._accept_retry = None
+        if not self.closed and not self.paused:
+            self._listen()
 
     def _on_dialled(self, key: int) -> None:
         entry = self._dialing.pop(key, None)
@@ -388,8 +431,15 @@ class TcpTransport(Transport):
             sock.close()
             self.handler.connect_failed(address, os_reason(err))
             return
-        self._adopt(sock, True, address, key)
-        self.handler.connection_made(key, True, address)
+        try:
+            c = self._adopt(sock, True, address, key)
+        except OSError as exc:
+            self.handler.connect_failed(address, os_reason(exc.errno, str(exc)))
+            return
+        try:
+            self.handler.connection_made(key, True, address)
+        except Exception as exc:
+            self._fatal_error(c, exc)
 
     def _dial_failed(self, key: int, reason: str) -> None:
         entry = self._dialing.pop(key, None)
@@ -403,10 +453,20 @@ class TcpTransport(Transport):
     def _on_ready(self, c: TcpConn, mask: int) -> None:
         if self.closed:
             return
-        if mask & WRITE and c.handle in self.conns:
-            self._flush(c)
-        if mask & READ and c.handle in self.conns:
-            self._read(c)
+        try:
+            if mask & WRITE and c.handle in self.conns:
+                self._flush(c)
+            if mask & READ and c.handle in self.conns:
+                self._read(c)
+        except Exception as exc:
+            self._fatal_error(c, exc)
+
+    def _fatal_error(self, c: TcpConn, exc: Exception) -> None:
+        """Close a connection whose handling raised, and tell the member why (asyncio's
+        ``_fatal_error``): one connection's trouble is not the loop's."""
+        what = f"connection with {c.remote_address}"
+        self.loop.failed(what if self.name is None else f"member {self.name}, {what}", exc)
+        self._lost(c, f"internal error: {describe(exc)}")
 
     def _read(self, c: TcpConn) -> None:
         try:

@@ -1,7 +1,9 @@
 """One member in its own OS process, driven over a JSON-lines control channel on loopback.
 
 Started by :class:`realnet.procnet.ProcessNetwork`; not meant to be run by hand. The worker
-connects back to the parent, then obeys one command per line and answers each with a reply line;
+connects back to the parent and proves it is the worker the parent started (a token made from
+the run's secret, which the parent passes in the environment, never on the command line, where
+any local user can read it), then obeys one command per line and answers each with a reply line;
 trace events stream back as they happen, stamped with the system-wide monotonic clock.
 """
 
@@ -9,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import hashlib
+import hmac
 import json
+import os
 import signal
 import socket
 import sys
@@ -23,6 +28,16 @@ from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.network import NetPolicy
 from peerlab.realnet.transport import TcpTransport, parse_address
 from peerlab.trace import TraceEvent, Tracer
+
+#: The environment variable that carries the run's secret to a worker.
+SECRET_ENV = "PEERLAB_WORKER_SECRET"
+
+
+def worker_token(secret: str, member_id: str, incarnation: int) -> bytes:
+    """What the worker for one life of a member sends first on its control connection: proof
+    that it knows the run's ``secret``, bound to the life it was started for. One line."""
+    mac = hmac.new(secret.encode(), f"{member_id}:{incarnation}".encode(), hashlib.sha256)
+    return mac.hexdigest().encode() + b"\n"
 
 
 class Worker:
@@ -38,6 +53,8 @@ class Worker:
         seed: int,
         incarnation: int,
         member_class: type[Member] = Member,
+        *,
+        secret: str,
         security: str = "open",
     ) -> None:
         # every worker derives the run's network from its seed, as the parent's other
@@ -48,6 +65,7 @@ class Worker:
         self.loop = EventLoop(f"worker-{member_id}")
         self.control = socket.create_connection(parse_address(control), timeout=10)
         self.control.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.control.sendall(worker_token(secret, member_id, incarnation))
         self.inbox = b""
         self.policy = NetPolicy()
         self.policy.ip_owner.update(owners)
@@ -174,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--member-class", default="peerlab.member:Member")
     p.add_argument("--security", choices=("open", "signed"), default="open")
     args = p.parse_args(argv)
+    secret = os.environ.pop(SECRET_ENV, None)  # not passed on to anything this process starts
+    if not secret:
+        p.error(f"no run secret in ${SECRET_ENV}: workers are started by ProcessNetwork")
     Worker(
         args.id,
         args.listen,
@@ -183,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.incarnation,
         member_class(args.member_class),
-        args.security,
+        secret=secret,
+        security=args.security,
     ).run()
     return 0
 

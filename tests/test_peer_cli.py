@@ -29,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(member_id: str, port: int, join: list[int], *extra: str) -> subprocess.Popen:
+def start(member_id: str, port: int, join: list[int], *flags: str) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
@@ -41,10 +41,11 @@ def start(member_id: str, port: int, join: list[int], *extra: str) -> subprocess
         f"127.0.0.1:{port}",
         "--redial",
         str(REDIAL),
+        *flags,
     ]
     if join:
         cmd += ["--join", *[f"127.0.0.1:{p}" for p in join]]
-    return spawn(cmd + list(extra))
+    return spawn(cmd)
 
 
 @pytest.fixture
@@ -104,6 +105,13 @@ def test_a_secure_overlay_of_three_processes_keeps_an_open_peer_out(procs, tmp_p
         ask(p, "quit")
     for p in (c, b, a, z):
         assert p.wait(timeout=10) == 0
+
+
+def test_a_target_degree_dials_members_learned_of(procs):
+    pa, pb, pc = free_port(), free_port(), free_port()
+    a = start("a", pa, [])
+    procs += [a, start("b", pb, [pa]), start("c", pc, [pb], "--target-degree", "2")]
+    read_until(a, "connect peer=c")  # c heard of a from b, and dialled it
 
 
 def member_cli(*args: str) -> subprocess.CompletedProcess:

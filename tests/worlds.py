@@ -146,7 +146,7 @@ class RealWorld:
     def close(self) -> None:
         self.loop.call(lambda: [t.shutdown() for t in self.transports])
         self.loop.stop()
-        assert self.loop.errors == []
+        assert self.loop.failures == 0
 
 
 WORLDS: dict[str, type] = {"memory": MemoryWorld, "sim": SimWorld, "real": RealWorld}
