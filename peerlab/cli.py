@@ -333,6 +333,12 @@ def _cmd_member(args: argparse.Namespace) -> int:
         if _address("--join", address) == listen:
             raise PeerlabError(f"--join: {address} is this member's own --listen address")
     options = {"verbosity": args.verbosity, "redial": args.redial, "identity": _identity(args)}
+    if args.tls:
+        if args.keys is None:
+            raise PeerlabError("--tls: needs --keys (TLS certificates come from the network)")
+        from peerlab.identity import KeyDir
+
+        options["tls"] = KeyDir(args.keys).tls(args.id)
     if args.target_degree:
         from peerlab.member import MemberConfig
 
@@ -622,6 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="secure mode: this member's keys and certificate (ID.key, ID.cert), the network's "
         "key (network.pub) and revocation list, as 'peerlab keys' writes them",
+    )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="with --keys: encrypt links with TLS 1.3 (certificates ID.pem and network.pem)",
     )
     p.add_argument(
         "--run-for",

@@ -31,6 +31,7 @@ from peerlab.identity import Identity
 from peerlab.member import PEER_LEFT, Member, MemberConfig
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import TcpTransport, os_reason, parse_address
+from peerlab.tls import TlsContexts
 from peerlab.trace import TraceEvent, Tracer
 from peerlab.wire import Data
 
@@ -172,6 +173,7 @@ class Peer:
         verbosity: int = 0,
         output: Output | None = None,
         identity: Identity | None = None,
+        tls: TlsContexts | None = None,
     ) -> None:
         self.output = output or Output(out)
         self.shown = ev.KINDS if verbosity > 0 else frozenset() if verbosity < 0 else SHOWN_EVENTS
@@ -180,7 +182,7 @@ class Peer:
         self._retry_every = 1.0
         self.loop = EventLoop(f"peer-{member_id}").start()
         try:
-            self.transport, self.member = self._open(member_id, listen, config, identity)
+            self.transport, self.member = self._open(member_id, listen, config, identity, tls)
         except BaseException:
             self._stop()
             raise
@@ -188,11 +190,18 @@ class Peer:
         self.loop.call(self.transport.start)
 
     def _open(
-        self, member_id: str, listen: str, config: MemberConfig | None, identity: Identity | None
+        self,
+        member_id: str,
+        listen: str,
+        config: MemberConfig | None,
+        identity: Identity | None,
+        tls: TlsContexts | None,
     ) -> tuple[TcpTransport, Member]:
         host, port = parse_address(listen, listening=True)
         try:
-            transport = self.loop.call(lambda: TcpTransport(self.loop, host, port, name=member_id))
+            transport = self.loop.call(
+                lambda: TcpTransport(self.loop, host, port, name=member_id, tls=tls)
+            )
         except OSError as exc:
             raise PeerlabError(
                 f"cannot listen on {listen}: {os_reason(exc.errno, str(exc))}"
@@ -520,15 +529,22 @@ def run_peer(
     redial: float = 1.0,
     identity: Identity | None = None,
     config: MemberConfig | None = None,
+    tls: TlsContexts | None = None,
 ) -> int:
     """Run a peer until ``quit`` or the end of the input (then ``run_for`` more seconds); it
     leaves gracefully, also when interrupted (the interrupt goes on to the caller).
     ``redial`` is the first wait before a lost address is dialled again; with an ``identity``
-    the peer runs in secure mode."""
+    the peer runs in secure mode, and with ``tls`` its links are encrypted too."""
     shell: Shell | None = None
     output = Output(sys.stdout, prompt=lambda: shell.showing_prompt() if shell else None)
     peer = Peer(
-        member_id, listen, verbosity=verbosity, output=output, identity=identity, config=config
+        member_id,
+        listen,
+        verbosity=verbosity,
+        output=output,
+        identity=identity,
+        config=config,
+        tls=tls,
     )
     shell = Shell(peer, commands, interactive)
     try:

@@ -273,7 +273,6 @@ def test_deeply_nested_msgpack_before_hello_costs_only_its_connection(line):
 
 
 @pytest.mark.slow
-@needs("a small pre-handshake frame cap (and a global buffered-bytes budget)")
 def test_unfinished_frames_before_hello_cost_little(line):
     swarm = Swarm(
         target(line.b), conns=128, opening=lambda n: unfinished(1 << 20), duration=ATTACK_BOUND
@@ -282,7 +281,6 @@ def test_unfinished_frames_before_hello_cost_little(line):
 
 
 @pytest.mark.slow
-@needs("a cap on pending handshakes per remote address (and a short handshake deadline)")
 def test_slowloris_partial_hellos_leave_room_for_newcomers(line):
     swarm = Swarm(
         target(line.b),
@@ -298,10 +296,6 @@ def test_slowloris_partial_hellos_leave_room_for_newcomers(line):
 
 
 @pytest.mark.slow
-@needs(
-    "a minimum progress rate for a frame in flight, and a cap on connections per remote "
-    "address that protects established peers"
-)
 def test_dripping_after_a_valid_hello_leaves_room_for_newcomers(line):
     swarm = Swarm(
         target(line.b),

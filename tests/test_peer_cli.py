@@ -107,6 +107,24 @@ def test_a_secure_overlay_of_three_processes_keeps_an_open_peer_out(procs, tmp_p
         assert p.wait(timeout=10) == 0
 
 
+def test_a_secure_overlay_over_tls_relays(procs, tmp_path):
+    keys = tmp_path / "keys"
+    assert main(["-q", "keys", "init-network", str(keys)]) == 0
+    for name in "abc":
+        assert main(["-q", "keys", "issue", str(keys), "--id", name]) == 0
+    pa, pb, pc = free_port(), free_port(), free_port()
+    tls = ("--keys", str(keys), "--tls")
+    a, b, c = start("a", pa, [], *tls), start("b", pb, [pa], *tls), start("c", pc, [pb], *tls)
+    procs += [a, b, c]
+    wait_for_route(c, "a", "b")
+    ask(c, "send a hello over TLS")
+    assert "(path c -> b -> a)" in read_until(a, "<c> hello over TLS")
+    for p in (c, b, a):
+        ask(p, "quit")
+    for p in (c, b, a):
+        assert p.wait(timeout=10) == 0
+
+
 def test_a_target_degree_dials_members_learned_of(procs):
     pa, pb, pc = free_port(), free_port(), free_port()
     a = start("a", pa, [])
