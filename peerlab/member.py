@@ -46,9 +46,11 @@ from peerlab.errors import (
 from peerlab.guard import (
     HANDSHAKE_TIMEOUT,
     HOARDING,
+    NAME_REFILL,
     PROTOCOL_ERROR,
     SLOW_FRAME,
     Guard,
+    NameBudget,
     Standing,
     host_of,
 )
@@ -120,6 +122,9 @@ PROTECT = 4
 #: How long an address that answered as another member than an advert said is not dialled on
 #: an advert's word (seconds).
 UNVERIFIED_FOR = 600.0
+#: How long an address where a dial on an advert's word met no member is not dialled on an
+#: advert's word again (seconds).
+UNANSWERED_FOR = 60.0
 
 #: Bytes a Data frame can take beyond its payload (ids are at most 128 characters): a payload
 #: within this of the maximum frame size is checked by encoding it when it is sent.
@@ -154,8 +159,9 @@ class MemberConfig:
     max_buffered: int = 64 << 20  # bytes of unfinished frames, all connections together
     min_frame_rate: float = 1024.0  # bytes/s a frame under way must average...
     frame_grace: float = 2.0  # ...once it has been under way this long
-    max_claims: int = 500_000  # neighbours listed by all the adverts a database holds
-    max_origins_per_peer: int = 25_000  # members one peer may introduce
+    max_claims: int = 100_000  # neighbours listed by all the adverts a database holds
+    max_claims_per_peer: int = 50_000  # ...by the adverts of the members one peer introduced
+    max_origins_per_peer: int = 25_000  # members one peer may introduce (and new ids it names)
     discourage_score: float = 100.0  # misbehaviour that gets an address refused...
     discourage_time: float = 600.0  # ...for this long
 
@@ -199,6 +205,7 @@ class _Conn:
     pinged: bool = False  # the peer sent a Ping since our last keepalive tick
     open: bool = True  # still in the member's connections (cheaper to test than a lookup)
     queued: list[Data | Ack] | None = None  # routed messages waiting for the batch to end
+    names: NameBudget | None = None  # new member ids the peer may still name, once established
 
 
 class _Timers:
@@ -284,6 +291,7 @@ class Member:
             max_entries=self.config.max_entries,
             max_neighbours=self.config.max_neighbours,
             max_claims=self.config.max_claims,
+            max_claims_per_peer=self.config.max_claims_per_peer,
             max_origins_per_peer=self.config.max_origins_per_peer,
             cache=cache if cache is not None else AdvertCache(trust=identity and identity.trust),
             sign=self._security.sign_advert if self._security is not None else None,
@@ -604,6 +612,7 @@ class Member:
         """Transport callback: a dial did not produce a connection."""
         self._connecting.discard(address)
         self._emit(ev.CONNECT_FAILED, address=address, reason=reason)
+        self._met_nobody(address)
 
     # --- messages ------------------------------------------------------------------------
 
@@ -685,6 +694,11 @@ class Member:
         c.peer = hello.member_id
         c.peer_address = hello.listen_address
         c.peer_incarnation = hello.incarnation
+        # twice the origins a peer may introduce: an honest peer names few ids that are not
+        # origins too, so the origin quota (which only refuses adverts) acts first
+        c.names = NameBudget(
+            c.peer, 2 * self.config.max_origins_per_peer, NAME_REFILL, self.transport.now()
+        )
         existing = self._peers.get(c.peer)
         if existing is not None:
             keep = self._preferred(existing, c)
@@ -730,7 +744,10 @@ class Member:
         sender = c.peer
         assert sender is not None
         # decode the whole batch first: a bad advert rejects it before anything is installed
-        absorbed = self.db.absorb(self.db.cache.decode_all(batch.adverts), sender)
+        budget = c.names
+        assert budget is not None
+        budget.refill(self.transport.now())
+        absorbed = self.db.absorb(self.db.cache.decode_all(batch.adverts, budget), sender)
         if absorbed.fresh:
             # read now, before a fight-back below replaces our own advert (the changes are only
             # worked out if no recompute is due already)
@@ -1308,6 +1325,14 @@ class Member:
                 self._originate(self._peers)
         elif c.peer is None:
             self._emit(ev.DISCONNECT, peer=None, address=c.remote_address, reason=reason)
+            if c.outbound:
+                self._met_nobody(c.remote_address)
+
+    def _met_nobody(self, address: str) -> None:
+        """A dial ended before any member said Hello: if it was made on an advert's word, that
+        word is not taken again for a while (an advert may point members at a third party)."""
+        if self._guard.expected.pop(address, None) is not None:
+            self._guard.unverified[address] = self.transport.now() + UNANSWERED_FOR
 
     def _discard(self, c: _Conn) -> None:
         """Take a connection out of the member (every closed connection passes here)."""
