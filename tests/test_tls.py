@@ -9,9 +9,8 @@ import ssl
 import time
 
 import pytest
-from waiting import eventually
+from waiting import eventually, messages_arrive
 
-from peerlab import trace as ev
 from peerlab.cli import main
 from peerlab.identity import KeyDir, KeyFileError
 from peerlab.realnet.network import TcpNetwork
@@ -42,13 +41,7 @@ def net():
 
 def still_flows(net) -> None:
     """d's messages reach a over the line, and b still has both its neighbours."""
-    d = net.members["d"]
-    sent = {net.call(lambda: d.send("a", b"over TLS")) for _ in range(10)}
-
-    def delivered() -> set[str]:
-        return {e.fields["msg_id"] for e in net.tracer.of_kind(ev.DELIVER)} & sent
-
-    eventually(lambda: delivered() == sent, "delivery of d's messages to a")
+    messages_arrive(net, "d", "a")
     assert net.call(lambda: sorted(net.members["b"].neighbours)) == ["a", "c"]
 
 
