@@ -113,6 +113,7 @@ class Fake:
         self.incarnation = ctx.incarnation
         self.seq = 0
         self.silent = False
+        self.pings = 0  # pings this fake sent
         self.messages: list[Message] = []
         self.batches = 0
         self.closed_at: float | None = None
@@ -268,6 +269,19 @@ class Fake:
         advert = _advert(self.id, self.incarnation, self.seq, neighbours)
         self.send(Adverts([encode_advert(advert)]))
         return advert
+
+    def sync(self) -> None:
+        """Return once the target has handled everything sent so far on this connection (a
+        ping's pong comes back after it)."""
+        self.pings += 1
+        nonce = 7_000_000 + self.pings
+        mark = self.mark()
+        self.send(Ping(nonce))
+        self.expect(
+            "a pong (to see what was sent before it handled)",
+            lambda m: m == Pong(nonce),
+            since=mark,
+        )
 
     def data(self, msg_id: str, dst: str, ttl: int = 64, path: list[str] | None = None) -> Data:
         """A data message from us."""
@@ -514,6 +528,7 @@ def case_two_way(ctx: Context) -> str:
     b.expect_advert("the ghost's advert flooded", lambda y: y.origin == ghost, since=mark)
     one_way = f"{b.id}:{b.incarnation}:oneway"
     b.send(b.data(one_way, ghost))
+    b.sync()  # handled before the link becomes two-way (it came on another connection)
     a.send(Adverts([encode_advert(_advert(ghost, ctx.incarnation, 2, [a.id]))]))
     found = probe(ctx, b, ghost, "data to a member linked both ways", via=a)
     early = [m for m in a.said(Data) if m.msg_id == one_way]
