@@ -115,10 +115,11 @@ class Fake:
         self.silent = False
         self.pings = 0  # pings this fake sent
         self.messages: list[Message] = []
-        self.batches = 0
+        self.batches = 0  # batch frames received
         self.closed_at: float | None = None
         self.error = ""  # what the target sent that the codec refused
         self._cond = threading.Condition()
+        self._sending = threading.Lock()  # pongs leave from the reading thread
         self.sock = ctx.dial()
         self._thread = threading.Thread(target=self._read, name=f"fake-{member_id}", daemon=True)
         self._thread.start()
@@ -162,10 +163,11 @@ class Fake:
 
     def send_bytes(self, data: bytes) -> None:
         """Send raw bytes."""
-        try:
-            self.sock.sendall(data)
-        except OSError:
-            pass
+        with self._sending:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                pass
 
     def mark(self) -> int:
         """A position in what was received: :meth:`expect` with ``since`` looks after it."""
@@ -203,6 +205,11 @@ class Fake:
                     raise CaseFailed(f"{what}: the target kept the connection open {timeout:g}s")
                 self._cond.wait(left)
             return self.closed_at
+
+    def received(self, since: int = 0) -> list[Message]:
+        """The messages received from position ``since`` on (batches unpacked)."""
+        with self._cond:
+            return self.messages[since:]
 
     def said(self, kind: type) -> list:
         """Every message of ``kind`` received so far."""
@@ -348,12 +355,14 @@ class Context:
         return f"conf-{self.tag}-{role}{self._names}"
 
     def learn(self, hello: Hello) -> None:
+        """Note who the target is (it must say the same every time)."""
         if self.target_id and hello.member_id != self.target_id:
             raise CaseFailed(f"the target said it is {hello.member_id!r}, then {self.target_id!r}")
         self.target_id = hello.member_id
         self.target_incarnation = hello.incarnation
 
     def close_fakes(self) -> None:
+        """Close every fake of the case that ran."""
         for fake in self.fakes:
             fake.close()
         self.fakes.clear()
@@ -606,8 +615,7 @@ def case_batch(ctx: Context) -> str:
     b.expect(
         "the last of a batch's messages", lambda m: getattr(m, "msg_id", "") == ids[2], since=mark
     )
-    with b._cond:
-        got = [getattr(m, "msg_id", None) for m in b.messages[mark:] if isinstance(m, Data | Ack)]
+    got = [m.msg_id for m in b.received(mark) if isinstance(m, Data | Ack)]
     if got != [ids[0], "x:1:1", ids[1], ids[2]]:
         raise CaseFailed(f"relayed {got}, expected the batch's messages in order, then the next")
     return "each message of a batch relayed in order; an empty batch ignored"
@@ -627,8 +635,7 @@ def case_dead_timeout(ctx: Context) -> str:
     f = ctx.fake()
     f.join()
     f.silent = True
-    with f._cond:
-        heard = time.monotonic()
+    heard = time.monotonic()
     closed = f.expect_close("a silent peer dropped", DEAD_WAIT)
     if f.said(Bye) and f.said(Bye)[-1].reason.startswith("protocol error"):
         raise CaseFailed("a silent peer was closed as a protocol error")
