@@ -137,3 +137,46 @@ def test_oversize_length_prefix_is_refused_on_the_header(vector):
     with pytest.raises(FrameTooLarge):
         decoder.feed(bytes.fromhex(vector["hex"]))
     assert FrameDecoder(vector["max_frame_size"] + 1).feed(bytes.fromhex(vector["hex"])) == []
+
+
+SPEC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+
+
+def test_the_spec_has_a_section_for_every_message_type():
+    for tag in CLASSES:
+        assert f"`{tag}`" in SPEC and f'["{tag}", ' in SPEC, tag
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s" if value >= 1 else f"{value * 1000:g} ms"
+
+
+def test_the_specs_table_of_defaults_is_the_members():
+    from peerlab.member import MemberConfig
+    from peerlab.reliable import WINDOW_MAX
+    from peerlab.wire import MAX_TTL, PROTOCOL_VERSION
+
+    c = MemberConfig()
+    rows = dict(
+        line.strip("|").split(" | ", 1)
+        for line in SPEC.split("## 12.")[1].split("## 13.")[0].splitlines()
+        if line.startswith("| ") and not line.startswith("| setting")
+    )
+    rows = {k.strip(): v.strip(" |") for k, v in rows.items()}
+    assert rows["protocol version"] == str(PROTOCOL_VERSION)
+    assert rows["maximum frame size"] == f"{c.max_frame_size >> 20} MiB (body)"
+    assert rows["first-frame limit"] == f"{c.handshake_frame_size >> 10} KiB"
+    assert rows["handshake timeout"] == _seconds(c.handshake_timeout)
+    assert rows["keepalive interval"] == _seconds(c.keepalive_interval)
+    assert rows["dead timeout"] == _seconds(c.dead_timeout)
+    assert rows["flood delay (advert batching)"] == _seconds(c.flood_delay)
+    assert rows["route recomputation"] == (
+        f"{_seconds(c.route_delay)} after a change, at most every {_seconds(c.route_hold)}"
+    )
+    assert rows["initial TTL"] == f"{c.default_ttl} (max {MAX_TTL})"
+    assert rows["`max_age` of unreachable origins"] == _seconds(c.max_age)
+    backoff = c.ack_timeout * 2**3
+    assert rows["ack timeout / backoff cap / deadline"] == " / ".join(
+        map(_seconds, (c.ack_timeout, backoff, c.reliable_deadline))
+    )
+    assert rows["reliable window"] == f"{c.reliable_window} (max {WINDOW_MAX})"
