@@ -2,7 +2,9 @@
 (docs/protocol.md, section 11): in memory, in the simulator, and on a real socket against a live
 `peerlab member` process."""
 
+import contextlib
 import socket
+import threading
 
 import msgspec
 import pytest
@@ -144,3 +146,49 @@ def test_a_live_member_says_why_before_it_closes_a_raw_socket(live):
             return Pong(7) in seen
 
         eventually(answered, "a pong to the newcomer's ping")
+
+
+class Refuser:
+    """A listening raw socket that says Hello to whoever dials, then Bye naming a protocol
+    error, and closes; it counts the dials."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.dials = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.dials += 1
+            with conn, contextlib.suppress(OSError):  # a dialler gone: the next dial
+                conn.settimeout(5)
+                conn.sendall(encode_frame(Hello("refuser", self.address, PROTOCOL_VERSION, 1)))
+                conn.recv(4096)  # the dialler's Hello
+                conn.sendall(encode_frame(Bye("protocol error: refused for a test")))
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(10)
+        self.sock.close()
+
+
+def test_a_live_member_dials_again_an_address_that_refused_it_with_a_reason():
+    refuser = Refuser()
+    try:
+        a = LiveMember("a", [refuser.address])
+        try:
+            a.wait_for("reason=peer left: protocol error: refused for a test")
+            # a refusal is not a goodbye: the address stays dialled
+            eventually(lambda: refuser.dials >= 2, "a second dial of the refusing address")
+        finally:
+            a.close()
+    finally:
+        refuser.close()
