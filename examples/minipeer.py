@@ -179,7 +179,8 @@ def decode(body: bytes) -> tuple[str, list]:
             inner.append(check_routed(m, m[0]))
         v = [tag, inner]
     elif tag == "proof":
-        raise Refused("proof in open mode")
+        v = _fields(fields, 2, [])
+        _bin(v[1], 64)
     else:
         raise Refused(f"unknown message {tag!r:.40}")
     return tag, v
@@ -267,7 +268,11 @@ class MiniPeer:
             self.outbox.setdefault(peer, {})[self.id] = self.db[self.id].raw
 
     def on_adverts(self, c: Conn, blobs: list[bytes]) -> None:
-        records = [Record(raw, check_advert(msgpack.unpackb(raw, raw=False))) for raw in blobs]
+        try:
+            adverts = [msgpack.unpackb(raw, raw=False, strict_map_key=False) for raw in blobs]
+        except Exception as exc:  # msgpack's errors
+            raise Refused(f"undecodable advert: {exc}") from None
+        records = [Record(raw, check_advert(v)) for raw, v in zip(blobs, adverts, strict=True)]
         for r in records:
             held = self.db.get(r.origin)
             if r.origin == self.id:
@@ -476,8 +481,8 @@ class MiniPeer:
             else:
                 self.established(c, v[1], v[4])
             return
-        if tag == "hello":
-            raise Refused("hello on an established connection")
+        if tag in ("hello", "proof"):  # proof: this member speaks open mode only
+            raise Refused(f"{tag} on an established connection")
         if tag == "adverts":
             self.on_adverts(c, v[1])
         elif tag == "data":
@@ -594,7 +599,10 @@ class MiniPeer:
                 self.tick(now)
             for key, mask in self.sel.select(timeout=0.05):
                 if key.data == "accept":
-                    sock, addr = self.listener.accept()
+                    try:
+                        sock, addr = self.listener.accept()
+                    except OSError:  # gone before we took it, or out of descriptors
+                        continue
                     sock.setblocking(False)
                     c = Conn(sock, False, f"{addr[0]}:{addr[1]}", now)
                     self.conns[sock.fileno()] = c

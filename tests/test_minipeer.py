@@ -3,12 +3,14 @@ msgpack library: it passes `peerlab conformance`, relays, sends and receives in 
 of `peerlab member` processes; its deliberately broken variant fails a named case."""
 
 import ast
+import importlib.util
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import msgpack
 import pytest
 from peerproc import LiveMember, ask, free_port, next_line, read_until, spawn, stop
 from test_conformance_cli import QUICK, conformance
@@ -115,3 +117,29 @@ def test_minipeer_relays_sends_and_receives_among_peerlab_members(minis, members
     assert m.wait(timeout=10) == 0
     a.wait_for("disconnect peer=m")
     b.wait_for("reason=peer left: leaving")
+
+
+def _minipeer_module():
+    spec = importlib.util.spec_from_file_location("minipeer", MINIPEER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+VECTORS = json.loads((MINIPEER.parent.parent / "docs" / "vectors" / "messages.json").read_text())
+
+
+def test_minipeer_reads_and_writes_every_vector_as_peerlab_does():
+    mini = _minipeer_module()
+    for vector in VECTORS["valid"] + VECTORS["accepted"]:
+        tag, fields = mini.decode(bytes.fromhex(vector["hex"]))
+        assert tag == vector["message"]["type"], vector["name"]
+        frame = mini.frame(fields)
+        assert frame[4:].hex() == vector.get("canonical_hex", vector["hex"]), vector["name"]
+    for vector in VECTORS["invalid"]:
+        body = bytes.fromhex(vector["hex"])
+        with pytest.raises(mini.Refused):
+            if vector["level"] == "advert":
+                mini.check_advert(msgpack.unpackb(body, raw=False))
+            else:
+                mini.decode(body)
