@@ -110,6 +110,10 @@ NO_ACK = "no_ack"  # a reliable message's deadline passed without an acknowledge
 NOT_RUNNING = "not_running"
 #: How a disconnect's reason starts when the peer said Bye.
 PEER_LEFT = "peer left"
+#: How the reason of a close for a protocol error starts (and of the Bye said before it).
+PROTOCOL_ERROR_REASON = "protocol error: "
+#: The longest reason a member puts in a Bye (an error's text may quote the peer's input).
+MAX_BYE_REASON = 512
 SENDER_STOPPED = "sender_stopped"  # a reliable message its sender stopped before settling
 REFUSED = "refused"  # a reliable message beyond its window, or from a sender life no longer kept
 TOO_LARGE = "too_large"  # a relay's own id on the path made the frame exceed the maximum
@@ -623,6 +627,8 @@ class Member:
                 self._on_hello(c, message)
             elif type(message) is Proof and c.theirs is not None:
                 self._on_proof(c, message)
+            elif type(message) is Bye:  # refused by the peer, which says why
+                self._close(c, f"{PEER_LEFT}: {message.reason}")
             else:
                 expected = "Hello" if c.theirs is None else "Proof"
                 raise HandshakeError(f"received {message_kind(message)} before {expected}")
@@ -1224,7 +1230,12 @@ class Member:
             error=type(exc).__name__,
             detail=str(exc),
         )
-        self._close(c, f"protocol error: {exc}")
+        reason = f"{PROTOCOL_ERROR_REASON}{exc}"
+        # the peer learns why (docs/protocol.md, section 11): our Hello went first, so the
+        # connection can carry a Bye whatever state it was in
+        if c.open:
+            self._send_msg(c, Bye(reason[:MAX_BYE_REASON]))
+        self._close(c, reason)
         self._blame(c.address, POINTS.get(type(exc), PROTOCOL_ERROR), type(exc).__name__)
 
     def _blame(self, address: str, points: float, why: str) -> None:

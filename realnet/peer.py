@@ -28,7 +28,7 @@ from typing import TextIO
 from peerlab import trace as ev
 from peerlab.errors import PeerlabError
 from peerlab.identity import Identity
-from peerlab.member import PEER_LEFT, Member, MemberConfig
+from peerlab.member import PEER_LEFT, PROTOCOL_ERROR_REASON, Member, MemberConfig
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import TcpTransport, os_reason, parse_address
 from peerlab.tls import TlsContexts
@@ -54,6 +54,9 @@ SHOWN_EVENTS = frozenset({"connect", "disconnect", "connect_failed", "drop", "pr
 
 #: Event lines held for a slow reader before further ones are dropped (and counted).
 OUTPUT_QUEUE = 1000
+
+#: How a disconnect's reason starts when the peer closed for a protocol error, saying why.
+REFUSED = f"{PEER_LEFT}: {PROTOCOL_ERROR_REASON}"
 
 #: Longest wait between two dials of an address that keeps failing (seconds).
 MAX_REDIAL_DELAY = 30.0
@@ -346,7 +349,13 @@ class Peer:
                 self._peer_at[address] = peer
                 if event.kind == ev.CONNECT:  # reached again: the next loss starts the waits afresh
                     dial.delay = self._retry_every
-            if event.kind == ev.DISCONNECT and str(fields.get("reason", "")).startswith(PEER_LEFT):
+            reason = str(fields.get("reason", ""))
+            # a Bye that names a protocol error refuses this connection, not every later one
+            if (
+                event.kind == ev.DISCONNECT
+                and reason.startswith(PEER_LEFT)
+                and not reason.startswith(REFUSED)
+            ):
                 self._unwant(peer)
         if event.kind in self.shown:
             self.output.put(f"* {event.kind} " + " ".join(f"{k}={v}" for k, v in fields.items()))
