@@ -379,14 +379,21 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
     # with the JSON report on standard output, the table goes to standard error
     out = sys.stderr if args.json == STDOUT else sys.stdout
     cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
-    wanted = {name: what for name, what, _ in conformance.CASES}
+    wanted = {name: what for name, what, _ in [*conformance.CASES, *conformance.SECURE_CASES]}
+    authority = None
+    if args.keys is not None:
+        from peerlab.identity import KeyDir
+
+        authority = KeyDir(args.keys).authority()
     rows = table("case", "result", ">seconds", "detail")
 
     def told(result: conformance.CaseResult) -> None:
         verdict = "pass" if result.passed else "FAIL"
         print(f"{verdict}  {result.name}: {result.detail}", file=out, flush=True)
 
-    report = conformance.run(host, port, cases, progress=told if args.verbosity > 0 else None)
+    report = conformance.run(
+        host, port, cases, progress=told if args.verbosity > 0 else None, authority=authority
+    )
     for result in report.cases:
         verdict = "pass" if result.passed else "FAIL"
         detail = result.detail if not result.passed else wanted[result.name]
@@ -394,7 +401,8 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
     failed = [c.name for c in report.cases if not c.passed]
     summary = f"{len(report.cases) - len(failed)}/{len(report.cases)} cases passed"
     print(render(rows), file=out)
-    print(summary + (f"; failed: {', '.join(failed)}" if failed else "") + " (open mode)", file=out)
+    mode = "open mode" if authority is None else "secure mode"
+    print(summary + (f"; failed: {', '.join(failed)}" if failed else "") + f" ({mode})", file=out)
     if args.json is not None:
         _write(args.json, json.dumps(report.as_json(), indent=1) + "\n")
     return 1 if failed else 0
@@ -716,15 +724,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "conformance",
         help="check an implementation of the wire protocol listening at HOST:PORT",
-        description="Scripted exchanges from docs/protocol.md (open mode) against any "
-        "implementation listening at TARGET, as fake members on raw sockets (from their own "
-        "127.0.x.y addresses when the target is on loopback): a pass/fail table, exit 1 if "
-        "any case fails.",
+        description="Scripted exchanges from docs/protocol.md against any implementation "
+        "listening at TARGET, as fake members on raw sockets (from their own 127.0.x.y "
+        "addresses when the target is on loopback): a pass/fail table, exit 1 if any case "
+        "fails. Open mode, or with --keys the secure-mode cases.",
     )
     p.add_argument("target", metavar="TARGET", help="HOST:PORT of the implementation to test")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
     p.add_argument(
         "--cases", metavar="NAMES", help="comma-separated case names to run (default: all)"
+    )
+    p.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="the target is in secure mode: its network's key folder, with the authority's "
+        "network.key (the tester certifies its fake members with it)",
     )
     p.set_defaults(func=_cmd_conformance)
 

@@ -5,7 +5,13 @@ The tester plays one or more fake members, each a raw socket of its own that spe
 protocol with peerlab's codec, and checks what the implementation under test (the *target*)
 answers: the handshake, the database exchange, advert ordering and fight-back, the two-way
 rule, relaying with path and TTL, acks, batches, keepalive, leave, and a reason on every close
-for bad input. It tests open mode only (no certificates).
+for bad input.
+
+A target in secure mode admits only members its network certified: given the network's key
+folder (``--keys DIR``, with the authority's ``network.key``), the tester certifies its own fake
+members and runs the secure-mode cases instead (:data:`SECURE_CASES`: the certified handshake
+and its proofs, signed adverts, authenticated data and acks, and the refusals of an uncertified
+Hello, a bad proof and a forged advert).
 
 Against a loopback target each case dials from a loopback address of its own (127.0.x.y), so
 that the target's per-address limits and misbehaviour scores (docs/protocol.md, section 4.5)
@@ -25,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 import msgspec
 
 from peerlab.errors import PeerlabError, ProtocolError
+from peerlab.identity import Authority, BadCertificate, Identity, MemberKeys, Trust
+from peerlab.secure import NONCE_SIZE, BadSignature, Security, verify_advert
 from peerlab.wire import (
     HEADER,
     MAX_SEQ,
@@ -40,6 +48,7 @@ from peerlab.wire import (
     Message,
     Ping,
     Pong,
+    Proof,
     Reliable,
     decode_advert,
     encode_advert,
@@ -118,6 +127,8 @@ class Fake:
         self.batches = 0  # batch frames received
         self.closed_at: float | None = None
         self.error = ""  # what the target sent that the codec refused
+        #: secure mode: this fake's keys and certificate, issued by the tester's authority
+        self.security = ctx.security_for(member_id)
         self._cond = threading.Condition()
         self._sending = threading.Lock()  # pongs leave from the reading thread
         self.sock = ctx.dial()
@@ -255,8 +266,43 @@ class Fake:
         if hello.protocol_version != PROTOCOL_VERSION:
             raise CaseFailed(f"the target speaks version {hello.protocol_version}")
         self.ctx.learn(hello)
-        self.send(Hello(self.id, "", PROTOCOL_VERSION, self.incarnation))
+        if self.security is None:
+            self.send(Hello(self.id, "", PROTOCOL_VERSION, self.incarnation))
+        else:
+            self._prove(hello)
         return hello
+
+    def secure_hello(self) -> Hello:
+        """Our certified Hello, with a fresh nonce (secure mode)."""
+        assert self.security is not None
+        return Hello(
+            self.id,
+            "",
+            PROTOCOL_VERSION,
+            self.incarnation,
+            self.security.identity.certificate,
+            self.security.nonce(NONCE_SIZE),
+        )
+
+    def _prove(self, theirs: Hello) -> None:
+        """The secure handshake after the target's Hello: its certificate checked, ours sent,
+        its proof checked (it accepted: role A), ours sent (we dialled: role D)."""
+        assert self.security is not None
+        try:
+            cert = self.security.check_hello(theirs)
+        except BadCertificate as exc:
+            raise CaseFailed(f"the target's hello: {exc}") from None
+        self.ctx.target_certificate = theirs.certificate
+        ours = self.secure_hello()
+        mark = self.mark()
+        self.send(ours)
+        proof = self.expect("the target's proof", lambda m: isinstance(m, Proof), since=mark)
+        assert isinstance(proof, Proof)
+        try:
+            Security.check_proof(cert, proof.signature, ours, theirs, b"A")
+        except BadSignature as exc:
+            raise CaseFailed(f"the target's proof: {exc}") from None
+        self.send(Proof(self.security.prove(ours, theirs, b"D")))
 
     def join(self) -> Advert:
         """Handshake, and advertise the target as our neighbour; the target's advert listing
@@ -274,6 +320,8 @@ class Fake:
         """Originate our next advert, listing ``neighbours``."""
         self.seq += 1
         advert = _advert(self.id, self.incarnation, self.seq, neighbours)
+        if self.security is not None:
+            advert = self.security.sign_advert(advert)
         self.send(Adverts([encode_advert(advert)]))
         return advert
 
@@ -319,6 +367,19 @@ class Context:
         self.source: str | None = None
         self.fakes: list[Fake] = []
         self._names = 0
+        #: secure mode: the authority that certifies the fakes, and the target's certificate
+        self.authority: Authority | None = None
+        self.trust: Trust | None = None
+        self.target_certificate: bytes | None = None
+
+    def security_for(self, member_id: str) -> Security | None:
+        """Secure mode: a fake's keys and a certificate for an hour (None in open mode)."""
+        if self.authority is None or self.trust is None:
+            return None
+        keys = MemberKeys.generate()
+        cert = self.authority.issue(member_id, keys, int(time.time()) + 3600)
+        encoded = msgspec.msgpack.encode(cert)
+        return Security(Identity(member_id, keys, encoded, self.trust))
 
     def next_source(self) -> None:
         """Dial from a loopback address no earlier case used (loopback targets only)."""
@@ -664,6 +725,11 @@ def _refused(ctx: Context, what: str, opening: bytes, after_hello: bool = False)
         f.join()
     f.send_bytes(opening)
     f.expect_close(what)
+    return _reason(f, what)
+
+
+def _reason(f: Fake, what: str) -> str:
+    """The reason of the Bye the target closed ``f``'s connection with."""
     byes = f.said(Bye)
     if not byes or not byes[-1].reason:
         raise CaseFailed(f"{what}: closed without a bye naming the reason")
@@ -706,6 +772,68 @@ def case_handshake_timeout(ctx: Context) -> str:
     return f"closed after {closed - start:.1f}s"
 
 
+def case_secure_handshake(ctx: Context) -> str:
+    f = ctx.fake()
+    advert = f.join()
+    assert ctx.trust is not None
+    try:
+        verify_advert(advert, ctx.trust)
+    except ProtocolError as exc:
+        raise CaseFailed(f"the target's advert: {exc}") from None
+    return "certificate and proof checked both ways; the target's advert signed"
+
+
+def case_secure_uncertified(ctx: Context) -> str:
+    hello = Hello(ctx.name("u"), "", PROTOCOL_VERSION, 1)
+    return _refused(ctx, "a hello without a certificate", encode_frame(hello))
+
+
+def case_secure_bad_proof(ctx: Context) -> str:
+    f = ctx.fake("bad")
+    f.expect("the target's hello", lambda m: isinstance(m, Hello), HANDSHAKE_WAIT)
+    f.send(f.secure_hello())
+    f.send(Proof(bytes(64)))
+    f.expect_close("a proof that is no signature of the transcript")
+    return _reason(f, "a bad proof")
+
+
+def case_secure_forged_advert(ctx: Context) -> str:
+    f = ctx.fake("bad")
+    f.join()
+    assert f.security is not None
+    signed = f.security.sign_advert(_advert(f.id, f.incarnation, f.seq + 1, [ctx.target_id]))
+    forged = msgspec.structs.replace(signed, signature=bytes(64))
+    f.send(Adverts([encode_advert(forged)]))
+    f.expect_close("an advert whose signature is not its origin's")
+    return _reason(f, "a forged advert")
+
+
+def case_secure_data(ctx: Context) -> str:
+    f = ctx.fake()
+    f.join()
+    assert f.security is not None and ctx.target_certificate is not None
+    target, certificate = ctx.target_id, ctx.target_certificate
+
+    def reliable(seq: int, mac: bytes | None) -> Data:
+        data = Data(f"{f.id}:{f.incarnation}:s{seq}", f.id, target, 64, [f.id], b"signed", None)
+        data.reliable = Reliable(f.incarnation, seq, 1)
+        data.mac = mac if mac is not None else f.security.seal_data(data, certificate)
+        return data
+
+    mark = f.mark()
+    f.send(reliable(1, None))
+    ack = f.expect("an ack of authenticated data", lambda m: isinstance(m, Ack), since=mark)
+    assert isinstance(ack, Ack)
+    if not f.security.ack_is_from(ack, certificate):
+        raise CaseFailed("the target's ack does not carry its code")
+    mark = f.mark()
+    f.send(reliable(2, bytes(16)))
+    f.sync()
+    if any(isinstance(m, Ack) for m in f.received(mark)):
+        raise CaseFailed("the target acknowledged data whose code does not check")
+    return "authenticated data acknowledged with the target's code; a forged code not"
+
+
 #: Every case, in the order they run: (name, what the spec wants, the case).
 CASES: list[tuple[str, str, Callable[[Context], str]]] = [
     ("hello", "the target says hello first, version 2", case_hello),
@@ -730,6 +858,18 @@ CASES: list[tuple[str, str, Callable[[Context], str]]] = [
     ("second-hello", "a second hello refused with a reason", case_second_hello),
     ("handshake-timeout", "a silent newcomer dropped", case_handshake_timeout),
 ]
+#: The cases against a target in secure mode (the tester certifies its fakes).
+SECURE_CASES: list[tuple[str, str, Callable[[Context], str]]] = [
+    (
+        "secure-handshake",
+        "certificates and proofs both ways; signed adverts",
+        case_secure_handshake,
+    ),
+    ("secure-uncertified", "an uncertified hello refused with a reason", case_secure_uncertified),
+    ("secure-bad-proof", "a bad proof refused with a reason", case_secure_bad_proof),
+    ("secure-forged-advert", "a forged advert refused with a reason", case_secure_forged_advert),
+    ("secure-data", "data and acks authenticated end to end", case_secure_data),
+]
 CASE_NAMES = [name for name, _, _ in CASES]
 
 
@@ -750,16 +890,22 @@ def run(
     *,
     timeout: float = 5.0,
     progress: Callable[[CaseResult], None] | None = None,
+    authority: Authority | None = None,
 ) -> Report:
     """Run the named ``cases`` (all by default) against the implementation at
-    ``host:port``; ``progress`` is told each result as it comes."""
-    unknown = sorted(set(cases or ()) - set(CASE_NAMES))
+    ``host:port``; ``progress`` is told each result as it comes. With the ``authority`` of the
+    target's network the target is in secure mode, and the secure cases run."""
+    every = CASES if authority is None else SECURE_CASES
+    known = [name for name, _, _ in every]
+    unknown = sorted(set(cases or ()) - set(known))
     if unknown:
-        raise PeerlabError(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASE_NAMES)}")
+        raise PeerlabError(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(known)}")
     check_target(host, port, timeout)
     ctx = Context(host, port, timeout)
+    if authority is not None:
+        ctx.authority, ctx.trust = authority, Trust(authority.network, time.time)
     report = Report(f"{host}:{port}")
-    for name, _, case in CASES:
+    for name, _, case in every:
         if cases and name not in cases:
             continue
         ctx.next_source()

@@ -9,7 +9,9 @@ import pytest
 from peerproc import LiveMember, free_port
 
 from peerlab.cli import main
-from peerlab.conformance import CASE_NAMES
+from peerlab.conformance import CASE_NAMES, SECURE_CASES
+
+SECURE_CASE_NAMES = [name for name, _, _ in SECURE_CASES]
 
 #: The cases that wait out the target's timeouts (about 4 and 5 seconds).
 TIMEOUT_CASES = ("dead-timeout", "handshake-timeout")
@@ -40,6 +42,25 @@ def test_peerlab_member_passes_the_quick_cases(member, tmp_path):
     assert [c["name"] for c in report["cases"]] == QUICK
     assert all(c["passed"] for c in report["cases"])
     assert member.proc.poll() is None  # the member went on through every bad input
+
+
+def test_a_secure_peerlab_member_passes_the_secure_cases(tmp_path):
+    keys = tmp_path / "keys"
+    assert main(["-q", "keys", "init-network", str(keys)]) == 0
+    assert main(["-q", "keys", "issue", str(keys), "--id", "target"]) == 0
+    member = LiveMember("target", (), "--keys", str(keys))
+    try:
+        member.wait_for("listening on")
+        done = conformance(member.address, "--keys", str(keys), "--json", "-")
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        assert [c["name"] for c in report["cases"]] == SECURE_CASE_NAMES
+        assert "(secure mode)" in done.stderr
+        # the open cases fail against it at once, by name: it admits certified members only
+        opened = conformance(member.address, "--cases", "database-exchange")
+        assert opened.returncode == 1 and "failed: database-exchange" in opened.stdout
+    finally:
+        member.close()
 
 
 @pytest.mark.slow
