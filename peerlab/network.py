@@ -21,6 +21,7 @@ from peerlab.faults import FaultReport
 from peerlab.routing import Route
 
 if TYPE_CHECKING:
+    from peerlab.linkmodel import LinkModel
     from peerlab.member import Member, MemberConfig
     from peerlab.scenario import Scenario
     from peerlab.trace import Tracer
@@ -104,6 +105,10 @@ class Network(Protocol):
 
     def connect(self, a: str, b: str) -> None:
         """Have ``a`` dial ``b``."""
+
+    def set_link(self, a: str, b: str, model: LinkModel) -> None:
+        """Time bytes between ``a`` and ``b`` by ``model`` from now on, on the connections
+        they hold and on those they open later."""
 
     # --- faults: each returns what it did ------------------------------------------------
     def link_down(self, a: str, b: str, *, silent: bool = False) -> FaultReport:

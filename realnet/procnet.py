@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from peerlab.console import log
 from peerlab.faults import FaultReport
+from peerlab.linkmodel import LinkModel
 from peerlab.member import Member, MemberConfig, running_member, take_running
 from peerlab.realnet.transport import format_address
 from peerlab.realnet.wallclock import WallClock
@@ -200,8 +201,8 @@ class ProcessNetwork(WallClock):
         self.members: dict[str, MemberProxy] = {}
         self.addresses: dict[str, str] = {}
         self.owners: dict[str, str] = {}
-        self.latency: dict[frozenset[str], float] = {}
-        self.default_latency = 0.0
+        self.links: dict[frozenset[str], LinkModel] = {}
+        self.defaults: LinkModel | None = None
         self.incarnations: dict[str, int] = {}
         self._stopped: dict[str, _Worker] = {}
         self._paused: dict[str, list[dict[str, Any]]] = {}  # member -> commands it missed
@@ -219,7 +220,7 @@ class ProcessNetwork(WallClock):
         time_scale: float = 1.0,
         member_class: type[Member] | None = None,
     ) -> ProcessNetwork:
-        """A network for a scenario, its links' latency emulated."""
+        """A network for a scenario, its links' models applied."""
         net = cls(
             scenario.seed,
             config=config,
@@ -228,10 +229,10 @@ class ProcessNetwork(WallClock):
             time_scale=time_scale,
             security=scenario.security,
         )
-        net.default_latency = scenario.defaults.latency
+        net.defaults = LinkModel.of(scenario.defaults)
         for link in scenario.links:
             if link.params != scenario.defaults:
-                net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
+                net.set_link(link.a, link.b, LinkModel.of(link.params))
         return net
 
     # --- plumbing ------------------------------------------------------------------------
@@ -290,9 +291,24 @@ class ProcessNetwork(WallClock):
         """A member's listen address."""
         return self.addresses[member_id]
 
-    def set_link(self, a: str, b: str, latency: float, bandwidth: float = 0.0) -> None:
-        """Emulate ``latency`` seconds between a and b (bandwidth is not emulated here)."""
-        self.latency[frozenset((a, b))] = latency
+    def set_link(self, a: str, b: str, model: LinkModel) -> None:
+        """Use ``model`` between ``a`` and ``b`` from now on, on the connections they hold
+        and on those they open later (each end's worker times the bytes it sends)."""
+        self.links[frozenset((a, b))] = model
+        for x, y in ((a, b), (b, a)):
+            if x in self.members:
+                self._tell(x, {"op": "links", "links": {y: model.to_dict()}})
+
+    def link_model(self, a: str, b: str) -> LinkModel | None:
+        """The model used between ``a`` and ``b``."""
+        return self.links.get(frozenset((a, b)), self.defaults)
+
+    def _tell(self, member_id: str, req: dict[str, Any]) -> Any:
+        """Send a command to a running member; a paused one gets it when it resumes."""
+        if member_id in self._paused:
+            self._paused[member_id].append(req)
+            return None
+        return self.request(member_id, req)
 
     def add_member(
         self, member_id: str, *, join: Iterable[str] = (), config: MemberConfig | None = None
@@ -351,11 +367,12 @@ class ProcessNetwork(WallClock):
         proxy = MemberProxy(self, member_id)
         self.members[member_id] = proxy
         links = {
-            next(iter(pair - {member_id})): s
-            for pair, s in self.latency.items()
+            next(iter(pair - {member_id})): model.to_dict()
+            for pair, model in self.links.items()
             if member_id in pair
         }
-        self.request(member_id, {"op": "latency", "links": links, "default": self.default_latency})
+        default = None if self.defaults is None else self.defaults.to_dict()
+        self.request(member_id, {"op": "links", "links": links, "default": default})
         self.request(member_id, {"op": "start", "join": [self.addresses[j] for j in join]})
         return proxy
 

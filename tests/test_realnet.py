@@ -11,6 +11,7 @@ import pytest
 
 from peerlab import trace as ev
 from peerlab.errors import UnknownMember
+from peerlab.linkmodel import LinkModel
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
 from peerlab.realnet import EventLoop, TcpLimits, TcpNetwork, TcpTransport
@@ -227,8 +228,8 @@ def test_peer_that_never_reads_is_disconnected(net):
 def test_link_latency_is_emulated_in_user_space(net):
     links = build(net, nx.path_graph(3))
     wait_converged(net, links)
-    net.set_link("m0", "m1", latency=0.08)
-    net.set_link("m1", "m2", latency=0.02)
+    net.set_link("m0", "m1", LinkModel(latency=0.08, bandwidth=0))
+    net.set_link("m1", "m2", LinkModel(latency=0.02, bandwidth=0))
     msg_id = net.call(lambda: net.members["m0"].send("m2", b"slow link"))
     assert net.run_until(
         lambda: any(
