@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from peerlab import trace as ev
+from peerlab.linkmodel import LinkModel
 from peerlab.network import Network
 from peerlab.oracle import Oracle
-from peerlab.scenario import Event, Scenario
+from peerlab.scenario import Event, LinkParams, Scenario
 from peerlab.trace import Tracer
 
 Pair = tuple[str, str]
@@ -72,13 +73,21 @@ class Director:
         self.instances: list[Any] = []  # every member life, for its counters
         self.ended: set[tuple[str, int]] = set()  # (member, incarnation) of lives that ended
         self._down_sends = 0
+        self._scenario = scenario
+        self._link_params: dict[Pair, LinkParams] = {}  # as set_link events left them
 
     def start(self, scenario: Scenario) -> None:
-        """Add the scenario's members and dial its links."""
-        for m in scenario.members:
-            self.instances.append(self.net.add_member(m))
-        for link in scenario.links:
-            self.net.connect(link.a, link.b)
+        """Add the scenario's members and dial its links, all at once in the members' context
+        (no member runs before the others are there, as in the simulator)."""
+        net = self.net
+
+        def build() -> None:
+            for m in scenario.members:
+                self.instances.append(net.add_member(m))
+            for link in scenario.links:
+                net.connect(link.a, link.b)
+
+        net.call(build)
 
     def apply(self, event: Event) -> None:
         """Apply one event (a kind of :data:`HANDLERS`)."""
@@ -96,10 +105,15 @@ class Director:
         if len(live) < 2:
             self.warnings.append(f"traffic at {event.at}s: fewer than two live members")
             return
-        payload = bytes(a["size"])
-        for _ in range(a["count"]):
-            src, dst = self.rng.sample(live, 2)
-            self.send(src, dst, payload, a["reliable"], event.at)
+        payload, reliable, net = bytes(a["size"]), a["reliable"], self.net
+        pairs = [self.rng.sample(live, 2) for _ in range(a["count"])]
+
+        def burst() -> None:  # all at once, as the simulator sends them
+            members = net.members
+            for src, dst in pairs:
+                members[src].send(dst, payload, reliable=reliable)
+
+        net.call(burst)
 
     def send(self, src: str, dst: str, payload: bytes, reliable: bool, at: float) -> None:
         """Have ``src`` send; a sender not running is traced as sending and dropping at once
@@ -168,6 +182,14 @@ class Director:
         self.truth.groups = {m: i for i, g in enumerate(groups) for m in g}
         self.net.partition(groups, one_way=event.args["one_way"])
 
+    def _set_link(self, event: Event) -> None:
+        a, b = event.args["between"]
+        key = pair(a, b)
+        params = self._link_params.get(key) or self._scenario.link_params(a, b)
+        given = {k: v for k, v in event.args.items() if k != "between"}
+        self._link_params[key] = params = replace(params, **given)
+        self.net.set_link(a, b, LinkModel.of(params))
+
     def _heal(self, event: Event) -> None:
         self.truth.groups = {}
         self.net.heal()
@@ -194,4 +216,5 @@ class Director:
         "resume": _pause_or_resume,
         "partition": _partition,
         "heal": _heal,
+        "set_link": _set_link,
     }

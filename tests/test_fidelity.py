@@ -1,0 +1,91 @@
+"""The link model means the same in every backend: a scenario's links, and their changes at
+run time, time the bytes alike in the simulator, on loopback TCP and across processes."""
+
+import random
+
+import pytest
+
+from peerlab.linkmodel import LaneState, LinkModel
+from peerlab.network import network_class
+from peerlab.runner import run
+from peerlab.scenario import load_scenario
+
+BACKENDS = ["sim", "real", "proc"]
+
+
+def test_writes_queue_behind_each_other_for_the_bandwidth_then_cross_the_latency():
+    model = LinkModel(latency=0.01, bandwidth=8_000)  # 1,000 bytes a second
+    lane, rng = LaneState(), random.Random(0)
+    assert model.arrival(lane, 1.0, 100, rng) == pytest.approx(1.11)
+    assert model.arrival(lane, 1.0, 100, rng) == pytest.approx(1.21)  # behind the first
+    assert model.arrival(lane, 5.0, 100, rng) == pytest.approx(5.11)  # the backlog drained
+
+
+def test_jitter_never_reorders_a_lane_and_loss_costs_whole_retransmission_timeouts():
+    rng = random.Random(1)
+    jittery, lane = LinkModel(latency=0.01, jitter=0.02, bandwidth=0), LaneState()
+    arrivals = [jittery.arrival(lane, i * 0.001, 10, rng) for i in range(500)]
+    assert arrivals == sorted(arrivals)
+    assert min(a - i * 0.001 for i, a in enumerate(arrivals)) >= 0.01
+    lossy = LinkModel(latency=0.01, loss=0.5, bandwidth=0)
+    extra = {round(lossy.arrival(LaneState(), 0.0, 10, rng) - 0.01, 9) for _ in range(100)}
+    assert extra == {0.0, lossy.rto}
+
+
+#: 1,000 bytes of payload: 100 ms on an 80 kbit/s link.
+BIG = "x" * 1000
+
+SET_LINK = f"""\
+name: set-link
+seed: 1
+defaults: {{latency: 10ms, bandwidth: 100Mbps}}
+members: [a, b]
+topology: {{links: [[a, b]]}}
+events:
+  - {{at: 0.5s, send: {{from: a, to: b, payload: before}}}}
+  - {{at: 0.6s, send: {{from: b, to: a, payload: before}}}}
+  - {{at: 0.8s, set_link: {{between: [a, b], latency: 60ms}}}}
+  - {{at: 1.0s, send: {{from: a, to: b, payload: after}}}}
+  - {{at: 1.1s, send: {{from: b, to: a, payload: after}}}}
+  - {{at: 1.3s, set_link: {{between: [a, b], latency: 10ms, bandwidth: 80kbps}}}}
+  - {{at: 1.5s, send: {{from: a, to: b, payload: {BIG}}}}}
+settle: 0.5s
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_link_mid_run_changes_latency_and_bandwidth_alike(backend):
+    result = run(load_scenario("set-link.yaml", text=SET_LINK), backend)
+    latency = [m["delivered_at"] - m["sent_at"] for m in result.messages]
+    assert len(result.delivered) == 5, result.messages
+    before, after, slow = latency[:2], latency[2:4], latency[4]
+    assert all(0.009 <= t < 0.014 for t in before), before
+    assert all(0.059 <= t < 0.064 for t in after), after
+    # a frame of 1,000 bytes of payload and its headers: over 100 ms at 80 kbit/s, plus 10 ms
+    assert 0.110 <= slow < 0.135, slow
+
+
+SLOW_LINKS = """\
+name: slow-links
+seed: 1
+defaults: {latency: 100ms, bandwidth: 100Mbps}
+members: [a, b, c]
+topology: {links: [[a, b], [b, c]]}
+settle: 1s
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_links_in_sim():
+    return run(load_scenario("slow-links.yaml", text=SLOW_LINKS), "sim")
+
+
+@pytest.mark.parametrize("backend", ["real", "proc"])
+def test_a_dial_costs_the_syn_s_way_in_real_backends_as_in_the_simulator(
+    backend, slow_links_in_sim
+):
+    result = run(load_scenario("slow-links.yaml", text=SLOW_LINKS), backend)
+    sim, real = (r.convergence[0]["converged_at"] for r in (slow_links_in_sim, result))
+    # the real backends look at their members every 20 ms (real) or 50 ms (proc)
+    poll = network_class(backend).poll_interval
+    assert abs(real - sim) <= 0.1 * sim + poll, (sim, real)
