@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from peerlab.errors import PeerlabError
@@ -38,6 +39,17 @@ BACKENDS: dict[str, str] = {
 
 class UnknownBackend(PeerlabError):
     """A backend name that is not in :data:`BACKENDS`."""
+
+
+@dataclass(frozen=True)
+class LoopLag:
+    """The worst stall of the loops members run on, since the clock started: how late a
+    member's timer ran (``seconds``, scenario time), on whose loop (``member``; None for the
+    one loop every member shares), and when it was due (``at``, scenario time)."""
+
+    seconds: float = 0.0
+    member: str | None = None
+    at: float | None = None
 
 
 class RunningMember(Protocol):
@@ -163,6 +175,10 @@ class Network(Protocol):
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in the members' context and return its result."""
+
+    def loop_lag(self) -> LoopLag:
+        """The worst stall of the members' loops since :meth:`start_clock` (none in a
+        simulation, where nothing takes time)."""
 
     def close(self) -> None:
         """Stop every member and release everything the network holds."""

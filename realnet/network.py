@@ -25,6 +25,7 @@ from peerlab.member import (
     running_member,
     take_running,
 )
+from peerlab.network import LoopLag
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
 from peerlab.realnet.wallclock import WallClock
@@ -158,6 +159,18 @@ class TcpNetwork(WallClock):
     def member_clock(self) -> float:
         """The loop's clock, which members read."""
         return self.loop.now()
+
+    def start_clock(self) -> None:
+        """Make now scenario time 0; the loop's stalls count from now."""
+        super().start_clock()
+        self.call(self.loop.take_lag)
+
+    def loop_lag(self) -> LoopLag:
+        """The worst stall of the one loop every member runs on since the clock started."""
+        seconds, at = self.call(self.loop.take_lag)
+        if not seconds:
+            return LoopLag()
+        return LoopLag(seconds / self.time_scale, None, round(self.scenario_time(at), 6))
 
     def run_until(
         self, predicate: Callable[[], bool], timeout: float, check_every: float = 0.005

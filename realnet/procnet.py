@@ -36,6 +36,7 @@ from peerlab.console import log
 from peerlab.faults import FaultReport
 from peerlab.linkmodel import LinkModel
 from peerlab.member import Member, MemberConfig, running_member, take_running
+from peerlab.network import LoopLag
 from peerlab.realnet.transport import format_address
 from peerlab.realnet.wallclock import WallClock
 from peerlab.realnet.worker import SECRET_ENV, worker_token
@@ -263,6 +264,23 @@ class ProcessNetwork(WallClock):
         for mid, proxy in list(self.members.items()):
             if mid not in self._paused:
                 proxy.update(self.request(mid, {"op": "snapshot"}))
+
+    def start_clock(self) -> None:
+        """Make now scenario time 0; the workers' stalls count from now."""
+        super().start_clock()
+        self._broadcast({"op": "lag"})
+
+    def loop_lag(self) -> LoopLag:
+        """The worst stall of any running worker's loop since the clock started (a paused
+        worker answers when it resumes: its stall then is the pause, not counted)."""
+        worst = LoopLag()
+        for mid in sorted(self.members):
+            if mid in self._paused:
+                continue
+            seconds, at = self.request(mid, {"op": "lag"})
+            if seconds / self.time_scale > worst.seconds:
+                worst = LoopLag(seconds / self.time_scale, mid, round(self.scenario_time(at), 6))
+        return worst
 
     def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
         """Refresh the proxies, then evaluate ``fn`` against them."""

@@ -86,6 +86,8 @@ class Worker:
         )
         self.transport.handler = self.member
         self.transport.start()
+        # a SIGSTOP (pause, power-off) is a fault, not a stall: timers it held up are not late
+        signal.signal(signal.SIGCONT, lambda *_: self.loop.forgive_lag())
         self.loop.selector.register(self.control, 1, self._on_control)  # EVENT_READ
         self._write({"ready": member_id, "address": self.transport.listen_address})
 
@@ -149,6 +151,9 @@ class Worker:
                 "frames": dict(m.counters.frames_sent),
                 "bytes": dict(m.counters.bytes_sent),
             }
+        elif op == "lag":
+            seconds, at = self.loop.take_lag()
+            return [seconds, at + self.loop.t0]
         elif op == "leave":
             m.leave()
         elif op == "stop":

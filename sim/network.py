@@ -23,6 +23,7 @@ from peerlab.member import (
     running_member,
     take_running,
 )
+from peerlab.network import LoopLag
 from peerlab.sim.clock import Clock
 from peerlab.sim.events import Arrival
 from peerlab.sim.links import FIN, RST, Pipe
@@ -144,6 +145,10 @@ class SimNetwork:
 
     def close(self) -> None:
         """Nothing to release in a simulation."""
+
+    def loop_lag(self) -> LoopLag:
+        """No loop ever runs late in a simulation."""
+        return LoopLag()
 
     def schedule(self, delay: float, fn: Callable[[], None]) -> None:
         """Call ``fn`` after ``delay`` simulated seconds."""

@@ -2,10 +2,12 @@
 run time, time the bytes alike in the simulator, on loopback TCP and across processes."""
 
 import random
+import time
 
 import pytest
 
 from peerlab.linkmodel import LaneState, LinkModel
+from peerlab.member import Member
 from peerlab.network import network_class
 from peerlab.runner import run
 from peerlab.scenario import load_scenario
@@ -89,3 +91,56 @@ def test_a_dial_costs_the_syn_s_way_in_real_backends_as_in_the_simulator(
     # the real backends look at their members every 20 ms (real) or 50 ms (proc)
     poll = network_class(backend).poll_interval
     assert abs(real - sim) <= 0.1 * sim + poll, (sim, real)
+
+
+QUIET = """\
+name: quiet
+seed: 1
+defaults: {latency: 5ms}
+members: [a, b, c]
+topology: {links: [[a, b], [b, c]]}
+events:
+  - {at: 0.5s, send: {from: a, to: c}}
+  - {at: 1.5s, send: {from: c, to: a}}
+settle: 0.5s
+"""
+
+
+class StallingMember(Member):
+    """Member ``a`` holds its loop for 400 ms at 1 s, as a loop too busy to keep time would."""
+
+    def start(self, join=()) -> None:
+        super().start(join)
+        if self.id == "a":
+            self.transport.call_later(1.0, lambda: time.sleep(0.4))
+
+
+@pytest.mark.parametrize("backend", ["sim", "real"])
+def test_a_run_that_keeps_time_says_so(backend):
+    result = run(load_scenario("quiet.yaml", text=QUIET), backend)
+    assert result.timing_ok, result.timing
+    assert not [w for w in result.warnings if w.startswith("timing")]
+    applied = [e["applied_at"] - e["at"] for e in result.events]
+    assert all(0 <= lag <= result.timing["tolerance"] for lag in applied), result.events
+
+
+def test_a_stalled_loop_marks_the_run_as_not_keeping_time_and_names_the_stall():
+    result = run(load_scenario("quiet.yaml", text=QUIET), "real", member_class=StallingMember)
+    assert not result.timing_ok
+    # the timers due in the stall ran late by up to its length: a keepalive is due every 150 ms
+    assert 0.25 <= result.timing["loop_lag"] <= 0.45, result.timing
+    (warning,) = [w for w in result.warnings if w.startswith("timing")]
+    assert "the members' loop ran a timer" in warning and "ms late at 1" in warning, warning
+    assert len(result.delivered) == 2  # late, not wrong
+
+
+def test_an_overloaded_proc_run_is_not_reported_clean():
+    # one burst of 300 messages: the parent hands each to its member's process in turn
+    text = QUIET.replace(
+        "  - {at: 1.5s, send: {from: c, to: a}}\n",
+        "  - {at: 1.5s, send: {from: c, to: a}}\n  - {at: 1s, traffic: {count: 300}}\n",
+    )
+    result = run(load_scenario("busy.yaml", text=text), "proc")
+    assert not result.timing_ok and result.timing["event_lag"] > result.timing["tolerance"]
+    (warning,) = [w for w in result.warnings if w.startswith("timing")]
+    assert "traffic x300 at 1s was applied" in warning, warning
