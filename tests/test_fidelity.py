@@ -3,16 +3,18 @@ run time, time the bytes alike in the simulator, on loopback TCP and across proc
 
 import random
 import time
+from pathlib import Path
 
 import pytest
 
 from peerlab.linkmodel import LaneState, LinkModel
 from peerlab.member import Member
 from peerlab.network import network_class
-from peerlab.runner import run
+from peerlab.runner import latency_stats, run
 from peerlab.scenario import load_scenario
 
 BACKENDS = ["sim", "real", "proc"]
+MIX = Path(__file__).parent.parent / "benchmarks" / "fidelity" / "mix.yaml"
 
 
 def test_writes_queue_behind_each_other_for_the_bandwidth_then_cross_the_latency():
@@ -61,10 +63,11 @@ def test_set_link_mid_run_changes_latency_and_bandwidth_alike(backend):
     latency = [m["delivered_at"] - m["sent_at"] for m in result.messages]
     assert len(result.delivered) == 5, result.messages
     before, after, slow = latency[:2], latency[2:4], latency[4]
-    assert all(0.009 <= t < 0.014 for t in before), before
-    assert all(0.059 <= t < 0.064 for t in after), after
+    # a real relay adds its own work (a millisecond or so, more on a busy machine)
+    assert all(0.009 <= t < 0.020 for t in before), before
+    assert all(0.059 <= t < 0.070 for t in after), after
     # a frame of 1,000 bytes of payload and its headers: over 100 ms at 80 kbit/s, plus 10 ms
-    assert 0.110 <= slow < 0.135, slow
+    assert 0.110 <= slow < 0.140, slow
 
 
 SLOW_LINKS = """\
@@ -144,3 +147,13 @@ def test_an_overloaded_proc_run_is_not_reported_clean():
     assert not result.timing_ok and result.timing["event_lag"] > result.timing["tolerance"]
     (warning,) = [w for w in result.warnings if w.startswith("timing")]
     assert "traffic x300 at 1s was applied" in warning, warning
+
+
+def test_real_latency_is_the_simulator_s_with_jitter_a_bottleneck_in_bursts_and_loss():
+    scenario = load_scenario(MIX)
+    sim, real = run(scenario, "sim"), run(scenario, "real")
+    assert real.timing_ok, real.timing
+    expected, got = latency_stats(sim), latency_stats(real)
+    assert expected["p99"] > 0.2  # the tail is lost segments' retransmission timeouts
+    for p in ("median", "p99"):
+        assert abs(got[p] - expected[p]) <= 0.1 * expected[p], (p, expected, got)
