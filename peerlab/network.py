@@ -118,6 +118,9 @@ class Network(Protocol):
     def connect(self, a: str, b: str) -> None:
         """Have ``a`` dial ``b``."""
 
+    def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Have each running ``(src, dst, payload, reliable)`` send, all at once."""
+
     def set_link(self, a: str, b: str, model: LinkModel) -> None:
         """Time bytes between ``a`` and ``b`` by ``model`` from now on, on the connections
         they hold and on those they open later."""

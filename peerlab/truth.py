@@ -105,22 +105,16 @@ class Director:
         if len(live) < 2:
             self.warnings.append(f"traffic at {event.at}s: fewer than two live members")
             return
-        payload, reliable, net = bytes(a["size"]), a["reliable"], self.net
+        payload, reliable = bytes(a["size"]), a["reliable"]
         pairs = [self.rng.sample(live, 2) for _ in range(a["count"])]
-
-        def burst() -> None:  # all at once, as the simulator sends them
-            members = net.members
-            for src, dst in pairs:
-                members[src].send(dst, payload, reliable=reliable)
-
-        net.call(burst)
+        self.net.send_burst([(src, dst, payload, reliable) for src, dst in pairs])
 
     def send(self, src: str, dst: str, payload: bytes, reliable: bool, at: float) -> None:
         """Have ``src`` send; a sender not running is traced as sending and dropping at once
         (``sender_down``), so the results hold every message the scenario sent."""
         net = self.net
         if src in net.members:
-            net.call(lambda: net.members[src].send(dst, payload, reliable=reliable))
+            net.send_burst([(src, dst, payload, reliable)])
             return
         self._down_sends += 1
         msg_id = f"{src}:down:{self._down_sends}"

@@ -160,6 +160,15 @@ class TcpNetwork(WallClock):
         """The loop's clock, which members read."""
         return self.loop.now()
 
+    def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Have each running ``(src, dst, payload, reliable)`` send, in one pass of the loop."""
+
+        def burst() -> None:
+            for src, dst, payload, reliable in sends:
+                self.members[src].send(dst, payload, reliable=reliable)
+
+        self.call(burst)
+
     def start_clock(self) -> None:
         """Make now scenario time 0; the loop's stalls count from now."""
         super().start_clock()

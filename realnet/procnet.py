@@ -140,7 +140,15 @@ class _Worker:
         self.replies.put(ConnectionError(f"worker {self.id} closed its control channel"))
 
     def request(self, req: dict[str, Any], timeout: float) -> Any:
+        self.post(req)
+        return self.answer(timeout)
+
+    def post(self, req: dict[str, Any]) -> None:
+        """Send a command; its answer is the next :meth:`answer` not yet taken."""
         self.sock.sendall(json.dumps(req).encode() + b"\n")
+
+    def answer(self, timeout: float) -> Any:
+        """The answer to the earliest command posted and not yet answered."""
         reply = self.replies.get(timeout=timeout)
         if isinstance(reply, Exception):
             raise reply
@@ -264,6 +272,22 @@ class ProcessNetwork(WallClock):
         for mid, proxy in list(self.members.items()):
             if mid not in self._paused:
                 proxy.update(self.request(mid, {"op": "snapshot"}))
+
+    def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Have each running ``(src, dst, payload, reliable)`` send: every command goes out
+        before any answer is awaited, so the workers send at once, not one round trip apart
+        (a paused member sends when it resumes)."""
+        waiting = []
+        for src, dst, payload, reliable in sends:
+            req = {"op": "send", "dst": dst, "reliable": reliable}
+            req["payload"] = payload.decode("latin-1")
+            if src in self._paused:
+                self._paused[src].append(req)
+            else:
+                self.workers[src].post(req)
+                waiting.append(self.workers[src])
+        for worker in waiting:
+            worker.answer(10.0)
 
     def start_clock(self) -> None:
         """Make now scenario time 0; the workers' stalls count from now."""

@@ -146,6 +146,12 @@ class SimNetwork:
     def close(self) -> None:
         """Nothing to release in a simulation."""
 
+    def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Have each running ``(src, dst, payload, reliable)`` send, at this simulated instant."""
+        members = self.members
+        for src, dst, payload, reliable in sends:
+            members[src].send(dst, payload, reliable=reliable)
+
     def loop_lag(self) -> LoopLag:
         """No loop ever runs late in a simulation."""
         return LoopLag()

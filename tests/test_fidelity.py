@@ -138,15 +138,15 @@ def test_a_stalled_loop_marks_the_run_as_not_keeping_time_and_names_the_stall():
 
 
 def test_an_overloaded_proc_run_is_not_reported_clean():
-    # one burst of 300 messages: the parent hands each to its member's process in turn
+    # one burst of 1,000 messages: more than the parent can hand its workers in 50 ms
     text = QUIET.replace(
         "  - {at: 1.5s, send: {from: c, to: a}}\n",
-        "  - {at: 1.5s, send: {from: c, to: a}}\n  - {at: 1s, traffic: {count: 300}}\n",
+        "  - {at: 1.5s, send: {from: c, to: a}}\n  - {at: 1s, traffic: {count: 1000}}\n",
     )
     result = run(load_scenario("busy.yaml", text=text), "proc")
     assert not result.timing_ok and result.timing["event_lag"] > result.timing["tolerance"]
     (warning,) = [w for w in result.warnings if w.startswith("timing")]
-    assert "traffic x300 at 1s was applied" in warning, warning
+    assert "traffic x1000 at 1s was applied" in warning, warning
 
 
 def test_real_latency_is_the_simulator_s_with_jitter_a_bottleneck_in_bursts_and_loss():
