@@ -47,7 +47,7 @@ def member_process(name, port, join, count, mode, out, done, security="open") ->
     in the loop, C's stamps or None)`` on ``out``. C's stamps are (received, sent) times: of
     every message in latency mode; in throughput mode, like the bare sink, only the arrival
     times of the first and the last message. ``security="signed"`` runs the members in secure
-    mode (a network made from seed 0)."""
+    mode (a network made from seed 0), ``"tls"`` in secure mode over TLS."""
     loop = EventLoop(name)
     stamps: list[tuple[float, float]] = []
     got = [0]
@@ -59,12 +59,16 @@ def member_process(name, port, join, count, mode, out, done, security="open") ->
         if got[0] == count:
             loop.request_stop()
 
+    credentials = None if security == "open" else RunCredentials(0, time.time, simulated=False)
     t = TcpTransport(
-        loop, "127.0.0.1", port, name=name, limits=TcpLimits(max_write_buffer=64 << 20)
+        loop,
+        "127.0.0.1",
+        port,
+        name=name,
+        limits=TcpLimits(max_write_buffer=64 << 20),
+        tls=credentials.tls(name) if security == "tls" else None,
     )
-    identity = None
-    if security == "signed":
-        identity = RunCredentials(0, time.time, simulated=False).identity(name)
+    identity = credentials and credentials.identity(name)
     m = Member(
         name,
         t,

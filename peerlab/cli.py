@@ -333,6 +333,12 @@ def _cmd_member(args: argparse.Namespace) -> int:
         if _address("--join", address) == listen:
             raise PeerlabError(f"--join: {address} is this member's own --listen address")
     options = {"verbosity": args.verbosity, "redial": args.redial, "identity": _identity(args)}
+    if args.tls:
+        if args.keys is None:
+            raise PeerlabError("--tls: needs --keys (TLS certificates come from the network)")
+        from peerlab.identity import KeyDir
+
+        options["tls"] = KeyDir(args.keys).tls(args.id)
     if args.target_degree:
         from peerlab.member import MemberConfig
 
@@ -346,6 +352,35 @@ def _cmd_member(args: argparse.Namespace) -> int:
     return run_peer(
         args.id, args.listen, args.join, sys.stdin, interactive, args.run_for, **options
     )
+
+
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    from peerlab import conformance
+
+    host, port = _address("TARGET", args.target)
+    _file_or_stdout(args.json, "--json")
+    # with the JSON report on standard output, the table goes to standard error
+    out = sys.stderr if args.json == STDOUT else sys.stdout
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
+    wanted = {name: what for name, what, _ in conformance.CASES}
+    rows = table("case", "result", ">seconds", "detail")
+
+    def told(result: conformance.CaseResult) -> None:
+        verdict = "pass" if result.passed else "FAIL"
+        print(f"{verdict}  {result.name}: {result.detail}", file=out, flush=True)
+
+    report = conformance.run(host, port, cases, progress=told if args.verbosity > 0 else None)
+    for result in report.cases:
+        verdict = "pass" if result.passed else "FAIL"
+        detail = result.detail if not result.passed else wanted[result.name]
+        rows.add_row(result.name, verdict, f"{result.seconds:.2f}", detail)
+    failed = [c.name for c in report.cases if not c.passed]
+    summary = f"{len(report.cases) - len(failed)}/{len(report.cases)} cases passed"
+    print(render(rows), file=out)
+    print(summary + (f"; failed: {', '.join(failed)}" if failed else "") + " (open mode)", file=out)
+    if args.json is not None:
+        _write(args.json, json.dumps(report.as_json(), indent=1) + "\n")
+    return 1 if failed else 0
 
 
 def _identity(args: argparse.Namespace):
@@ -624,6 +659,11 @@ def build_parser() -> argparse.ArgumentParser:
         "key (network.pub) and revocation list, as 'peerlab keys' writes them",
     )
     p.add_argument(
+        "--tls",
+        action="store_true",
+        help="with --keys: encrypt links with TLS 1.3 (certificates ID.pem and network.pem)",
+    )
+    p.add_argument(
         "--run-for",
         type=_seconds,
         metavar="SECONDS",
@@ -644,6 +684,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="also dial members learned from the network while fewer than N are neighbours",
     )
     p.set_defaults(func=_cmd_member)
+
+    p = command(
+        "conformance",
+        help="check an implementation of the wire protocol listening at HOST:PORT",
+        description="Scripted exchanges from docs/protocol.md (open mode) against any "
+        "implementation listening at TARGET, as fake members on raw sockets (from their own "
+        "127.0.x.y addresses when the target is on loopback): a pass/fail table, exit 1 if "
+        "any case fails.",
+    )
+    p.add_argument("target", metavar="TARGET", help="HOST:PORT of the implementation to test")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
+    p.add_argument(
+        "--cases", metavar="NAMES", help="comma-separated case names to run (default: all)"
+    )
+    p.set_defaults(func=_cmd_conformance)
 
     p = command("plot", help="draw a scenario (run in sim first) or a results file")
     p.add_argument("input", metavar="SCENARIO_OR_RESULTS")

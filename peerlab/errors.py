@@ -50,6 +50,11 @@ class TooManyMembers(RemoteProtocolError):
     """An advert named a member id beyond the number of ids this process will track."""
 
 
+class TooManyNames(RemoteProtocolError):
+    """A peer named more member ids this process had never seen than its budget allows (ids
+    invented to fill a member's memory)."""
+
+
 class HandshakeError(RemoteProtocolError):
     """The peer's handshake was missing, late, or incompatible."""
 

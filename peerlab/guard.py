@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from peerlab.errors import TooManyNames
+
 
 def host_of(address: str) -> str:
     """The part of a remote address that names the peer's machine: ``127.0.0.5`` of
@@ -20,6 +22,36 @@ def host_of(address: str) -> str:
     if not sep or not port.isdigit():
         return address
     return host.strip("[]")
+
+
+class NameBudget:
+    """How many member ids never seen before one peer may still make this process number: up
+    to ``size``, regained at ``rate`` a second (a network's churn brings new ids slowly; a peer
+    inventing them to fill memory brings them all at once)."""
+
+    __slots__ = ("at", "left", "peer", "rate", "size")
+
+    def __init__(self, peer: str, size: int, rate: float, now: float) -> None:
+        self.peer = peer
+        self.size = size
+        self.rate = rate
+        self.left = float(size)
+        self.at = now
+
+    def refill(self, now: float) -> None:
+        """Regain what the time since the last refill allows."""
+        self.left = min(self.size, self.left + (now - self.at) * self.rate)
+        self.at = now
+
+    def take(self, new: int, origin: str) -> None:
+        """Spend ``new`` ids on an advert of ``origin``; :class:`TooManyNames` if they are more
+        than what is left."""
+        if new > self.left:
+            raise TooManyNames(
+                f"{self.peer!r} named {new} new member ids in the advert of {origin!r}, with "
+                f"{int(self.left)} left of its budget of {self.size}"
+            )
+        self.left -= new
 
 
 @dataclass(slots=True)
@@ -35,6 +67,9 @@ HANDSHAKE_TIMEOUT = 10  # a connection that never said Hello
 SLOW_FRAME = 25  # a frame dripped in slower than the minimum rate
 HOARDING = 25  # holding more buffered bytes than any other while the budget ran out
 LIED_ADDRESS = 50  # an address advertised for a member that answered as another
+
+#: New member ids a second a peer's :class:`NameBudget` regains.
+NAME_REFILL = 100.0
 
 
 class Standing:

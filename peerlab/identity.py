@@ -13,7 +13,9 @@ is the ``cryptography`` library's; nothing here is hand-rolled.
 
 On disk (``peerlab keys``): ``network.pub`` (the network key, hex), ``network.key`` (its private
 key, PEM, owner-only), ``ID.key`` (a member's two private keys, PEM, owner-only), ``ID.cert``
-and ``revoked`` (msgpack). Private key files readable by anyone but their owner are refused.
+and ``revoked`` (msgpack), and for TLS (:mod:`peerlab.tls`) the X.509 certificates
+``network.pem`` and ``ID.pem``. Private key files readable by anyone but their owner are
+refused.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import ssl
 import stat
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from peerlab.errors import HandshakeError, PeerlabError
+from peerlab.tls import TlsContexts, member_pem, network_pem
 from peerlab.wire import MemberId
 
 DOMAIN_CERTIFICATE: Final = b"peerlab-certificate-v1"
@@ -279,6 +284,8 @@ class RunCredentials:
         self.authority = Authority.generate(f"{seed}:authority".encode())
         self.trust = Trust(self.authority.network, clock)
         self._identities: dict[str, Identity] = {}
+        self._tls: dict[str, TlsContexts] = {}
+        self._tls_files: tempfile.TemporaryDirectory | None = None
 
     def identity(self, member_id: str) -> Identity:
         """Member ``member_id``'s identity in this run."""
@@ -290,6 +297,27 @@ class RunCredentials:
             identity = Identity(member_id, keys, msgspec.msgpack.encode(cert), self.trust, rng)
             self._identities[member_id] = identity
         return identity
+
+    def tls(self, member_id: str) -> TlsContexts:
+        """Member ``member_id``'s TLS contexts in this run (their files live in a private
+        temporary folder while the process does)."""
+        contexts = self._tls.get(member_id)
+        if contexts is None:
+            if self._tls_files is None:
+                self._tls_files = tempfile.TemporaryDirectory(prefix="peerlab-tls-")
+                folder = Path(self._tls_files.name)
+                (folder / "network.pem").write_bytes(network_pem(self.authority.key))
+            folder = Path(self._tls_files.name)
+            keys = self.identity(member_id).keys
+            (folder / f"{member_id}.pem").write_bytes(
+                member_pem(self.authority.key, member_id, keys.sign.public_key(), RUN_EXPIRY)
+            )
+            _write_private(folder / f"{member_id}.key", _pem(keys.sign))
+            contexts = TlsContexts.load(
+                folder / "network.pem", folder / f"{member_id}.pem", folder / f"{member_id}.key"
+            )
+            self._tls[member_id] = contexts
+        return contexts
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -338,6 +366,7 @@ class KeyDir:
         authority = Authority.generate()
         _write_private(self.path / "network.key", _pem(authority.key))
         (self.path / "network.pub").write_text(authority.network.hex() + "\n")
+        (self.path / "network.pem").write_bytes(network_pem(authority.key))
         return authority
 
     def authority(self) -> Authority:
@@ -366,6 +395,9 @@ class KeyDir:
         cert = authority.issue(member_id, keys, expires)
         keys.save(self.path / f"{member_id}.key")
         (self.path / f"{member_id}.cert").write_bytes(msgspec.msgpack.encode(cert))
+        (self.path / f"{member_id}.pem").write_bytes(
+            member_pem(authority.key, member_id, keys.sign.public_key(), expires)
+        )
         return cert
 
     def revoke(self, member_id: str, now: int) -> Revocations:
@@ -397,6 +429,19 @@ class KeyDir:
         if cert.sign_key != keys.sign_key or cert.dh_key != keys.dh_key:
             raise KeyFileError(f"{member_id}.cert is not for the keys in {member_id}.key")
         return Identity(member_id, keys, certificate, trust)
+
+    def tls(self, member_id: str) -> TlsContexts:
+        """Member ``member_id``'s TLS contexts from the certificates kept here."""
+        key = self.path / f"{member_id}.key"
+        _read_private(key)
+        files = [self.path / "network.pem", self.path / f"{member_id}.pem"]
+        for path in files:
+            if not path.exists():
+                raise KeyFileError(f"{path}: no TLS certificate here (issue {member_id!r} again)")
+        try:
+            return TlsContexts.load(*files, key)
+        except (ssl.SSLError, OSError) as exc:
+            raise KeyFileError(f"{self.path}: cannot use the TLS certificates: {exc}") from None
 
     def _has(self, name: str) -> bool:
         return (self.path / name).exists()

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from peerlab.errors import TooManyMembers
+from peerlab.guard import NameBudget
 from peerlab.secure import verify_advert
 from peerlab.wire import MAX_INCARNATION, MAX_SEQ, Advert, decode_advert, encode_advert
 
@@ -89,8 +90,10 @@ class MemberIndex:
         """The number of ``member_id`` if it has one."""
         return self._numbers.get(member_id)
 
-    def admit(self, advert: Advert) -> None:
-        """Raise :class:`TooManyMembers` if numbering a peer's advert would pass ``max_size``.
+    def admit(self, advert: Advert, budget: NameBudget | None = None) -> None:
+        """Raise :class:`TooManyMembers` if numbering a peer's advert would pass ``max_size``,
+        and :class:`~peerlab.errors.TooManyNames` if its new ids are more than the sending
+        peer's ``budget`` has left (which they are taken from).
 
         Numbers are never reused, so without this a peer inventing ids could grow the index,
         and every database's lists with it, without bound.
@@ -102,6 +105,8 @@ class MemberIndex:
                 f"advert of {advert.origin!r} names {new} new member ids; this process tracks "
                 f"at most {self.max_size} and already knows {len(self.ids)}"
             )
+        if budget is not None and new:
+            budget.take(new, advert.origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +136,10 @@ class AdvertCache:
     Many members of one process may share a cache: an advert that reaches every member of a large
     simulated network is then decoded and stored once, not once per member. The cache also holds
     the :class:`MemberIndex` its records are numbered in, so every database that takes records
-    from one cache must be built on it. The record store is bounded; when full it starts afresh
-    (records already held by databases stay valid).
+    from one cache must be built on it. The record store is bounded, in records and in the
+    neighbours they list together (what a record's memory grows with: a peer sending adverts a
+    database will refuse must not fill it); when full it starts afresh (records already held by
+    databases stay valid).
 
     When numbering an advert would pass the index's size, the cache first :meth:`compacts
     <compact>` it: members named only by adverts no database holds (ones refused, or aged out)
@@ -141,10 +148,16 @@ class AdvertCache:
     """
 
     def __init__(
-        self, max_size: int = 1_000_000, max_members: int = 1_000_000, trust: Trust | None = None
+        self,
+        max_size: int = 1_000_000,
+        max_members: int = 1_000_000,
+        trust: Trust | None = None,
+        max_listed: int = 200_000,
     ) -> None:
         self.max_size = max_size
         self.max_members = max_members
+        self.max_listed = max_listed
+        self._listed = 0  # neighbours listed by the records stored
         #: In secure mode, the network's trust: an advert must be signed by its origin under a
         #: certificate the network vouches for (each distinct advert is verified once).
         self.trust = trust
@@ -161,11 +174,11 @@ class AdvertCache:
         """A record for an advert of our own making (encoded here, not cached)."""
         return self._numbered(advert, encode_advert(advert))
 
-    def decode(self, raw: bytes | msgspec.Raw) -> AdvertRecord:
+    def decode(self, raw: bytes | msgspec.Raw, budget: NameBudget | None = None) -> AdvertRecord:
         """The record for an encoded advert from a peer.
 
-        Raises ``MalformedMessage`` if it is invalid and ``TooManyMembers`` if it would take the
-        index past its size.
+        Raises ``MalformedMessage`` if it is invalid, ``TooManyMembers`` if it would take the
+        index past its size and ``TooManyNames`` if its new ids pass the peer's ``budget``.
         """
         key = bytes(raw)
         record = self._records.get(key)
@@ -176,18 +189,22 @@ class AdvertCache:
         if self.trust is not None:
             verify_advert(advert, self.trust)
         try:
-            self.index.admit(advert)
+            self.index.admit(advert, budget)
         except TooManyMembers:
             if not self.compact():
                 raise
-            self.index.admit(advert)  # raises again if even the compacted index has no room
+            self.index.admit(advert, budget)  # raises again if the compacted index has no room
         record = self._numbered(advert, msgspec.Raw(key))
-        if len(self._records) >= self.max_size:
+        if len(self._records) >= self.max_size or self._listed > self.max_listed:
             self._records.clear()
+            self._listed = 0
         self._records[key] = record
+        self._listed += len(record.numbers)
         return record
 
-    def decode_all(self, raws: Iterable[bytes | msgspec.Raw]) -> list[AdvertRecord]:
+    def decode_all(
+        self, raws: Iterable[bytes | msgspec.Raw], budget: NameBudget | None = None
+    ) -> list[AdvertRecord]:
         """:meth:`decode` for a batch, with the cache lookups done without a call per advert."""
         keys = list(map(bytes, raws))
         records = list(map(self._records.get, keys))
@@ -195,7 +212,7 @@ class AdvertCache:
             compactions = self.compactions
             for i, record in enumerate(records):
                 if record is None:
-                    records[i] = self.decode(keys[i])
+                    records[i] = self.decode(keys[i], budget)
             if self.compactions != compactions:  # the batch's earlier records were renumbered
                 records = [self.decode(key) for key in keys]
         return records
@@ -229,6 +246,7 @@ class AdvertCache:
                 if key not in rebuilt:
                     rebuilt[key] = self._numbered(record.advert, record.raw)
         self._records = rebuilt
+        self._listed = sum(len(record.numbers) for record in rebuilt.values())
         self.compactions += 1
         for db in databases:
             db.renumber(old, rebuilt)
@@ -308,7 +326,8 @@ class LinkStateDB:
         incarnation: int = 0,
         max_entries: int = 100_000,
         max_neighbours: int = 1024,
-        max_claims: int = 500_000,
+        max_claims: int = 100_000,
+        max_claims_per_peer: int = 50_000,
         max_origins_per_peer: int = 25_000,
         cache: AdvertCache | None = None,
         sign: Callable[[Advert], Advert] | None = None,
@@ -323,12 +342,15 @@ class LinkStateDB:
         self.max_entries = max_entries
         self.max_neighbours = max_neighbours
         self.max_claims = max_claims
+        self.max_claims_per_peer = max_claims_per_peer
         self.max_origins_per_peer = max_origins_per_peer
-        #: What a peer may make us hold: the neighbours listed by every advert held, and how
-        #: many origins each peer introduced (first told us of), by origin number.
+        #: What a peer may make us hold: the neighbours listed by every advert held, how many
+        #: origins each peer introduced (first told us of), by origin number, and how many
+        #: neighbours the adverts of the origins each peer introduced list.
         self.claims = 0
         self._introducer: dict[int, str] = {}
         self._introduced: Counter[str] = Counter()
+        self._introduced_claims: Counter[str] = Counter()
         #: Called after a compaction renumbered this database (route trees are stale then).
         self.on_renumber: Callable[[], None] | None = None
         # by member number, lists rather than dicts: a large simulated network holds one of each
@@ -427,9 +449,11 @@ class LinkStateDB:
         index = self.cache.index
         new = index.number
         held = [(record, bytes(record.raw)) for record in self.held_records()]
+        self._introducer = {new(old.ids[n]): peer for n, peer in self._introducer.items()}
         self.index, self._ids = index, index.ids
         self._held, self._claimed, self._listed = [], [], []
         self.claims = 0
+        self._introduced_claims = Counter()
         self._grow()
         for record, key in held:
             self._hold(new(record.advert.origin), records[key])
@@ -437,7 +461,6 @@ class LinkStateDB:
         self.me = self.own.origin
         self._hold(self.me, self.own)
         self._flushed = {new(old.ids[n]) for n in self._flushed}
-        self._introducer = {new(old.ids[n]): peer for n, peer in self._introducer.items()}
         if self.on_renumber is not None:
             self.on_renumber()
 
@@ -523,10 +546,20 @@ class LinkStateDB:
         listed = len(record.numbers)
         if listed > self.max_neighbours:
             return f"advert of {origin!r} lists {listed} neighbours (max {self.max_neighbours})"
-        if self.claims + listed - (len(held.numbers) if held else 0) > self.max_claims:
+        more = listed - (len(held.numbers) if held else 0)
+        if self.claims + more > self.max_claims:
             return (
                 f"advert of {origin!r} would take the neighbours listed by adverts held past "
                 f"{self.max_claims}"
+            )
+        introducer = sender if held is None else self._introducer.get(record.origin)
+        if (
+            introducer is not None
+            and self._introduced_claims[introducer] + more > self.max_claims_per_peer
+        ):
+            return (
+                f"advert of {origin!r} would take the neighbours listed by the members "
+                f"{introducer!r} introduced past {self.max_claims_per_peer}"
             )
         if (
             held is None
@@ -542,6 +575,7 @@ class LinkStateDB:
     def _introduced_by(self, origin: int, sender: str) -> None:
         self._introducer[origin] = sender
         self._introduced[sender] += 1
+        self._introduced_claims[sender] += len(self._claimed[origin])
 
     def absorb(self, records: Iterable[AdvertRecord], sender: str | None = None) -> Absorbed:
         """:meth:`offer` each record of a batch from ``sender``, without working out edge
@@ -555,11 +589,19 @@ class LinkStateDB:
         held, claimed, listed = self._held, self._claimed, self._listed
         me, max_entries, max_neighbours = self.me, self.max_entries, self.max_neighbours
         # the budgets, as far as the common cases can count on them: a quarter of the claims
-        # budget left, and a peer that has introduced fewer than its share of origins less the
-        # batch (anything nearer the limits goes through offer, which checks exactly)
-        roomy = (self.max_claims - self.claims) * 4 > self.max_claims and (
-            sender is None or self._introduced[sender] + 4096 < self.max_origins_per_peer
+        # budget left, a peer that has introduced fewer than its share of origins less the
+        # batch, and every peer's introduced claims room for all the batch lists (anything
+        # nearer the limits goes through offer, which checks exactly)
+        records = list(records)
+        introduced_claims = self._introduced_claims
+        roomy = (
+            (self.max_claims - self.claims) * 4 > self.max_claims
+            and (sender is None or self._introduced[sender] + 4096 < self.max_origins_per_peer)
+            and max(introduced_claims.values(), default=0)
+            + sum(len(record.numbers) for record in records)
+            <= self.max_claims_per_peer
         )
+        introducer = self._introducer
         added = 0
         self._grow()
         fresh: list[AdvertRecord] = []
@@ -585,11 +627,14 @@ class LinkStateDB:
                 listed[origin] = record.listed
                 fresh.append(record)
                 replaced.append(old)
-                added += len(record.numbers) - (len(old.numbers) if old is not None else 0)
+                more = len(record.numbers) - (len(old.numbers) if old is not None else 0)
+                added += more
                 if old is None:
                     room -= 1
                     if sender is not None:
                         self._introduced_by(origin, sender)
+                elif origin in introducer:
+                    introduced_claims[introducer[origin]] += more
             else:
                 self._count = max_entries - room
                 self.claims += added
@@ -630,7 +675,11 @@ class LinkStateDB:
     def _hold(self, number: int, record: AdvertRecord | None) -> None:
         """Put ``record`` (None: nothing) and its claims in member ``number``'s slots."""
         old = self._held[number]
-        self.claims += (len(record.numbers) if record else 0) - (len(old.numbers) if old else 0)
+        more = (len(record.numbers) if record else 0) - (len(old.numbers) if old else 0)
+        self.claims += more
+        introducer = self._introducer.get(number)
+        if introducer is not None:
+            self._introduced_claims[introducer] += more
         self._held[number] = record
         self._claimed[number] = record.numbers if record is not None else ()
         self._listed[number] = record.listed if record is not None else _NOBODY

@@ -46,9 +46,11 @@ from peerlab.errors import (
 from peerlab.guard import (
     HANDSHAKE_TIMEOUT,
     HOARDING,
+    NAME_REFILL,
     PROTOCOL_ERROR,
     SLOW_FRAME,
     Guard,
+    NameBudget,
     Standing,
     host_of,
 )
@@ -108,6 +110,10 @@ NO_ACK = "no_ack"  # a reliable message's deadline passed without an acknowledge
 NOT_RUNNING = "not_running"
 #: How a disconnect's reason starts when the peer said Bye.
 PEER_LEFT = "peer left"
+#: How the reason of a close for a protocol error starts (and of the Bye said before it).
+PROTOCOL_ERROR_REASON = "protocol error: "
+#: The longest reason a member puts in a Bye (an error's text may quote the peer's input).
+MAX_BYE_REASON = 512
 SENDER_STOPPED = "sender_stopped"  # a reliable message its sender stopped before settling
 REFUSED = "refused"  # a reliable message beyond its window, or from a sender life no longer kept
 TOO_LARGE = "too_large"  # a relay's own id on the path made the frame exceed the maximum
@@ -120,6 +126,9 @@ PROTECT = 4
 #: How long an address that answered as another member than an advert said is not dialled on
 #: an advert's word (seconds).
 UNVERIFIED_FOR = 600.0
+#: How long an address where a dial on an advert's word met no member is not dialled on an
+#: advert's word again (seconds).
+UNANSWERED_FOR = 60.0
 
 #: Bytes a Data frame can take beyond its payload (ids are at most 128 characters): a payload
 #: within this of the maximum frame size is checked by encoding it when it is sent.
@@ -154,8 +163,9 @@ class MemberConfig:
     max_buffered: int = 64 << 20  # bytes of unfinished frames, all connections together
     min_frame_rate: float = 1024.0  # bytes/s a frame under way must average...
     frame_grace: float = 2.0  # ...once it has been under way this long
-    max_claims: int = 500_000  # neighbours listed by all the adverts a database holds
-    max_origins_per_peer: int = 25_000  # members one peer may introduce
+    max_claims: int = 100_000  # neighbours listed by all the adverts a database holds
+    max_claims_per_peer: int = 50_000  # ...by the adverts of the members one peer introduced
+    max_origins_per_peer: int = 25_000  # members one peer may introduce (and new ids it names)
     discourage_score: float = 100.0  # misbehaviour that gets an address refused...
     discourage_time: float = 600.0  # ...for this long
 
@@ -199,6 +209,7 @@ class _Conn:
     pinged: bool = False  # the peer sent a Ping since our last keepalive tick
     open: bool = True  # still in the member's connections (cheaper to test than a lookup)
     queued: list[Data | Ack] | None = None  # routed messages waiting for the batch to end
+    names: NameBudget | None = None  # new member ids the peer may still name, once established
 
 
 class _Timers:
@@ -284,6 +295,7 @@ class Member:
             max_entries=self.config.max_entries,
             max_neighbours=self.config.max_neighbours,
             max_claims=self.config.max_claims,
+            max_claims_per_peer=self.config.max_claims_per_peer,
             max_origins_per_peer=self.config.max_origins_per_peer,
             cache=cache if cache is not None else AdvertCache(trust=identity and identity.trust),
             sign=self._security.sign_advert if self._security is not None else None,
@@ -604,6 +616,7 @@ class Member:
         """Transport callback: a dial did not produce a connection."""
         self._connecting.discard(address)
         self._emit(ev.CONNECT_FAILED, address=address, reason=reason)
+        self._met_nobody(address)
 
     # --- messages ------------------------------------------------------------------------
 
@@ -614,6 +627,8 @@ class Member:
                 self._on_hello(c, message)
             elif type(message) is Proof and c.theirs is not None:
                 self._on_proof(c, message)
+            elif type(message) is Bye:  # refused by the peer, which says why
+                self._close(c, f"{PEER_LEFT}: {message.reason}")
             else:
                 expected = "Hello" if c.theirs is None else "Proof"
                 raise HandshakeError(f"received {message_kind(message)} before {expected}")
@@ -685,6 +700,11 @@ class Member:
         c.peer = hello.member_id
         c.peer_address = hello.listen_address
         c.peer_incarnation = hello.incarnation
+        # twice the origins a peer may introduce: an honest peer names few ids that are not
+        # origins too, so the origin quota (which only refuses adverts) acts first
+        c.names = NameBudget(
+            c.peer, 2 * self.config.max_origins_per_peer, NAME_REFILL, self.transport.now()
+        )
         existing = self._peers.get(c.peer)
         if existing is not None:
             keep = self._preferred(existing, c)
@@ -730,7 +750,10 @@ class Member:
         sender = c.peer
         assert sender is not None
         # decode the whole batch first: a bad advert rejects it before anything is installed
-        absorbed = self.db.absorb(self.db.cache.decode_all(batch.adverts), sender)
+        budget = c.names
+        assert budget is not None
+        budget.refill(self.transport.now())
+        absorbed = self.db.absorb(self.db.cache.decode_all(batch.adverts, budget), sender)
         if absorbed.fresh:
             # read now, before a fight-back below replaces our own advert (the changes are only
             # worked out if no recompute is due already)
@@ -1207,7 +1230,12 @@ class Member:
             error=type(exc).__name__,
             detail=str(exc),
         )
-        self._close(c, f"protocol error: {exc}")
+        reason = f"{PROTOCOL_ERROR_REASON}{exc}"
+        # the peer learns why (docs/protocol.md, section 11): our Hello went first, so the
+        # connection can carry a Bye whatever state it was in
+        if c.open:
+            self._send_msg(c, Bye(reason[:MAX_BYE_REASON]))
+        self._close(c, reason)
         self._blame(c.address, POINTS.get(type(exc), PROTOCOL_ERROR), type(exc).__name__)
 
     def _blame(self, address: str, points: float, why: str) -> None:
@@ -1308,6 +1336,14 @@ class Member:
                 self._originate(self._peers)
         elif c.peer is None:
             self._emit(ev.DISCONNECT, peer=None, address=c.remote_address, reason=reason)
+            if c.outbound:
+                self._met_nobody(c.remote_address)
+
+    def _met_nobody(self, address: str) -> None:
+        """A dial ended before any member said Hello: if it was made on an advert's word, that
+        word is not taken again for a while (an advert may point members at a third party)."""
+        if self._guard.expected.pop(address, None) is not None:
+            self._guard.unverified[address] = self.transport.now() + UNANSWERED_FOR
 
     def _discard(self, c: _Conn) -> None:
         """Take a connection out of the member (every closed connection passes here)."""

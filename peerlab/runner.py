@@ -167,6 +167,8 @@ class _Run:
         tables, views, actual_links = net.call(snapshot)
         truth_links = director.truth.current_links()
         warnings = director.warnings
+        if sc.tls and self.backend == "sim":
+            warnings.append("security.tls: TLS is real-only; the simulation ran without it")
         if [list(x) for x in actual_links] != [list(x) for x in truth_links]:
             warnings.append(
                 f"established links {actual_links} differ from the scenario's "

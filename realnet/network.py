@@ -100,8 +100,12 @@ class TcpNetwork(WallClock):
         member_class: type[Member] = Member,
         time_scale: float = 1.0,
         security: str = "open",
+        tls: bool = False,
     ) -> None:
+        if tls and security != "signed":
+            raise ValueError("TLS needs secure mode (security='signed')")
         self.seed = seed
+        self.tls = tls
         self.time_scale = time_scale
         self.member_class = member_class
         self.config = config or MemberConfig()
@@ -143,6 +147,7 @@ class TcpNetwork(WallClock):
             member_class=member_class or Member,
             time_scale=time_scale,
             security=scenario.security,
+            tls=scenario.tls,
         )
         net.defaults = LinkModel.of(scenario.defaults)
         for link in scenario.links:
@@ -260,6 +265,7 @@ class TcpNetwork(WallClock):
             limits=self.limits,
             policy=self.policy,
             source_host=self._source_of(member_id),
+            tls=self.credentials.tls(member_id) if self.tls else None,
         )
         self.addresses[member_id] = transport.listen_address
         self.policy.address_owner[transport.listen_address] = member_id

@@ -28,9 +28,10 @@ from typing import TextIO
 from peerlab import trace as ev
 from peerlab.errors import PeerlabError
 from peerlab.identity import Identity
-from peerlab.member import PEER_LEFT, Member, MemberConfig
+from peerlab.member import PEER_LEFT, PROTOCOL_ERROR_REASON, Member, MemberConfig
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import TcpTransport, os_reason, parse_address
+from peerlab.tls import TlsContexts
 from peerlab.trace import TraceEvent, Tracer
 from peerlab.wire import Data
 
@@ -53,6 +54,9 @@ SHOWN_EVENTS = frozenset({"connect", "disconnect", "connect_failed", "drop", "pr
 
 #: Event lines held for a slow reader before further ones are dropped (and counted).
 OUTPUT_QUEUE = 1000
+
+#: How a disconnect's reason starts when the peer closed for a protocol error, saying why.
+REFUSED = f"{PEER_LEFT}: {PROTOCOL_ERROR_REASON}"
 
 #: Longest wait between two dials of an address that keeps failing (seconds).
 MAX_REDIAL_DELAY = 30.0
@@ -172,6 +176,7 @@ class Peer:
         verbosity: int = 0,
         output: Output | None = None,
         identity: Identity | None = None,
+        tls: TlsContexts | None = None,
     ) -> None:
         self.output = output or Output(out)
         self.shown = ev.KINDS if verbosity > 0 else frozenset() if verbosity < 0 else SHOWN_EVENTS
@@ -180,7 +185,7 @@ class Peer:
         self._retry_every = 1.0
         self.loop = EventLoop(f"peer-{member_id}").start()
         try:
-            self.transport, self.member = self._open(member_id, listen, config, identity)
+            self.transport, self.member = self._open(member_id, listen, config, identity, tls)
         except BaseException:
             self._stop()
             raise
@@ -188,11 +193,18 @@ class Peer:
         self.loop.call(self.transport.start)
 
     def _open(
-        self, member_id: str, listen: str, config: MemberConfig | None, identity: Identity | None
+        self,
+        member_id: str,
+        listen: str,
+        config: MemberConfig | None,
+        identity: Identity | None,
+        tls: TlsContexts | None,
     ) -> tuple[TcpTransport, Member]:
         host, port = parse_address(listen, listening=True)
         try:
-            transport = self.loop.call(lambda: TcpTransport(self.loop, host, port, name=member_id))
+            transport = self.loop.call(
+                lambda: TcpTransport(self.loop, host, port, name=member_id, tls=tls)
+            )
         except OSError as exc:
             raise PeerlabError(
                 f"cannot listen on {listen}: {os_reason(exc.errno, str(exc))}"
@@ -337,7 +349,13 @@ class Peer:
                 self._peer_at[address] = peer
                 if event.kind == ev.CONNECT:  # reached again: the next loss starts the waits afresh
                     dial.delay = self._retry_every
-            if event.kind == ev.DISCONNECT and str(fields.get("reason", "")).startswith(PEER_LEFT):
+            reason = str(fields.get("reason", ""))
+            # a Bye that names a protocol error refuses this connection, not every later one
+            if (
+                event.kind == ev.DISCONNECT
+                and reason.startswith(PEER_LEFT)
+                and not reason.startswith(REFUSED)
+            ):
                 self._unwant(peer)
         if event.kind in self.shown:
             self.output.put(f"* {event.kind} " + " ".join(f"{k}={v}" for k, v in fields.items()))
@@ -520,15 +538,22 @@ def run_peer(
     redial: float = 1.0,
     identity: Identity | None = None,
     config: MemberConfig | None = None,
+    tls: TlsContexts | None = None,
 ) -> int:
     """Run a peer until ``quit`` or the end of the input (then ``run_for`` more seconds); it
     leaves gracefully, also when interrupted (the interrupt goes on to the caller).
     ``redial`` is the first wait before a lost address is dialled again; with an ``identity``
-    the peer runs in secure mode."""
+    the peer runs in secure mode, and with ``tls`` its links are encrypted too."""
     shell: Shell | None = None
     output = Output(sys.stdout, prompt=lambda: shell.showing_prompt() if shell else None)
     peer = Peer(
-        member_id, listen, verbosity=verbosity, output=output, identity=identity, config=config
+        member_id,
+        listen,
+        verbosity=verbosity,
+        output=output,
+        identity=identity,
+        config=config,
+        tls=tls,
     )
     shell = Shell(peer, commands, interactive)
     try:

@@ -193,9 +193,13 @@ class ProcessNetwork(WallClock):
         member_class: type[Member] = Member,
         time_scale: float = 1.0,
         security: str = "open",
+        tls: bool = False,
     ) -> None:
+        if tls and security != "signed":
+            raise ValueError("TLS needs secure mode (security='signed')")
         self.seed = seed
         self.security = security
+        self.tls = tls
         self.time_scale = time_scale
         self.member_class = f"{member_class.__module__}:{member_class.__qualname__}"
         self.config = config or MemberConfig()
@@ -237,6 +241,7 @@ class ProcessNetwork(WallClock):
             member_class=member_class or Member,
             time_scale=time_scale,
             security=scenario.security,
+            tls=scenario.tls,
         )
         net.defaults = LinkModel.of(scenario.defaults)
         for link in scenario.links:
@@ -389,6 +394,7 @@ class ProcessNetwork(WallClock):
             self.member_class,
             "--security",
             self.security,
+            *(["--tls"] if self.tls else []),
         ]
         # a group of its own: the terminal's Ctrl-C is the parent's to handle, not the worker's
         proc = subprocess.Popen(

@@ -5,6 +5,11 @@ EVENT_WRITE only while something is buffered. Socket errors never reach the memb
 ``connection_lost`` or ``connect_failed`` with a reason. As in asyncio, anything that raises while
 one connection's readiness is handled (the member's callbacks included) closes that connection
 with the reason ``internal error: ...``, logged once and counted on the loop, never kept.
+
+With TLS contexts every connection runs TLS (:class:`~peerlab.realnet.tls.TlsSession`) between
+the member's bytes and the socket's. The member is told of a connection at once and reads
+nothing until the TLS handshake is over, so its handshake deadline and limits also hold a peer
+that never finishes TLS.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass, field
 
 from peerlab.linkmodel import LaneState, LinkModel
 from peerlab.realnet.loop import EventLoop, LoopTimer, describe, log
+from peerlab.realnet.tls import TlsFailure, TlsSession
+from peerlab.tls import TlsContexts
 from peerlab.transport import ConnectionHandler, Transport
 
 READ = selectors.EVENT_READ
@@ -115,6 +122,7 @@ class TcpConn:
     held: list[bytes] = field(default_factory=list)
     pending: list[bytes] = field(default_factory=list)  # sent during this pass of the loop
     reported: bool = False
+    tls: TlsSession | None = None
 
 
 class TcpTransport(Transport):
@@ -130,8 +138,10 @@ class TcpTransport(Transport):
         limits: TcpLimits | None = None,
         policy: Policy | None = None,
         source_host: str | None = None,
+        tls: TlsContexts | None = None,
     ) -> None:
         self.loop = loop
+        self.tls = tls
         self.name = name
         self.source_host = source_host  # dial from this address (identifies us to peers)
         self.limits = limits or TcpLimits()
@@ -422,6 +432,10 @@ class TcpTransport(Transport):
         self.conns[handle] = c
         if not self.paused:
             self.loop.selector.register(sock, READ, lambda mask: self._on_ready(c, mask))
+        if self.tls is not None:
+            context = self.tls.client if outbound else self.tls.server
+            c.tls = TlsSession(context, server_side=not outbound)
+            self._send_records(c, c.tls.start())
         return c
 
     def _on_accept(self, _mask: int) -> None:
@@ -528,10 +542,27 @@ class TcpTransport(Transport):
             return
         if not self.policy.passthrough and self.policy.verdict(c.remote_host, self.name) == "drop":
             return
+        if c.tls is not None:
+            try:
+                data, answer = c.tls.receive(data)
+            except TlsFailure as exc:
+                self._send_records(c, exc.alert)
+                self._lost(c, f"TLS: {exc}")
+                return
+            self._send_records(c, answer)
+            if not data:
+                return
         self.handler.data_received(c.handle, data)
 
     def _write(self, c: TcpConn, data: bytes) -> None:
-        if c.handle not in self.conns:
+        """Send the member's bytes (as TLS records on a TLS connection)."""
+        if c.tls is not None:
+            data = c.tls.seal(data)
+        self._send_records(c, data)
+
+    def _send_records(self, c: TcpConn, data: bytes) -> None:
+        """Send bytes as they go on the wire: now, or buffered until the socket takes them."""
+        if c.handle not in self.conns or not data:
             return
         if not c.wbuf:
             try:

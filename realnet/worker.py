@@ -57,6 +57,7 @@ class Worker:
         *,
         secret: str,
         security: str = "open",
+        tls: bool = False,
     ) -> None:
         # every worker derives the run's network from its seed, as the parent's other
         # backends do (see peerlab.identity.RunCredentials)
@@ -72,7 +73,13 @@ class Worker:
         self.policy.ip_owner.update(owners)
         host, port = parse_address(listen)
         self.transport = TcpTransport(
-            self.loop, host, port, name=member_id, policy=self.policy, source_host=host
+            self.loop,
+            host,
+            port,
+            name=member_id,
+            policy=self.policy,
+            source_host=host,
+            tls=credentials.tls(member_id) if tls and credentials else None,
         )
         self.member = member_class.incarnate(
             member_id,
@@ -199,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--incarnation", type=int, default=1)
     p.add_argument("--member-class", default="peerlab.member:Member")
     p.add_argument("--security", choices=("open", "signed"), default="open")
+    p.add_argument("--tls", action="store_true")
     args = p.parse_args(argv)
     secret = os.environ.pop(SECRET_ENV, None)  # not passed on to anything this process starts
     if not secret:
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         member_class(args.member_class),
         secret=secret,
         security=args.security,
+        tls=args.tls,
     ).run()
     return 0
 

@@ -147,7 +147,8 @@ def test_the_peer_holding_most_unfinished_bytes_goes_when_the_budget_runs_out():
 def test_invented_members_past_a_peer_s_quota_are_refused_and_the_rest_still_join():
     net = network(MemberConfig(max_origins_per_peer=50))
     t, peer = raw_peer(net, "liar", "b")
-    invented = [encode_advert(Advert(f"ghost{i}", 1, 1, ("liar",), "")) for i in range(200)]
+    # 90 new names: within the liar's name budget (twice its quota of origins)
+    invented = [encode_advert(Advert(f"ghost{i}", 1, 1, ("liar",), "")) for i in range(90)]
     t.send(peer.conns[0], hello("liar") + encode_frame(Adverts(invented)))
     net.run_for(1.0)
     b = net.members["b"]
@@ -157,6 +158,22 @@ def test_invented_members_past_a_peer_s_quota_are_refused_and_the_rest_still_joi
     net.link("d", "c")
     net.run_for(SETTLE)
     assert "d" in b.routes  # a newcomer introduced by an honest peer is taken
+
+
+def test_naming_more_new_ids_than_a_peer_s_budget_costs_its_connection_and_standing():
+    net = network(MemberConfig(max_origins_per_peer=50))
+    t, peer = raw_peer(net, "liar", "b")
+    b = net.members["b"]
+    known = len(b.db.cache.index)
+    # one origin the liar may introduce, naming 500 members nobody else ever heard of
+    invented = encode_advert(Advert("ghost", 1, 1, tuple(f"g{i}" for i in range(500)), ""))
+    t.send(peer.conns[0], hello("liar") + encode_frame(Adverts([invented])))
+    net.run_for(1.0)
+    assert peer.lost
+    assert any("named 501 new member ids" in r for r in reasons(net))
+    assert len(b.db.cache.index) == known + 1  # the liar's own id; none of the advert's
+    assert b.standing()["mem:liar"]["score"] > 0
+    assert still_relays(net)
 
 
 def test_a_flood_of_invented_names_does_not_lock_newcomers_out_of_the_index():
@@ -192,6 +209,16 @@ def test_an_advert_s_address_is_dialled_on_its_word_only_once_if_another_member_
     assert len(refused) == 1 and refused[0].fields["expected"] == "ghost"
     dialled_by = [e.fields["peer"] for e in net.tracer.of_kind(ev.CONNECT) if e.member == "victim"]
     assert len(dialled_by) == len(set(dialled_by))  # each member that heard the lie: once
+
+
+def test_an_advert_s_address_where_nobody_answers_is_not_dialled_again_on_its_word_soon():
+    net = network(MemberConfig(target_degree=2), names="ab")
+    t, peer = raw_peer(net, "liar", "a")
+    lie = encode_advert(Advert("ghost", 1, 1, ("liar",), "mem:nobody"))
+    t.send(peer.conns[0], hello("liar") + encode_frame(Adverts([lie])))
+    net.run_for(30.0)
+    failed = [e.member for e in net.tracer.of_kind(ev.CONNECT_FAILED)]
+    assert failed.count("a") == 1 and failed.count("b") <= 1
 
 
 def test_a_hello_announcing_someone_else_s_address_does_not_stand_for_that_member():

@@ -4,7 +4,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peerlab.errors import MalformedMessage, TooManyMembers
-from peerlab.linkstate import RESERVED, TOP, AdvertCache, LinkStateDB, Verdict, key, order_of
+from peerlab.linkstate import (
+    RESERVED,
+    TOP,
+    AdvertCache,
+    LinkStateDB,
+    Outcome,
+    Verdict,
+    key,
+    order_of,
+)
 from peerlab.wire import MAX_INCARNATION, MAX_SEQ, Advert, encode_advert
 
 CACHE = AdvertCache()
@@ -333,3 +342,37 @@ def test_budgets_refuse_what_would_pass_them_without_raising():
     db.remove("x")  # its claims, and z's introduction, are free again
     assert db.claims == 1
     assert db.offer(c.record(Advert("u", 1, 1, (), "")), "z").verdict is Verdict.NEW
+
+
+def test_the_members_one_peer_introduced_may_list_only_its_share_of_neighbours():
+    db = LinkStateDB("me", "", max_claims=100, max_claims_per_peer=5, cache=AdvertCache())
+    c = db.cache
+
+    def offer(origin: str, seq: int, listed: str, sender: str) -> Outcome:
+        return db.offer(c.record(Advert(origin, 1, seq, tuple(listed), "")), sender)
+
+    assert offer("x", 1, "pqr", "z").verdict is Verdict.NEW
+    over = offer("y", 1, "pqr", "z")  # 6 neighbours listed by members z introduced
+    assert over.verdict is Verdict.REJECTED and "members 'z' introduced past 5" in over.reason
+    assert offer("y", 1, "pqr", "v").verdict is Verdict.NEW  # another peer's share
+    # a newer advert of x, from anyone, counts against z, which introduced x
+    assert offer("x", 2, "pqrst", "v").verdict is Verdict.NEW
+    assert offer("x", 3, "pqrstu", "v").verdict is Verdict.REJECTED
+    db.remove("x")  # its claims are z's to use again
+    assert offer("w", 1, "pqrst", "z").verdict is Verdict.NEW
+
+
+def test_a_batch_near_a_peer_s_share_is_checked_advert_by_advert():
+    db = LinkStateDB("me", "", max_claims=100, max_claims_per_peer=5, cache=AdvertCache())
+    c = db.cache
+    batch = [c.record(Advert(o, 1, 1, ("p", "q"), "")) for o in "xyz"]
+    absorbed = db.absorb(batch, "s")
+    assert [r.advert.origin for r in absorbed.fresh] == ["x", "y"]
+    assert [(r.advert.origin, o.verdict) for r, o in absorbed.others] == [("z", Verdict.REJECTED)]
+
+
+def test_the_cache_stores_only_so_many_listed_neighbours():
+    cache = AdvertCache(max_listed=10)
+    for i in range(4):
+        cache.decode(encode_advert(Advert(f"o{i}", 1, 1, tuple(f"n{j}" for j in range(5)), "")))
+    assert len(cache) <= 3  # past 10 listed, it started afresh

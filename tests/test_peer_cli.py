@@ -76,13 +76,20 @@ def test_three_processes_relay_a_message(procs):
         assert p.wait(timeout=10) == 0
 
 
-def test_a_secure_overlay_of_three_processes_keeps_an_open_peer_out(procs, tmp_path):
+def listen_port(member: subprocess.Popen) -> int:
+    """The port a member started by :func:`start` listens on."""
+    return int(member.args[member.args.index("--listen") + 1].rpartition(":")[2])
+
+
+def secure_line(procs, tmp_path, *flags: str) -> tuple[subprocess.Popen, ...]:
+    """A line a - b - c of members certified by a network made with ``peerlab keys``, started
+    with ``--keys`` and ``flags``; returns them once c has a route to a."""
     keys = tmp_path / "keys"
     assert main(["-q", "keys", "init-network", str(keys)]) == 0
     for name in "abc":
         assert main(["-q", "keys", "issue", str(keys), "--id", name]) == 0
-    pa, pb, pc, pz = free_port(), free_port(), free_port(), free_port()
-    secure = ("--keys", str(keys))
+    pa, pb, pc = free_port(), free_port(), free_port()
+    secure = ("--keys", str(keys), *flags)
     a, b, c = (
         start("a", pa, [], *secure),
         start("b", pb, [pa], *secure),
@@ -91,9 +98,14 @@ def test_a_secure_overlay_of_three_processes_keeps_an_open_peer_out(procs, tmp_p
     procs += [a, b, c]
     read_until(a, "secure mode: network")
     wait_for_route(c, "a", "b")
+    return a, b, c
+
+
+def test_a_secure_overlay_of_three_processes_keeps_an_open_peer_out(procs, tmp_path):
+    a, b, c = secure_line(procs, tmp_path)
     ask(c, "send a hello over signed links")
     assert "(path c -> b -> a)" in read_until(a, "<c> hello over signed links")
-    z = start("z", pz, [pa])  # no keys: open mode, which it says
+    z = start("z", free_port(), [listen_port(a)])  # no keys: open mode, which it says
     procs.append(z)
     read_until(z, "open mode: any peer may join")
     refused = read_until(a, "protocol_error")
@@ -104,6 +116,16 @@ def test_a_secure_overlay_of_three_processes_keeps_an_open_peer_out(procs, tmp_p
     for p in (c, b, a, z):
         ask(p, "quit")
     for p in (c, b, a, z):
+        assert p.wait(timeout=10) == 0
+
+
+def test_a_secure_overlay_over_tls_relays(procs, tmp_path):
+    a, b, c = secure_line(procs, tmp_path, "--tls")
+    ask(c, "send a hello over TLS")
+    assert "(path c -> b -> a)" in read_until(a, "<c> hello over TLS")
+    for p in (c, b, a):
+        ask(p, "quit")
+    for p in (c, b, a):
         assert p.wait(timeout=10) == 0
 
 

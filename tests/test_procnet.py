@@ -1,5 +1,6 @@
 """Members as separate OS processes on loopback (the real backend's multi-process mode)."""
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
 from peerlab.realnet.procnet import ProcessNetwork
 from peerlab.runner import run
+from peerlab.scenario import load_scenario
 
 FAST = MemberConfig(handshake_timeout=2.0, keepalive_interval=0.2, dead_timeout=0.8)
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,8 +82,13 @@ def test_ring_of_processes_relays_and_survives_sigkill(net):
     assert net.call(lambda: net.members["p0"].routes["p2"].next_hop) == "p4"
 
 
-def test_multi_process_mode_agrees_with_simulation():
-    scenario = ROOT / "scenarios" / "quickstart.yaml"
+@pytest.mark.parametrize(
+    "security", ["open", pytest.param("tls", marks=pytest.mark.slow)], ids=["open", "tls"]
+)
+def test_multi_process_mode_agrees_with_simulation(security):
+    scenario = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
+    if security == "tls":
+        scenario = dataclasses.replace(scenario, security="signed", tls=True)
     before = children()
     proc = run(scenario, "proc")
     assert children() == before

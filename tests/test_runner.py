@@ -41,27 +41,36 @@ def test_reference_scenarios_hold_in_sim(path, security):
     assert all(c["status"] != "not_converged" for c in result.convergence)
 
 
-def _in_both_modes(paths: list[Path], fast_signed: set[str]) -> list:
-    """Each scenario open, and signed (secure mode): the signed runs of those not in
-    ``fast_signed`` in the slow suite."""
+def secured(scenario, security: str):
+    """``scenario`` open, signed (secure mode) or "tls" (secure mode with TLS on real links)."""
+    mode = "open" if security == "open" else "signed"
+    return dataclasses.replace(scenario, security=mode, tls=security == "tls")
+
+
+def _in_every_mode(paths: list[Path], fast_signed: set[str], fast_tls: set[str]) -> list:
+    """Each scenario open, signed and with TLS: the secure runs of those not in ``fast_signed``
+    or ``fast_tls`` in the slow suite."""
     params = [pytest.param(p, "open", id=p.stem) for p in paths]
-    for p in paths:
-        marks = () if p.stem in fast_signed else (pytest.mark.slow,)
-        params.append(pytest.param(p, "signed", id=f"{p.stem}-signed", marks=marks))
+    for security, fast in (("signed", fast_signed), ("tls", fast_tls)):
+        for p in paths:
+            marks = () if p.stem in fast else (pytest.mark.slow,)
+            params.append(pytest.param(p, security, id=f"{p.stem}-{security}", marks=marks))
     return params
 
 
 @pytest.mark.parametrize(
-    ("path", "security"), _in_both_modes(SMALL, {"quickstart", "ring-failover", "restart-new-life"})
+    ("path", "security"),
+    _in_every_mode(SMALL, {"quickstart", "ring-failover", "restart-new-life"}, {"quickstart"}),
 )
 def test_reference_scenarios_agree_between_worlds(path, security):
-    scenario = dataclasses.replace(load_scenario(path), security=security)
+    scenario = secured(load_scenario(path), security)
     sim, real = run(scenario, "sim"), run(scenario, "real")
     comparison = compare_results(sim, real)
     assert comparison["routing_tables_identical"], comparison["members_with_different_tables"]
     assert comparison["agree"]
     assert real.ok, real.expectations
     assert sim.final_links == real.final_links
+    assert ("TLS is real-only" in " ".join(sim.warnings)) == (security == "tls")
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import time
 
 import msgspec
 import pytest
-from waiting import eventually
+from waiting import eventually, messages_arrive
 
 from peerlab import trace as ev
 from peerlab.cli import main
@@ -137,13 +137,7 @@ def join_as(x: Intruder, identity) -> tuple[Hello, Proof]:
 
 def still_flows(net) -> None:
     """d's messages reach a, over the line, and b still holds the real a as a neighbour."""
-    d = net.members["d"]
-    sent = {net.call(lambda: d.send("a", b"still here")) for _ in range(10)}
-
-    def delivered() -> set[str]:
-        return {e.fields["msg_id"] for e in net.tracer.of_kind(ev.DELIVER)} & sent
-
-    eventually(lambda: delivered() == sent, "delivery of d's messages to a")
+    messages_arrive(net, "d", "a")
     assert "a" in net.call(lambda: net.members["b"].neighbours)
 
 

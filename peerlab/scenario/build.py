@@ -67,6 +67,7 @@ class _Build:
         if topology is not None and members is not None:
             links = self._links(topology, members, defaults, graph)
         events = self._events(members, config)
+        self._check_security()
         duration = None if spec.duration is UNSET else float(spec.duration)
         for e in events:
             if duration is not None and e.at > duration:
@@ -93,7 +94,16 @@ class _Build:
             graph.positions if graph is not None else {},
             tuple(_keepalive_warnings(links, defaults, events, config)),
             spec.security.mode,
+            spec.security.tls,
         )
+
+    def _check_security(self) -> None:
+        security = self.spec.security
+        if security.tls and security.mode != "signed":
+            self.problems.add(
+                ("security", "tls"),
+                "needs mode: signed (TLS certificates come from the network authority)",
+            )
 
     def _config(self, member: dict[str, float]) -> MemberConfig:
         """The members' configuration; the scenario defaults if ``member`` makes none."""

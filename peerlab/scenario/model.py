@@ -91,6 +91,8 @@ class Scenario:
     warnings: tuple[str, ...] = ()
     #: "open", or "signed": members certified by a network authority made for the run
     security: str = "open"
+    #: TLS on real links (secure mode only; the simulation has no bytes to encrypt)
+    tls: bool = False
 
     @property
     def end_time(self) -> float:

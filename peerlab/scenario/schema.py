@@ -112,6 +112,8 @@ class SecuritySpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     certified Hellos, signed adverts, authenticated data; see README, "Secure mode")."""
 
     mode: Literal["open", "signed"] = "open"
+    #: encrypt real links with TLS 1.3 too (real backends only; needs mode signed)
+    tls: bool = False
 
 
 class ScenarioSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
