@@ -157,3 +157,16 @@ def test_real_latency_is_the_simulator_s_with_jitter_a_bottleneck_in_bursts_and_
     assert expected["p99"] > 0.2  # the tail is lost segments' retransmission timeouts
     for p in ("median", "p99"):
         assert abs(got[p] - expected[p]) <= 0.1 * expected[p], (p, expected, got)
+
+
+@pytest.mark.parametrize("backend", ["real", "proc"])
+def test_a_pause_the_scenario_asks_for_is_a_fault_not_a_stall(backend):
+    text = QUIET.replace(
+        "  - {at: 1.5s, send: {from: c, to: a}}\n",
+        "  - {at: 1.5s, send: {from: c, to: a}}\n"
+        "  - {at: 0.6s, pause: c}\n"
+        "  - {at: 1.1s, resume: c}\n",
+    )
+    result = run(load_scenario("paused.yaml", text=text), backend)
+    assert result.timing_ok, result.timing
+    assert result.timing["loop_lag"] < result.timing["tolerance"]
