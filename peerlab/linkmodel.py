@@ -95,6 +95,19 @@ class LinkModel:
         """The model :meth:`to_dict` wrote."""
         return cls(**data)
 
+    def stretched(self, scale: float) -> LinkModel:
+        """The model on a clock ``scale`` times slower: every delay ``scale`` times longer."""
+        if scale == 1:
+            return self
+        return LinkModel(
+            latency=self.latency * scale,
+            jitter=self.jitter * scale,
+            bandwidth=self.bandwidth / scale,
+            loss=self.loss,
+            rto=self.rto * scale,
+            mss=self.mss,
+        )
+
     def one_way(self, rng: random.Random) -> float:
         """A sampled one-way propagation delay."""
         if self.jitter:

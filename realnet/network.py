@@ -28,7 +28,7 @@ from peerlab.member import (
 from peerlab.network import LoopLag
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
-from peerlab.realnet.wallclock import WallClock
+from peerlab.realnet.wallclock import WallClock, stretched
 from peerlab.trace import Tracer
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class TcpNetwork(WallClock):
         self.tls = tls
         self.time_scale = time_scale
         self.member_class = member_class
-        self.config = config or MemberConfig()
+        self.config = stretched(config or MemberConfig(), time_scale)
         self.tracer = tracer if tracer is not None else Tracer()
         self.host = host
         self.limits = limits or TcpLimits()
@@ -232,12 +232,13 @@ class TcpNetwork(WallClock):
 
     @defaults.setter
     def defaults(self, model: LinkModel | None) -> None:
+        model = None if model is None else model.stretched(self.time_scale)
         self.call(lambda: setattr(self.policy, "default", model))
 
     def set_link(self, a: str, b: str, model: LinkModel) -> None:
         """Use ``model`` between ``a`` and ``b`` from now on, on the connections they hold
         (bytes already held back keep their time) and on those they open later."""
-        pair = frozenset((a, b))
+        pair, model = frozenset((a, b)), model.stretched(self.time_scale)
         self.call(lambda: self.policy.links.__setitem__(pair, model))
 
     def link_model(self, a: str, b: str) -> LinkModel | None:

@@ -38,7 +38,7 @@ from peerlab.linkmodel import LinkModel
 from peerlab.member import Member, MemberConfig, running_member, take_running
 from peerlab.network import LoopLag
 from peerlab.realnet.transport import format_address
-from peerlab.realnet.wallclock import WallClock
+from peerlab.realnet.wallclock import WallClock, stretched
 from peerlab.realnet.worker import SECRET_ENV, worker_token
 from peerlab.routing import Route
 from peerlab.trace import Tracer
@@ -202,7 +202,7 @@ class ProcessNetwork(WallClock):
         self.tls = tls
         self.time_scale = time_scale
         self.member_class = f"{member_class.__module__}:{member_class.__qualname__}"
-        self.config = config or MemberConfig()
+        self.config = stretched(config or MemberConfig(), time_scale)
         self.tracer = tracer if tracer is not None else Tracer()
         self.spawn_timeout = spawn_timeout
         self.lock = threading.Lock()
@@ -344,7 +344,11 @@ class ProcessNetwork(WallClock):
         self.links[frozenset((a, b))] = model
         for x, y in ((a, b), (b, a)):
             if x in self.members:
-                self._tell(x, {"op": "links", "links": {y: model.to_dict()}})
+                self._tell(x, {"op": "links", "links": {y: self._wire(model)}})
+
+    def _wire(self, model: LinkModel) -> dict[str, Any]:
+        """A link model as a worker runs it: on the wall clock."""
+        return model.stretched(self.time_scale).to_dict()
 
     def link_model(self, a: str, b: str) -> LinkModel | None:
         """The model used between ``a`` and ``b``."""
@@ -415,11 +419,11 @@ class ProcessNetwork(WallClock):
         proxy = MemberProxy(self, member_id)
         self.members[member_id] = proxy
         links = {
-            next(iter(pair - {member_id})): model.to_dict()
+            next(iter(pair - {member_id})): self._wire(model)
             for pair, model in self.links.items()
             if member_id in pair
         }
-        default = None if self.defaults is None else self.defaults.to_dict()
+        default = None if self.defaults is None else self._wire(self.defaults)
         self.request(member_id, {"op": "links", "links": links, "default": default})
         self.request(member_id, {"op": "start", "join": [self.addresses[j] for j in join]})
         return proxy

@@ -1,6 +1,7 @@
 """The link model means the same in every backend: a scenario's links, and their changes at
 run time, time the bytes alike in the simulator, on loopback TCP and across processes."""
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -8,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from peerlab.linkmodel import LaneState, LinkModel
-from peerlab.member import Member
+from peerlab.member import Member, MemberConfig
 from peerlab.network import network_class
+from peerlab.realnet.wallclock import DURATIONS, RATES, stretched
 from peerlab.runner import latency_stats, run
 from peerlab.scenario import load_scenario
 
@@ -170,3 +172,23 @@ def test_a_pause_the_scenario_asks_for_is_a_fault_not_a_stall(backend):
     result = run(load_scenario("paused.yaml", text=text), backend)
     assert result.timing_ok, result.timing
     assert result.timing["loop_lag"] < result.timing["tolerance"]
+
+
+def test_a_stretched_clock_stretches_every_timer_of_a_member():
+    floats = {f.name for f in dataclasses.fields(MemberConfig) if f.type in ("float", float)}
+    assert floats == {*DURATIONS, *RATES, "discourage_score"}  # a score is no time
+    config = stretched(MemberConfig(), 2.0)
+    assert config.keepalive_interval == 2 * MemberConfig().keepalive_interval
+    assert config.min_frame_rate == MemberConfig().min_frame_rate / 2
+
+
+def test_a_real_run_on_a_stretched_clock_is_the_scenario_slowed_down():
+    scenario = load_scenario("slow-links.yaml", text=SLOW_LINKS.replace("100ms", "40ms"))
+    scenario = dataclasses.replace(scenario, events=load_scenario("quiet.yaml", text=QUIET).events)
+    sim, real = run(scenario, "sim"), run(scenario, "real", time_scale=2.0)
+    assert real.timing_ok, real.timing
+    for s, r in zip(sim.messages, real.messages, strict=True):
+        expected = s["delivered_at"] - s["sent_at"]
+        assert abs(r["delivered_at"] - r["sent_at"] - expected) <= 0.1 * expected, (s, r)
+    start = [w["converged_at"] for w in (sim.convergence[0], real.convergence[0])]
+    assert abs(start[1] - start[0]) <= 0.1 * start[0] + 0.02, start
