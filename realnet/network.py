@@ -176,8 +176,8 @@ class TcpNetwork(WallClock):
 
     def start_clock(self) -> None:
         """Make now scenario time 0; the loop's stalls count from now."""
-        super().start_clock()
         self.call(self.loop.take_lag)
+        super().start_clock()
 
     def loop_lag(self) -> LoopLag:
         """The worst stall of the one loop every member runs on since the clock started."""

@@ -296,8 +296,8 @@ class ProcessNetwork(WallClock):
 
     def start_clock(self) -> None:
         """Make now scenario time 0; the workers' stalls count from now."""
-        super().start_clock()
         self._broadcast({"op": "lag"})
+        super().start_clock()
 
     def loop_lag(self) -> LoopLag:
         """The worst stall of any running worker's loop since the clock started (a paused
