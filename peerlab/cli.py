@@ -181,14 +181,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _file_or_stdout(args.out, "--out")
     _file_or_stdout(args.trace, "--trace")
     scenario = load_scenario(args.scenario)
-    result = _run(
-        args,
-        scenario,
-        args.backend,
-        seed=args.seed,
-        time_scale=args.time_scale,
-        member_class=_member_class(args),
-    )
+    with contextlib.ExitStack() as stack:
+        result = _run(
+            args,
+            scenario,
+            args.backend,
+            seed=args.seed,
+            time_scale=args.time_scale,
+            member_class=_member_class(args),
+            placement=_placement(args, stack),
+        )
     _say(args, _summary(result))
     if args.out:
         _write(args.out, result.to_json() + "\n")
@@ -199,6 +201,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.trace != STDOUT:
             _say(args, f"trace written to {args.trace}")
     return 0 if result.ok else 1
+
+
+def _placement(args: argparse.Namespace, stack: contextlib.ExitStack):
+    """Where a proc run's member processes go: Dask workers with --scheduler or --workers (the
+    cluster closed with ``stack``), else None (this machine)."""
+    if args.scheduler is None and args.workers is None:
+        return None
+    if args.backend != "proc":
+        raise PeerlabError("--scheduler/--workers: members are placed on Dask for --backend proc")
+    from peerlab.campaign.execute import dask_client
+    from peerlab.realnet.placement import DaskPlacement
+
+    client = stack.enter_context(dask_client(args.workers, args.scheduler))
+    log.info("members on Dask: %s (dashboard %s)", client.scheduler.address, client.dashboard_link)
+    return DaskPlacement(client)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -593,6 +610,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--member-class",
         metavar="MODULE:CLASS",
         help="run this Member subclass (a protocol variant) in place of the standard member",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="proc backend: place member processes on the workers of this Dask scheduler",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="proc backend: place member processes on a local Dask cluster of N worker processes",
     )
     p.set_defaults(func=_cmd_run)
 

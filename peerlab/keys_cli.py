@@ -84,7 +84,8 @@ def _cmd_issue(args: argparse.Namespace) -> int:
     print(f"member {member_id!r} certified until {until}")
     print(
         f"its machine needs {folder.path / 'network.pub'}, {folder.path / (member_id + '.key')} "
-        f"and {folder.path / (member_id + '.cert')}"
+        f"and {folder.path / (member_id + '.cert')} (with --tls, {folder.path / 'network.pem'} "
+        f"and {folder.path / (member_id + '.pem')} too)"
     )
     return 0
 

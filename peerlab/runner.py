@@ -49,6 +49,7 @@ class _Run:
         time_scale: float,
         progress: Progress | None,
         member_class: type[Member],
+        network_options: dict[str, Any],
     ) -> None:
         self.scenario = scenario
         self.backend = backend
@@ -61,6 +62,7 @@ class _Run:
             tracer=self.tracer,
             time_scale=time_scale,
             member_class=member_class,
+            **network_options,
         )
         self.director = Director(scenario, self.net, self.tracer)
         self.convergence = Convergence(
@@ -245,17 +247,22 @@ def run(
     time_scale: float = 1.0,
     progress: Progress | None = None,
     member_class: type[Member] = Member,
+    placement: Any = None,
 ) -> RunResult:
     """Run a scenario (or a scenario file) on ``backend`` ("sim", "real" or "proc");
     ``member_class`` runs a variant of the protocol in place of :class:`Member`; ``progress``
-    is told the scenario time as the run goes, and each event once it is applied."""
+    is told the scenario time as the run goes, and each event once it is applied. ``placement``
+    (proc only) says where member processes run (see :mod:`peerlab.realnet.placement`)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if seed is not None:
         scenario = scenario.with_seed(seed)
     if time_scale <= 0:
         raise PeerlabError(f"time scale must be > 0, got {time_scale}")
-    return _Run(scenario, backend, time_scale, progress, member_class).go()
+    if placement is not None and backend != "proc":
+        raise PeerlabError(f"placing members is for the proc backend, not {backend!r}")
+    options = {} if placement is None else {"placement": placement}
+    return _Run(scenario, backend, time_scale, progress, member_class, options).go()
 
 
 def latency_stats(result: RunResult) -> dict[str, float | None]:

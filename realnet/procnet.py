@@ -12,13 +12,16 @@ Workers die with the network: :meth:`ProcessNetwork.close` reaps every one (a st
 continued, then killed), and each worker runs in a process group of its own, so that a Ctrl-C
 at the terminal reaches only the parent, which cleans up. A parent killed outright takes its
 workers with it (``PR_SET_PDEATHSIG``, set by the worker), stopped ones included.
+
+Where the worker processes run is a :mod:`~peerlab.realnet.placement`: this machine by default,
+or Dask workers (``placement=DaskPlacement(client)``, ``peerlab run --backend proc --scheduler
+ADDRESS``), each member a long task pinned to one worker.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import os
 import queue
 import secrets
 import selectors
@@ -37,6 +40,7 @@ from peerlab.faults import FaultReport
 from peerlab.linkmodel import LinkModel
 from peerlab.member import Member, MemberConfig, running_member, take_running
 from peerlab.network import LoopLag
+from peerlab.realnet.placement import Child, DaskPlacement, LocalPlacement
 from peerlab.realnet.transport import format_address
 from peerlab.realnet.wallclock import WallClock, stretched
 from peerlab.realnet.worker import SECRET_ENV, worker_token
@@ -47,12 +51,6 @@ if TYPE_CHECKING:
     from peerlab.scenario import Scenario
 
 T = TypeVar("T")
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -107,7 +105,7 @@ class _Worker:
     def __init__(
         self,
         member_id: str,
-        proc: subprocess.Popen,
+        proc: Child,
         sock: socket.socket,
         tracer: Tracer,
         lock: threading.Lock,
@@ -194,19 +192,21 @@ class ProcessNetwork(WallClock):
         time_scale: float = 1.0,
         security: str = "open",
         tls: bool = False,
+        placement: LocalPlacement | DaskPlacement | None = None,
     ) -> None:
         if tls and security != "signed":
             raise ValueError("TLS needs secure mode (security='signed')")
         self.seed = seed
         self.security = security
         self.tls = tls
+        self.placement = placement or LocalPlacement()
         self.time_scale = time_scale
         self.member_class = f"{member_class.__module__}:{member_class.__qualname__}"
         self.config = stretched(config or MemberConfig(), time_scale)
         self.tracer = tracer if tracer is not None else Tracer()
         self.spawn_timeout = spawn_timeout
         self.lock = threading.Lock()
-        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server = socket.create_server((self.placement.control_host, 0))
         self.server.setblocking(False)
         self._secret = secrets.token_hex(32)
         self.control_address = format_address(*self.server.getsockname()[:2])
@@ -232,8 +232,10 @@ class ProcessNetwork(WallClock):
         tracer: Tracer,
         time_scale: float = 1.0,
         member_class: type[Member] | None = None,
+        placement: LocalPlacement | DaskPlacement | None = None,
     ) -> ProcessNetwork:
-        """A network for a scenario, its links' models applied."""
+        """A network for a scenario, its links' models applied, its members' processes
+        where ``placement`` puts them (this machine by default)."""
         net = cls(
             scenario.seed,
             config=config,
@@ -242,6 +244,7 @@ class ProcessNetwork(WallClock):
             time_scale=time_scale,
             security=scenario.security,
             tls=scenario.tls,
+            placement=placement,
         )
         net.defaults = LinkModel.of(scenario.defaults)
         for link in scenario.links:
@@ -325,6 +328,7 @@ class ProcessNetwork(WallClock):
         self._stopped.clear()
         self.members.clear()
         self.server.close()
+        self.placement.close()
 
     def __enter__(self) -> ProcessNetwork:
         return self
@@ -369,8 +373,10 @@ class ProcessNetwork(WallClock):
             raise ValueError(f"member {member_id!r} already exists")
         if member_id not in self.addresses:
             i = len(self.addresses)
-            ip = f"127.0.{i // 250}.{i % 250 + 2}"  # 127.0.0.2 onwards; 127/8 is all loopback
-            self.addresses[member_id] = format_address(ip, _free_port(ip))
+            # 127.0.0.2 onwards (127/8 is all loopback), unless it runs on another host
+            ip = self.placement.host_for(member_id) or f"127.0.{i // 250}.{i % 250 + 2}"
+            port = self.placement.free_port(member_id, ip)
+            self.addresses[member_id] = format_address(ip, port)
             self.owners[ip] = member_id
             self._broadcast({"op": "owners", "owners": {ip: member_id}})
         incarnation = self.incarnations.get(member_id, 0) + 1
@@ -400,14 +406,10 @@ class ProcessNetwork(WallClock):
             self.security,
             *(["--tls"] if self.tls else []),
         ]
-        # a group of its own: the terminal's Ctrl-C is the parent's to handle, not the worker's
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            process_group=0,
-            env={**os.environ, SECRET_ENV: self._secret},
+        proc = self.placement.start(member_id, cmd, {SECRET_ENV: self._secret})
+        log.debug(
+            "worker for member %s started on %s", member_id, self.placement.describe(member_id)
         )
-        log.debug("worker for member %s started (pid %d)", member_id, proc.pid)
         try:
             sock = self._accept_worker(worker_token(self._secret, member_id, incarnation), proc)
         except RuntimeError as exc:
@@ -428,7 +430,7 @@ class ProcessNetwork(WallClock):
         self.request(member_id, {"op": "start", "join": [self.addresses[j] for j in join]})
         return proxy
 
-    def _accept_worker(self, token: bytes, proc: subprocess.Popen) -> socket.socket:
+    def _accept_worker(self, token: bytes, proc: Child) -> socket.socket:
         """The control connection of the worker just started: the first to send ``token``.
         Whatever else connects meanwhile is closed unanswered; RuntimeError if the worker
         exits, or does not call back within ``spawn_timeout``."""

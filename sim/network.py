@@ -463,6 +463,9 @@ class SimNetwork:
         def dialer_connected() -> None:
             if a in dialer.ends:
                 dialer.dispatch(lambda: dialer.handler.connection_made(a, True, address))
+            else:  # closed (a link went down) before the dialer heard it was made: to the
+                # dialer, the dial failed, and it must hear so to dial again
+                dialer.dispatch(lambda: dialer.handler.connect_failed(address, "connection reset"))
 
         self.schedule(latency, dialer_connected)
         acceptor.dispatch(lambda: acceptor.handler.connection_made(b, False, dialer.listen_address))

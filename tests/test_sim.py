@@ -69,6 +69,21 @@ def test_link_down_closed_reconverges(ring):
     assert_oracle(ring)
 
 
+def test_a_link_down_while_its_dial_is_answered_fails_the_dial_so_it_can_be_made_again(ring):
+    # found by peerlab explore (seed 259): the dialler had not yet heard its connection was
+    # made, never heard it failed either, and ignored every later dial as one under way
+    ring.link_down("n0", "n1")
+    ring.run(SETTLE)
+    ring.link_up("n0", "n1")  # n0 dials n1; n1 accepts at once, n0 hears it a latency later
+    ring.run(0.006)
+    ring.link_down("n0", "n1")
+    ring.run(SETTLE)
+    ring.link_up("n0", "n1")
+    ring.run(SETTLE)
+    assert len(ring.links()) == 8
+    assert_oracle(ring)
+
+
 @pytest.mark.parametrize("fault", ["link_cut", "power_off"])
 def test_silent_faults_found_within_keepalive_timeout(ring, fault):
     cfg = ring.config

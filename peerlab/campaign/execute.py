@@ -149,7 +149,7 @@ def _executor(
     if serial:
         yield "in this process", None, _in_process
         return
-    with _client(workers, scheduler) as client:
+    with dask_client(workers, scheduler) as client:
         count = len(client.nthreads())
         workers = f"{count} worker{'s' if count != 1 else ''}"
         where = (
@@ -166,7 +166,7 @@ def _in_process(runs: Sequence[Run], backend: str) -> Outcomes:
 
 
 @contextmanager
-def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     """A Dask client of the scheduler at ``scheduler``, or of an embedded LocalCluster."""
     from distributed import Client
 
