@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from peerlab.console import render, table
-from peerlab.results import RunResult
+from peerlab.results import RunResult, convergence_time
 from peerlab.runner import Progress, latency_stats, run
 from peerlab.scenario import Scenario
 
@@ -16,8 +16,16 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.2f}ms"
 
 
+def _error(real: float | None, sim: float | None) -> float | None:
+    """``real`` relative to ``sim``: +0.1 is 10% more."""
+    if real is None or not sim:
+        return None
+    return round((real - sim) / sim, 4)
+
+
 def compare_results(sim: RunResult, real: RunResult) -> dict[str, Any]:
-    """A side-by-side of two runs of one scenario, with a verdict on routing."""
+    """A side-by-side of two runs of one scenario, with a verdict on routing, and one on
+    timing (the real latencies' error against the simulator's) only if both runs kept time."""
     tables_same = sim.routing_tables == real.routing_tables
     differing = sorted(
         m
@@ -44,11 +52,20 @@ def compare_results(sim: RunResult, real: RunResult) -> dict[str, Any]:
 
     conv = []
     for cs, cr in zip(sim.convergence, real.convergence, strict=False):
-        took = [
-            None if c["converged_at"] is None else c["converged_at"] - c["at"] for c in (cs, cr)
-        ]
+        took = [convergence_time(c) for c in (cs, cr)]
         conv.append({"event": cs["event"], "at": cs["at"], "sim": took[0], "real": took[1]})
     verdict_ok = tables_same
+    latency = {"sim": latency_stats(sim), "real": latency_stats(real)}
+    late = [f"{r.backend}: {r.timing.get('worst')}" for r in (sim, real) if not r.timing_ok]
+    error = {p: _error(latency["real"][p], latency["sim"][p]) for p in ("median", "p99")}
+    if late:
+        timing_verdict = "NO TIMING VERDICT: the run fell behind its schedule (" + "; ".join(late)
+        timing_verdict += "), so its latencies and convergence times measure the machine"
+    else:
+        timing_verdict = "timing: real latency " + ", ".join(
+            f"{p} {'-' if e is None else f'{e:+.1%}'}" for p, e in error.items()
+        )
+        timing_verdict += " against sim"
     return {
         "scenario": sim.scenario,
         "routing_tables_identical": tables_same,
@@ -62,7 +79,10 @@ def compare_results(sim: RunResult, real: RunResult) -> dict[str, Any]:
         "paths_identical": not path_diffs and delivered_s == delivered_r,
         "messages_with_different_paths": path_diffs,
         "mean_hops": {"sim": hops(sim), "real": hops(real)},
-        "latency": {"sim": latency_stats(sim), "real": latency_stats(real)},
+        "latency": latency,
+        "timing_ok": {"sim": sim.timing_ok, "real": real.timing_ok},
+        "latency_error": None if late else error,
+        "timing_verdict": timing_verdict,
         "convergence": conv,
         "control": {
             "frames": {"sim": control(sim, "frames"), "real": control(real, "frames")},
@@ -119,4 +139,5 @@ def format_comparison(c: dict[str, Any]) -> str:
             converged.add_row(f"{row['event']} @{row['at']:g}s", _ms(row["sim"]), _ms(row["real"]))
         parts.append(converged)
     parts.append(c["verdict"])
+    parts.append(c["timing_verdict"])
     return render(*parts)

@@ -1,8 +1,10 @@
 """Convergence windows: after each topology event, when every table first matched the truth.
 
 A :class:`Convergence` opens a window at every topology event and looks at the members each
-poll: ``converged_at`` is when every live member's table started matching networkx's shortest
-paths over the links that should be up and stayed so until the window closed. A window the
+poll: ``at`` is the event's time in the scenario, ``applied_at`` when the runner had applied it
+(later than ``at`` on a real clock that fell behind), and ``converged_at`` when every live
+member's table started matching networkx's shortest paths over the links that should be up and
+stayed so until the window closed; convergence takes ``converged_at - applied_at``. A window the
 next topology event cut short before the scenario's bound is ``superseded``, not judged.
 Looking also finds the links that should be up and are not, for the runner to dial again.
 """
@@ -29,14 +31,21 @@ class Convergence:
         self._version: tuple | None = None
         self._verified: dict[str, tuple] = {}  # member -> state its table was found right in
 
-    def changed(self, label: str, at: float) -> list[Pair]:
-        """The topology changed at ``at``: close the open window, open one; returns the links
-        that should be up and are not."""
+    def changed(self, label: str, at: float, applied_at: float | None = None) -> list[Pair]:
+        """The topology changed: the event of scenario time ``at``, applied at ``applied_at``
+        (``at`` if not given). Close the open window, open one; returns the links that should
+        be up and are not."""
         self.close()
         self.oracle = self.truth.oracle()
         self._version = None
         self._verified = {}
-        self._open = {"event": label, "at": at, "converged_at": None, "status": "pending"}
+        self._open = {
+            "event": label,
+            "at": at,
+            "applied_at": at if applied_at is None else round(applied_at, 6),
+            "converged_at": None,
+            "status": "pending",
+        }
         self.windows.append(self._open)
         return self.look()
 

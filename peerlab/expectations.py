@@ -8,7 +8,7 @@ from typing import Any
 
 from peerlab.invariants import INVARIANTS, violations
 from peerlab.oracle import Oracle
-from peerlab.results import RunResult
+from peerlab.results import RunResult, convergence_time
 from peerlab.scenario import Expect
 
 
@@ -52,7 +52,7 @@ def _converged(bound: float, windows: list[dict[str, Any]]) -> dict[str, Any]:
     for c in windows:
         if c["status"] == "superseded":
             continue
-        took = None if c["converged_at"] is None else c["converged_at"] - c["at"]
+        took = convergence_time(c)
         if took is None or took > bound:
             shown = "never" if took is None else f"{took:.3f}s"
             bad.append(f"{c['event']} at {c['at']}s: {shown}")

@@ -24,7 +24,7 @@ from typing import Any
 
 from peerlab import trace as ev
 from peerlab.oracle import Oracle
-from peerlab.results import RunResult
+from peerlab.results import RunResult, convergence_time
 from peerlab.trace import TraceEvent
 
 INVARIANTS = ("tables", "messages", "reliable", "paths", "convergence")
@@ -171,7 +171,7 @@ def _convergence(result: RunResult, bound: float) -> Iterable[str]:
     if not result.convergence:
         return
     last: dict[str, Any] = result.convergence[-1]
-    took = None if last["converged_at"] is None else last["converged_at"] - last["at"]
+    took = convergence_time(last)
     if took is None or took > bound:
         shown = "never" if took is None else f"after {took:.3f}s"
         yield (

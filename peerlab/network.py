@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from peerlab.errors import PeerlabError
@@ -21,6 +22,7 @@ from peerlab.faults import FaultReport
 from peerlab.routing import Route
 
 if TYPE_CHECKING:
+    from peerlab.linkmodel import LinkModel
     from peerlab.member import Member, MemberConfig
     from peerlab.scenario import Scenario
     from peerlab.trace import Tracer
@@ -37,6 +39,17 @@ BACKENDS: dict[str, str] = {
 
 class UnknownBackend(PeerlabError):
     """A backend name that is not in :data:`BACKENDS`."""
+
+
+@dataclass(frozen=True)
+class LoopLag:
+    """The worst stall of the loops members run on, since the clock started: how late a
+    member's timer ran (``seconds``, scenario time), on whose loop (``member``; None for the
+    one loop every member shares), and when it was due (``at``, scenario time)."""
+
+    seconds: float = 0.0
+    member: str | None = None
+    at: float | None = None
 
 
 class RunningMember(Protocol):
@@ -105,6 +118,13 @@ class Network(Protocol):
     def connect(self, a: str, b: str) -> None:
         """Have ``a`` dial ``b``."""
 
+    def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Have each running ``(src, dst, payload, reliable)`` send, all at once."""
+
+    def set_link(self, a: str, b: str, model: LinkModel) -> None:
+        """Time bytes between ``a`` and ``b`` by ``model`` from now on, on the connections
+        they hold and on those they open later."""
+
     # --- faults: each returns what it did ------------------------------------------------
     def link_down(self, a: str, b: str, *, silent: bool = False) -> FaultReport:
         """Cut the path between a and b: closed (both told at once) or ``silent``."""
@@ -158,6 +178,10 @@ class Network(Protocol):
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in the members' context and return its result."""
+
+    def loop_lag(self) -> LoopLag:
+        """The worst stall of the members' loops since :meth:`start_clock` (none in a
+        simulation, where nothing takes time)."""
 
     def close(self) -> None:
         """Stop every member and release everything the network holds."""

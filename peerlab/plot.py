@@ -16,7 +16,7 @@ from itertools import pairwise
 from typing import Any
 
 from peerlab.errors import UnknownMember
-from peerlab.results import RunResult
+from peerlab.results import RunResult, convergence_time
 
 UP, DOWN, BELIEVED, UNHEARD = "#2b7bba", "#bdbdbd", "#d7301f", "#fdae61"
 HIGHLIGHT = "#e6550d"
@@ -676,7 +676,7 @@ def draw_comparison(sim: RunResult, real: RunResult, *, fig=None) -> dict:
                     color="#555555",
                 )
             else:
-                ax.barh(y + shift, (c["converged_at"] - c["at"]) * 1000, height=0.4, color=colour)
+                ax.barh(y + shift, convergence_time(c) * 1000, height=0.4, color=colour)
     ax.set_yticks(list(ys), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("ms to converge")

@@ -18,8 +18,9 @@ from peerlab.timeline import Pair, Timeline
 from peerlab.trace import TraceEvent
 
 #: The version of the results' JSON contract; a file of another version is refused on reading.
-#: 2: ``timeline`` added.
-SCHEMA_VERSION = 2
+#: 2: ``timeline`` added. 3: ``timing`` and ``timing_ok`` added; convergence windows and events
+#: carry ``applied_at``.
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -35,7 +36,11 @@ class RunResult:
     of the links at the end, ``events`` the scenario's timeline ``{"at", "kind", "label"}``, and
     ``positions`` member coordinates from the topology file, when it has them. ``timeline``
     is the run's story over time (see :mod:`peerlab.timeline`), read through :meth:`links_at`,
-    :meth:`members_at`, :meth:`table_at` and :meth:`view_at`.
+    :meth:`members_at`, :meth:`table_at` and :meth:`view_at`. ``timing_ok`` is false when the
+    run fell behind its schedule by more than the runner's tolerance (a real clock that could not
+    keep up): its latencies and convergence times then say more about the machine than the
+    protocol; ``timing`` holds how far behind it fell (``event_lag``, ``poll_lag``, ``loop_lag``,
+    seconds) and ``worst``, what fell furthest.
     """
 
     scenario: str
@@ -57,6 +62,8 @@ class RunResult:
     events: list[dict[str, Any]] = field(default_factory=list)
     positions: dict[str, list[float]] = field(default_factory=dict)
     timeline: dict[str, Any] | None = None
+    timing_ok: bool = True
+    timing: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
     trace: list[Any] = field(default_factory=list, repr=False, compare=False)
 
@@ -254,6 +261,14 @@ class RunResult:
 
 
 _decode = msgspec.json.Decoder(RunResult).decode
+
+
+def convergence_time(window: dict[str, Any]) -> float | None:
+    """How long a convergence window took, from when its event was applied (None: it did not
+    converge)."""
+    if window["converged_at"] is None:
+        return None
+    return window["converged_at"] - window.get("applied_at", window["at"])
 
 
 def messages_of(

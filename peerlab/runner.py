@@ -33,6 +33,10 @@ from peerlab.truth import Director, Pair
 #: Told ``(scenario time now, scenario end time, the event just applied or None)`` as a run goes.
 Progress = Callable[[float, float, str | None], None]
 
+#: How far behind its schedule a run may fall and still be trusted on timing (seconds): an event
+#: applied late, the runner looking at the members late, or a member's loop running a timer late.
+TIMING_TOLERANCE = 0.05
+
 #: How often the runner dials again a scenario link that should be up and is not (seconds).
 REDIAL_EVERY = 0.25
 
@@ -66,6 +70,9 @@ class _Run:
         )
         self.views = ViewRecorder(len(scenario.everyone))
         self._dialled: dict[Pair, float] = {}  # link -> when the runner last dialled it
+        # how far behind its schedule the runner fell: (seconds, what) at worst, by what it did
+        self._lag: dict[str, tuple[float, str]] = {"event": (0.0, ""), "poll": (0.0, "")}
+        self._applied: dict[int, float] = {}  # event index -> scenario time it was applied
 
     def go(self) -> RunResult:
         # the collector would walk every member's database again and again while the results'
@@ -91,8 +98,11 @@ class _Run:
             if topology:
                 self.convergence.close(next_at=event.at)
             self.director.apply(event)
+            applied = net.now
+            self._applied[event.index] = round(applied, 6)
+            self._late("event", applied - event.at, f"{event.describe()} at {event.at:g}s")
             if topology:
-                self._redial(self.convergence.changed(event.describe(), event.at))
+                self._redial(self.convergence.changed(event.describe(), event.at, applied))
             if self.progress is not None:
                 self.progress(net.now, end, event.describe())
         self._advance(end)
@@ -102,11 +112,38 @@ class _Run:
     def _advance(self, t: float) -> None:
         net = self.net
         while (now := net.now) < t:
-            net.advance_to(min(t, now + net.poll_interval))
+            target = min(t, now + net.poll_interval)
+            net.advance_to(target)
+            self._late("poll", net.now - target, f"{target:g}s")
             net.call(lambda: self.views.observe(net.members, net.now))
             self._redial(self.convergence.look())
             if self.progress is not None:
                 self.progress(net.now, self.scenario.end_time, None)
+
+    def _late(self, kind: str, seconds: float, what: str) -> None:
+        if seconds > self._lag[kind][0]:
+            self._lag[kind] = (seconds, what)
+
+    def _timing(self) -> dict[str, Any]:
+        """How well the run kept to its schedule, and whether that is within
+        :data:`TIMING_TOLERANCE` (``ok``); ``worst`` says what fell furthest behind."""
+        loop = self.net.loop_lag()
+        (event, event_what), (poll, poll_at) = self._lag["event"], self._lag["poll"]
+        whose = "the members' loop" if loop.member is None else f"member {loop.member}'s loop"
+        lags = [
+            (event, f"event {event_what} was applied {event * 1000:.0f} ms late"),
+            (poll, f"the runner looked at the members {poll * 1000:.0f} ms late at {poll_at}"),
+            (loop.seconds, f"{whose} ran a timer {loop.seconds * 1000:.0f} ms late at {loop.at}s"),
+        ]
+        worst = max(lags, key=lambda lag: lag[0])
+        return {
+            "ok": worst[0] <= TIMING_TOLERANCE,
+            "tolerance": TIMING_TOLERANCE,
+            "event_lag": round(event, 6),
+            "poll_lag": round(poll, 6),
+            "loop_lag": round(loop.seconds, 6),
+            "worst": worst[1] if worst[0] > 0 else None,
+        }
 
     def _redial(self, missing: list[Pair]) -> None:
         """Dial the scenario links that should be up and are not, each at most every
@@ -144,6 +181,13 @@ class _Run:
             counters["frames"].update(m.counters.frames_sent)
             counters["bytes"].update(m.counters.bytes_sent)
         faults = [f.to_dict() for f in net.faults]
+        timing = self._timing()
+        if not timing["ok"]:
+            warnings.append(
+                f"timing: the run fell behind its schedule: {timing['worst']} (tolerance "
+                f"{TIMING_TOLERANCE * 1000:.0f} ms); its latencies and convergence times are "
+                "not the protocol's"
+            )
         warnings += [
             f"fault {f['kind']} {f['target']} at {f['at']}s hit nothing"
             for f in faults
@@ -170,7 +214,17 @@ class _Run:
             initial_links=[list(link.pair) for link in sc.links],
             positions={m: list(xy) for m, xy in sc.positions.items()},
             views=views,
-            events=[{"at": e.at, "kind": e.kind, "label": e.describe()} for e in events],
+            events=[
+                {
+                    "at": e.at,
+                    "kind": e.kind,
+                    "label": e.describe(),
+                    "applied_at": self._applied.get(e.index),
+                }
+                for e in events
+            ],
+            timing_ok=timing["ok"],
+            timing=timing,
         )
         result.timeline = build_timeline(
             self.tracer.events, sc, result.convergence, result.messages, self.views, self._time

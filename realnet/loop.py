@@ -71,6 +71,11 @@ class EventLoop:
         self._stopping = False
         self.failures = 0  # callbacks that raised, here or in a transport (see failed)
         self.t0 = time.monotonic()
+        #: the latest a timer ran after its time since :meth:`take_lag` (seconds), and when
+        self.worst_lag = 0.0
+        self.worst_lag_at = 0.0
+        #: timers due before this loop time are not counted late (the process was stopped)
+        self.lag_since = 0.0
 
     # --- time ----------------------------------------------------------------------------
 
@@ -160,9 +165,25 @@ class EventLoop:
             self._guard(fn)
         now = self.now()
         while self._timers and self._timers[0][0] <= now:
-            _, _, timer = heapq.heappop(self._timers)
+            when, _, timer = heapq.heappop(self._timers)
             if not timer.cancelled:
+                # how late the loop is: what every member on it feels as a stall
+                late = self.now() - when
+                if late > self.worst_lag and when >= self.lag_since:
+                    self.worst_lag, self.worst_lag_at = late, when
                 self._guard(timer.fn)
+
+    def take_lag(self) -> tuple[float, float]:
+        """The latest a timer ran after its time since the last call (seconds), and the loop
+        time it was due; the record starts again."""
+        lag = (self.worst_lag, self.worst_lag_at)
+        self.worst_lag = self.worst_lag_at = 0.0
+        return lag
+
+    def forgive_lag(self) -> None:
+        """Do not count as late the timers due until now: the process was stopped (a
+        ``SIGSTOP`` is a fault the scenario asked for, not a stall of the loop)."""
+        self.lag_since = self.now()
 
     def failed(self, what: str, exc: BaseException) -> None:
         """Log, once, that ``what`` raised ``exc`` (its traceback too at debug level, as text:

@@ -8,12 +8,14 @@ transports by a :class:`NetPolicy`. Every control call is handed to the loop thr
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from peerlab.faults import FaultReport
 from peerlab.identity import RunCredentials
+from peerlab.linkmodel import LinkModel
 from peerlab.linkstate import AdvertCache
 from peerlab.member import (
     Member,
@@ -23,9 +25,10 @@ from peerlab.member import (
     running_member,
     take_running,
 )
+from peerlab.network import LoopLag
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
-from peerlab.realnet.wallclock import WallClock
+from peerlab.realnet.wallclock import WallClock, stretched
 from peerlab.trace import Tracer
 
 if TYPE_CHECKING:
@@ -35,11 +38,13 @@ T = TypeVar("T")
 
 
 class NetPolicy(Policy):
-    """Knows which in-process member owns which socket, and applies emulated faults."""
+    """Knows which in-process member owns which socket, and applies emulated faults and the
+    links' models (``links`` by pair of members, ``default`` for any other pair; None: no
+    model, bytes go at once)."""
 
-    passthrough = False  # faults and latency can be switched on at any time
+    passthrough = False  # faults and link models can be switched on at any time
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int | str = 0) -> None:
         self.sock_owner: dict[tuple, str] = {}
         self.ip_owner: dict[str, str] = {}  # when each member has its own loopback address
         self.address_owner: dict[str, str] = {}
@@ -47,9 +52,9 @@ class NetPolicy(Policy):
         self.dead: set[str] = set()
         self.groups: dict[str, int] = {}
         self.one_way = False
-        self.latency: dict[frozenset[str], float] = {}
-        self.default_latency = 0.0
-        self.bandwidth: dict[frozenset[str], float] = {}
+        self.links: dict[frozenset[str], LinkModel] = {}
+        self.default: LinkModel | None = None
+        self.rng = random.Random(f"{seed}:links")
 
     def note_socket(self, sockname: tuple, host: str | None) -> None:
         if host is not None:
@@ -74,13 +79,10 @@ class NetPolicy(Policy):
             return "hold"
         return "pass"
 
-    def delay(self, src: str | None, dst: str | None, nbytes: int) -> float:
-        if src is None or dst is None or not (self.latency or self.bandwidth):
-            return self.default_latency
-        pair = frozenset((src, dst))
-        bandwidth = self.bandwidth.get(pair, 0.0)
-        serialise = nbytes * 8 / bandwidth if bandwidth else 0.0
-        return self.latency.get(pair, self.default_latency) + serialise
+    def link(self, src: str | None, dst: str | None) -> LinkModel | None:
+        if src is None or dst is None or not self.links:
+            return self.default
+        return self.links.get(frozenset((src, dst)), self.default)
 
 
 class TcpNetwork(WallClock):
@@ -106,11 +108,11 @@ class TcpNetwork(WallClock):
         self.tls = tls
         self.time_scale = time_scale
         self.member_class = member_class
-        self.config = config or MemberConfig()
+        self.config = stretched(config or MemberConfig(), time_scale)
         self.tracer = tracer if tracer is not None else Tracer()
         self.host = host
         self.limits = limits or TcpLimits()
-        self.policy = NetPolicy()
+        self.policy = NetPolicy(seed)
         #: secure mode's network and identities (None in open mode)
         self.credentials = (
             RunCredentials(seed, time.time, simulated=False) if security == "signed" else None
@@ -137,7 +139,7 @@ class TcpNetwork(WallClock):
         time_scale: float = 1.0,
         member_class: type[Member] | None = None,
     ) -> TcpNetwork:
-        """A network for a scenario, its links' latency and bandwidth emulated."""
+        """A network for a scenario, its links' models applied."""
         net = cls(
             scenario.seed,
             config=config,
@@ -147,10 +149,10 @@ class TcpNetwork(WallClock):
             security=scenario.security,
             tls=scenario.tls,
         )
-        net.default_latency = scenario.defaults.latency
+        net.defaults = LinkModel.of(scenario.defaults)
         for link in scenario.links:
             if link.params != scenario.defaults:
-                net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
+                net.set_link(link.a, link.b, LinkModel.of(link.params))
         return net
 
     # --- plumbing ------------------------------------------------------------------------
@@ -162,6 +164,27 @@ class TcpNetwork(WallClock):
     def member_clock(self) -> float:
         """The loop's clock, which members read."""
         return self.loop.now()
+
+    def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Have each running ``(src, dst, payload, reliable)`` send, in one pass of the loop."""
+
+        def burst() -> None:
+            for src, dst, payload, reliable in sends:
+                self.members[src].send(dst, payload, reliable=reliable)
+
+        self.call(burst)
+
+    def start_clock(self) -> None:
+        """Make now scenario time 0; the loop's stalls count from now."""
+        self.call(self.loop.take_lag)
+        super().start_clock()
+
+    def loop_lag(self) -> LoopLag:
+        """The worst stall of the one loop every member runs on since the clock started."""
+        seconds, at = self.call(self.loop.take_lag)
+        if not seconds:
+            return LoopLag()
+        return LoopLag(seconds / self.time_scale, None, round(self.scenario_time(at), 6))
 
     def run_until(
         self, predicate: Callable[[], bool], timeout: float, check_every: float = 0.005
@@ -202,20 +225,25 @@ class TcpNetwork(WallClock):
         return self.addresses[member_id]
 
     @property
-    def default_latency(self) -> float:
-        """Latency emulated between members with no link of their own (seconds)."""
-        return self.policy.default_latency
+    def defaults(self) -> LinkModel | None:
+        """The model of links between members with none of their own (None: bytes go at
+        once)."""
+        return self.policy.default
 
-    @default_latency.setter
-    def default_latency(self, seconds: float) -> None:
-        self.policy.default_latency = seconds
+    @defaults.setter
+    def defaults(self, model: LinkModel | None) -> None:
+        model = None if model is None else model.stretched(self.time_scale)
+        self.call(lambda: setattr(self.policy, "default", model))
 
-    def set_link(self, a: str, b: str, latency: float, bandwidth: float = 0.0) -> None:
-        """Emulate ``latency`` seconds (and ``bandwidth`` bits/s) on bytes between a and b."""
-        pair = frozenset((a, b))
-        self.policy.latency[pair] = latency
-        if bandwidth:
-            self.policy.bandwidth[pair] = bandwidth
+    def set_link(self, a: str, b: str, model: LinkModel) -> None:
+        """Use ``model`` between ``a`` and ``b`` from now on, on the connections they hold
+        (bytes already held back keep their time) and on those they open later."""
+        pair, model = frozenset((a, b)), model.stretched(self.time_scale)
+        self.call(lambda: self.policy.links.__setitem__(pair, model))
+
+    def link_model(self, a: str, b: str) -> LinkModel | None:
+        """The model used between ``a`` and ``b``."""
+        return self.policy.link(a, b)
 
     def add_member(
         self, member_id: str, *, join: Iterable[str] = (), config: MemberConfig | None = None

@@ -37,10 +37,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from peerlab.console import log
 from peerlab.faults import FaultReport
+from peerlab.linkmodel import LinkModel
 from peerlab.member import Member, MemberConfig, running_member, take_running
+from peerlab.network import LoopLag
 from peerlab.realnet.placement import Child, DaskPlacement, LocalPlacement
 from peerlab.realnet.transport import format_address
-from peerlab.realnet.wallclock import WallClock
+from peerlab.realnet.wallclock import WallClock, stretched
 from peerlab.realnet.worker import SECRET_ENV, worker_token
 from peerlab.routing import Route
 from peerlab.trace import Tracer
@@ -136,7 +138,15 @@ class _Worker:
         self.replies.put(ConnectionError(f"worker {self.id} closed its control channel"))
 
     def request(self, req: dict[str, Any], timeout: float) -> Any:
+        self.post(req)
+        return self.answer(timeout)
+
+    def post(self, req: dict[str, Any]) -> None:
+        """Send a command; its answer is the next :meth:`answer` not yet taken."""
         self.sock.sendall(json.dumps(req).encode() + b"\n")
+
+    def answer(self, timeout: float) -> Any:
+        """The answer to the earliest command posted and not yet answered."""
         reply = self.replies.get(timeout=timeout)
         if isinstance(reply, Exception):
             raise reply
@@ -192,7 +202,7 @@ class ProcessNetwork(WallClock):
         self.placement = placement or LocalPlacement()
         self.time_scale = time_scale
         self.member_class = f"{member_class.__module__}:{member_class.__qualname__}"
-        self.config = config or MemberConfig()
+        self.config = stretched(config or MemberConfig(), time_scale)
         self.tracer = tracer if tracer is not None else Tracer()
         self.spawn_timeout = spawn_timeout
         self.lock = threading.Lock()
@@ -204,8 +214,8 @@ class ProcessNetwork(WallClock):
         self.members: dict[str, MemberProxy] = {}
         self.addresses: dict[str, str] = {}
         self.owners: dict[str, str] = {}
-        self.latency: dict[frozenset[str], float] = {}
-        self.default_latency = 0.0
+        self.links: dict[frozenset[str], LinkModel] = {}
+        self.defaults: LinkModel | None = None
         self.incarnations: dict[str, int] = {}
         self._stopped: dict[str, _Worker] = {}
         self._paused: dict[str, list[dict[str, Any]]] = {}  # member -> commands it missed
@@ -224,7 +234,7 @@ class ProcessNetwork(WallClock):
         member_class: type[Member] | None = None,
         placement: LocalPlacement | DaskPlacement | None = None,
     ) -> ProcessNetwork:
-        """A network for a scenario, its links' latency emulated, its members' processes
+        """A network for a scenario, its links' models applied, its members' processes
         where ``placement`` puts them (this machine by default)."""
         net = cls(
             scenario.seed,
@@ -236,10 +246,10 @@ class ProcessNetwork(WallClock):
             tls=scenario.tls,
             placement=placement,
         )
-        net.default_latency = scenario.defaults.latency
+        net.defaults = LinkModel.of(scenario.defaults)
         for link in scenario.links:
             if link.params != scenario.defaults:
-                net.set_link(link.a, link.b, link.params.latency, link.params.bandwidth)
+                net.set_link(link.a, link.b, LinkModel.of(link.params))
         return net
 
     # --- plumbing ------------------------------------------------------------------------
@@ -271,6 +281,39 @@ class ProcessNetwork(WallClock):
             if mid not in self._paused:
                 proxy.update(self.request(mid, {"op": "snapshot"}))
 
+    def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Have each running ``(src, dst, payload, reliable)`` send: every command goes out
+        before any answer is awaited, so the workers send at once, not one round trip apart
+        (a paused member sends when it resumes)."""
+        waiting = []
+        for src, dst, payload, reliable in sends:
+            req = {"op": "send", "dst": dst, "reliable": reliable}
+            req["payload"] = payload.decode("latin-1")
+            if src in self._paused:
+                self._paused[src].append(req)
+            else:
+                self.workers[src].post(req)
+                waiting.append(self.workers[src])
+        for worker in waiting:
+            worker.answer(10.0)
+
+    def start_clock(self) -> None:
+        """Make now scenario time 0; the workers' stalls count from now."""
+        self._broadcast({"op": "lag"})
+        super().start_clock()
+
+    def loop_lag(self) -> LoopLag:
+        """The worst stall of any running worker's loop since the clock started (a paused
+        worker answers when it resumes: its stall then is the pause, not counted)."""
+        worst = LoopLag()
+        for mid in sorted(self.members):
+            if mid in self._paused:
+                continue
+            seconds, at = self.request(mid, {"op": "lag"})
+            if seconds / self.time_scale > worst.seconds:
+                worst = LoopLag(seconds / self.time_scale, mid, round(self.scenario_time(at), 6))
+        return worst
+
     def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
         """Refresh the proxies, then evaluate ``fn`` against them."""
         self.refresh()
@@ -299,9 +342,28 @@ class ProcessNetwork(WallClock):
         """A member's listen address."""
         return self.addresses[member_id]
 
-    def set_link(self, a: str, b: str, latency: float, bandwidth: float = 0.0) -> None:
-        """Emulate ``latency`` seconds between a and b (bandwidth is not emulated here)."""
-        self.latency[frozenset((a, b))] = latency
+    def set_link(self, a: str, b: str, model: LinkModel) -> None:
+        """Use ``model`` between ``a`` and ``b`` from now on, on the connections they hold
+        and on those they open later (each end's worker times the bytes it sends)."""
+        self.links[frozenset((a, b))] = model
+        for x, y in ((a, b), (b, a)):
+            if x in self.members:
+                self._tell(x, {"op": "links", "links": {y: self._wire(model)}})
+
+    def _wire(self, model: LinkModel) -> dict[str, Any]:
+        """A link model as a worker runs it: on the wall clock."""
+        return model.stretched(self.time_scale).to_dict()
+
+    def link_model(self, a: str, b: str) -> LinkModel | None:
+        """The model used between ``a`` and ``b``."""
+        return self.links.get(frozenset((a, b)), self.defaults)
+
+    def _tell(self, member_id: str, req: dict[str, Any]) -> Any:
+        """Send a command to a running member; a paused one gets it when it resumes."""
+        if member_id in self._paused:
+            self._paused[member_id].append(req)
+            return None
+        return self.request(member_id, req)
 
     def add_member(
         self, member_id: str, *, join: Iterable[str] = (), config: MemberConfig | None = None
@@ -359,11 +421,12 @@ class ProcessNetwork(WallClock):
         proxy = MemberProxy(self, member_id)
         self.members[member_id] = proxy
         links = {
-            next(iter(pair - {member_id})): s
-            for pair, s in self.latency.items()
+            next(iter(pair - {member_id})): self._wire(model)
+            for pair, model in self.links.items()
             if member_id in pair
         }
-        self.request(member_id, {"op": "latency", "links": links, "default": self.default_latency})
+        default = None if self.defaults is None else self._wire(self.defaults)
+        self.request(member_id, {"op": "links", "links": links, "default": default})
         self.request(member_id, {"op": "start", "join": [self.addresses[j] for j in join]})
         return proxy
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import selectors
 import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from peerlab.linkmodel import LaneState, LinkModel
 from peerlab.realnet.loop import EventLoop, LoopTimer, describe, log
 from peerlab.realnet.tls import TlsFailure, TlsSession
 from peerlab.tls import TlsContexts
@@ -29,6 +31,11 @@ from peerlab.transport import ConnectionHandler, Transport
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
+
+#: How early a write held back by its link model may leave: the selector waits in whole
+#: milliseconds, rounded up, so a timer fires up to 1 ms late; aiming half of that early makes
+#: writes leave on time on average rather than always late.
+EARLY = 0.0005
 
 #: Seconds a listener stops accepting after ``accept`` failed (out of file descriptors, say):
 #: trying again at once would spin the loop on a listener that stays ready.
@@ -63,15 +70,18 @@ class TcpLimits:
 
 
 class Policy:
-    """Decides what happens to bytes between two hosts (used to emulate faults and latency).
+    """Decides what happens to bytes between two hosts (used to emulate faults and links).
 
     The default lets everything through at once. ``TcpNetwork`` installs one that holds bytes
-    back during a partition, drops them on a silent cut, and delays them by a link's latency.
+    back during a partition, drops them on a silent cut, and times them by the
+    :class:`~peerlab.linkmodel.LinkModel` of their link, as the simulator does.
     """
 
     #: True for a policy that never holds, drops or delays anything, so the transport need not
     #: ask it about each frame it sends.
     passthrough: bool = True
+    #: Where the link models' random delays (jitter, loss) are drawn from.
+    rng: random.Random = random.Random(0)
 
     def note_socket(self, sockname: tuple, host: str | None) -> None:
         """A dialling socket of ``host`` got the local address ``sockname``."""
@@ -88,9 +98,10 @@ class Policy:
         """``"pass"``, ``"hold"`` (until released) or ``"drop"``."""
         return "pass"
 
-    def delay(self, src: str | None, dst: str | None, nbytes: int) -> float:
-        """Seconds to hold outgoing bytes to emulate the link's latency and bandwidth."""
-        return 0.0
+    def link(self, src: str | None, dst: str | None) -> LinkModel | None:
+        """The model of the link bytes from ``src`` to ``dst`` cross (None: let them go at
+        once)."""
+        return None
 
 
 @dataclass(eq=False)
@@ -106,6 +117,7 @@ class TcpConn:
     writing: bool = False
     closing: bool = False
     delayed: deque[tuple[float, bytes]] = field(default_factory=deque)
+    lane: LaneState = field(default_factory=LaneState)  # the link model's state, our direction
     delay_timer: LoopTimer | None = None
     held: list[bytes] = field(default_factory=list)
     pending: list[bytes] = field(default_factory=list)  # sent during this pass of the loop
@@ -137,6 +149,7 @@ class TcpTransport(Transport):
         self.handler: ConnectionHandler | None = None
         self.conns: dict[int, TcpConn] = {}
         self._dialing: dict[int, tuple[socket.socket, str, LoopTimer]] = {}
+        self._setup: dict[int, float] = {}  # dial -> the set-up delay its dialler still waits
         self._dirty: list[TcpConn] = []
         self._flush_scheduled = False
         self._next = 0
@@ -222,6 +235,18 @@ class TcpTransport(Transport):
             fn()
 
     def connect(self, address: str) -> None:
+        model = None
+        if not self.policy.passthrough:
+            model = self.policy.link(self.name, self.policy.host_of_address(address))
+        setup = model.setup_delay(self.policy.rng) if model is not None else 0.0
+        if setup > 0:  # the SYN crosses the link before the far end hears of the dial
+            self.loop.call_later(setup, lambda: self._run(lambda: self._dial(address, setup)))
+        else:
+            self._dial(address, 0.0)
+
+    def _dial(self, address: str, setup: float) -> None:
+        """Dial ``address`` now; the dialler learns the outcome ``setup`` seconds after the
+        socket's (the SYN-ACK's way back)."""
         try:
             target = parse_address(address)
             family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
@@ -252,6 +277,8 @@ class TcpTransport(Transport):
             lambda: self._run(lambda: self._dial_failed(key, "connection timed out")),
         )
         self._dialing[key] = (sock, address, timer)
+        if setup > 0:
+            self._setup[key] = setup
         self.loop.selector.register(sock, WRITE, lambda _m: self._on_dialled(key))
 
     def send(self, conn, data: bytes) -> None:
@@ -277,11 +304,22 @@ class TcpTransport(Transport):
         if verdict == "hold" or c.held:
             c.held.append(bytes(data))
             return True
-        delay = self.policy.delay(self.name, c.remote_host, len(data))
-        if delay > 0 or c.delayed:
-            self._delay(c, bytes(data), delay)
-            return True
-        return False
+        return self._timed(c, data)
+
+    def _timed(self, c: TcpConn, data: bytes) -> bool:
+        """Hold one write back until its link model says it arrives; False if it may go now."""
+        model = self.policy.link(self.name, c.remote_host)
+        if model is None:
+            if not c.delayed:
+                return False
+            due = c.delayed[-1][0]  # after what waits already: never reordered
+        else:
+            now = self.loop.now()
+            due = model.arrival(c.lane, now, len(data), self.policy.rng)
+            if due <= now and not c.delayed:
+                return False
+        self._delay(c, bytes(data), due)
+        return True
 
     def _flush_pending(self) -> None:
         self._flush_scheduled = False
@@ -315,8 +353,9 @@ class TcpTransport(Transport):
             held, c.held = c.held, []
             for data in held:
                 released += len(data)
-                self._write(c, data)
-            if c.closing and not c.wbuf:
+                if not self._timed(c, data):
+                    self._write(c, data)
+            if c.closing and not c.wbuf and not c.delayed:
                 self._teardown(c)
         return released
 
@@ -434,6 +473,11 @@ class TcpTransport(Transport):
             self._listen()
 
     def _on_dialled(self, key: int) -> None:
+        setup = self._setup.pop(key, 0.0)
+        if setup > 0 and key in self._dialing:
+            self._unregister(self._dialing[key][0])
+            self.loop.call_later(setup, lambda: self._run(lambda: self._on_dialled(key)))
+            return
         entry = self._dialing.pop(key, None)
         if entry is None:
             return
@@ -456,6 +500,7 @@ class TcpTransport(Transport):
             self._fatal_error(c, exc)
 
     def _dial_failed(self, key: int, reason: str) -> None:
+        self._setup.pop(key, None)
         entry = self._dialing.pop(key, None)
         if entry is None:
             return
@@ -556,17 +601,18 @@ class TcpTransport(Transport):
             else:
                 self._watch(c, READ)
 
-    def _delay(self, c: TcpConn, data: bytes, delay: float) -> None:
-        due = self.loop.now() + delay
+    def _delay(self, c: TcpConn, data: bytes, due: float) -> None:
+        """Write ``data`` at loop time ``due`` (after every write held back before it)."""
         if c.delayed:
             due = max(due, c.delayed[-1][0])
         c.delayed.append((due, data))
         if c.delay_timer is None:
-            c.delay_timer = self.loop.call_later(delay, lambda: self._release(c))
+            wait = due - EARLY - self.loop.now()
+            c.delay_timer = self.loop.call_later(wait, lambda: self._release(c))
 
     def _release(self, c: TcpConn) -> None:
         c.delay_timer = None
-        now = self.loop.now()
+        now = self.loop.now() + EARLY
         while c.delayed and c.delayed[0][0] <= now:
             self._write(c, c.delayed.popleft()[1])
         if c.delayed:

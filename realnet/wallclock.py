@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+
+from peerlab.member import MemberConfig
+
+#: The member settings that are durations, and the one that is a rate (per second): what a
+#: stretched clock stretches.
+DURATIONS = (
+    "handshake_timeout",
+    "keepalive_interval",
+    "dead_timeout",
+    "flood_delay",
+    "route_delay",
+    "route_hold",
+    "max_age",
+    "ack_timeout",
+    "reliable_deadline",
+    "frame_grace",
+    "discourage_time",
+)
+RATES = ("min_frame_rate",)
+
+
+def stretched(config: MemberConfig, scale: float) -> MemberConfig:
+    """``config`` for members on a clock ``scale`` times slower than the scenario's: every
+    timer ``scale`` times longer, every rate ``scale`` times lower."""
+    if scale == 1:
+        return config
+    changes = {name: getattr(config, name) * scale for name in DURATIONS}
+    changes.update({name: getattr(config, name) / scale for name in RATES})
+    return dataclasses.replace(config, **changes)
 
 
 class WallClock:
     """Scenario seconds are wall-clock seconds since :meth:`start_clock`, divided by
-    ``time_scale``; members' trace times convert through :meth:`scenario_time`."""
+    ``time_scale``; members' trace times convert through :meth:`scenario_time`. A network on
+    a stretched clock stretches its members' timers (:func:`stretched`) and its links' delays
+    (:meth:`LinkModel.stretched <peerlab.linkmodel.LinkModel.stretched>`) alike, so that the
+    whole run is the scenario's, slowed down or sped up."""
 
     poll_interval = 0.02
     time_scale: float = 1.0

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from peerlab.identity import RunCredentials
+from peerlab.linkmodel import LinkModel
 from peerlab.linkstate import AdvertCache
 from peerlab.member import Member, MemberConfig, member_class
 from peerlab.realnet.loop import EventLoop
@@ -68,7 +69,7 @@ class Worker:
         self.control.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.control.sendall(worker_token(secret, member_id, incarnation))
         self.inbox = b""
-        self.policy = NetPolicy()
+        self.policy = NetPolicy(f"{seed}:{member_id}:{incarnation}")
         self.policy.ip_owner.update(owners)
         host, port = parse_address(listen)
         self.transport = TcpTransport(
@@ -92,6 +93,8 @@ class Worker:
         )
         self.transport.handler = self.member
         self.transport.start()
+        # a SIGSTOP (pause, power-off) is a fault, not a stall: timers it held up are not late
+        signal.signal(signal.SIGCONT, lambda *_: self.loop.forgive_lag())
         self.loop.selector.register(self.control, 1, self._on_control)  # EVENT_READ
         self._write({"ready": member_id, "address": self.transport.listen_address})
 
@@ -139,10 +142,12 @@ class Worker:
         elif op == "heal":
             self.policy.groups = {}
             return self.transport.release_held()
-        elif op == "latency":
-            for peer, seconds in req["links"].items():
-                self.policy.latency[frozenset((m.id, peer))] = seconds
-            self.policy.default_latency = req.get("default", 0.0)
+        elif op == "links":
+            for peer, model in req["links"].items():
+                self.policy.links[frozenset((m.id, peer))] = LinkModel.from_dict(model)
+            if "default" in req:
+                default = req["default"]
+                self.policy.default = None if default is None else LinkModel.from_dict(default)
         elif op == "snapshot":
             return {
                 "routes": m.routing_table(),
@@ -153,6 +158,9 @@ class Worker:
                 "frames": dict(m.counters.frames_sent),
                 "bytes": dict(m.counters.bytes_sent),
             }
+        elif op == "lag":
+            seconds, at = self.loop.take_lag()
+            return [seconds, at + self.loop.t0]
         elif op == "leave":
             m.leave()
         elif op == "stop":

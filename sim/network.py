@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from peerlab.faults import FaultReport
 from peerlab.identity import SIM_EPOCH, RunCredentials
+from peerlab.linkmodel import LinkModel
 from peerlab.linkstate import AdvertCache
 from peerlab.member import (
     Member,
@@ -22,9 +23,10 @@ from peerlab.member import (
     running_member,
     take_running,
 )
+from peerlab.network import LoopLag
 from peerlab.sim.clock import Clock
 from peerlab.sim.events import Arrival
-from peerlab.sim.links import FIN, RST, LinkModel, Pipe
+from peerlab.sim.links import FIN, RST, Pipe
 from peerlab.sim.transport import SimEnd, SimTransport
 from peerlab.trace import Tracer
 
@@ -144,6 +146,16 @@ class SimNetwork:
     def close(self) -> None:
         """Nothing to release in a simulation."""
 
+    def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
+        """Have each running ``(src, dst, payload, reliable)`` send, at this simulated instant."""
+        members = self.members
+        for src, dst, payload, reliable in sends:
+            members[src].send(dst, payload, reliable=reliable)
+
+    def loop_lag(self) -> LoopLag:
+        """No loop ever runs late in a simulation."""
+        return LoopLag()
+
     def schedule(self, delay: float, fn: Callable[[], None]) -> None:
         """Call ``fn`` after ``delay`` simulated seconds."""
         self.clock.schedule(delay, fn)
@@ -171,8 +183,12 @@ class SimNetwork:
         return ADDRESS_PREFIX + member_id
 
     def set_link(self, a: str, b: str, model: LinkModel) -> None:
-        """Use ``model`` for connections between ``a`` and ``b`` opened from now on."""
+        """Use ``model`` between ``a`` and ``b`` from now on, on the connections they hold
+        (bytes already on their way keep their arrival) and on those they open later."""
         self._links[frozenset((a, b))] = model
+        for x, y in ((a, b), (b, a)):
+            for end in self._ends_between(x, y):
+                end.out.model = model
 
     def link_model(self, a: str, b: str) -> LinkModel:
         """The model used between ``a`` and ``b``."""
@@ -397,7 +413,7 @@ class SimNetwork:
         target = address[len(ADDRESS_PREFIX) :] if address.startswith(ADDRESS_PREFIX) else None
         src = dialer.host
         model = self.link_model(src, target or "")
-        latency = model.one_way(self.rng)
+        latency = model.setup_delay(self.rng)
 
         def fail(reason: str, after: float) -> None:
             self.schedule(
@@ -465,20 +481,8 @@ class SimNetwork:
         # most frames travel while no fault is active: no lookup (and no call) for them
         if pipe.dead or ((self._cuts or self._partition is not None) and self._held(pipe, data)):
             return
-        model = pipe.model
-        now = self._time()
-        busy = pipe.busy_until
-        busy = (now if now > busy else busy) + len(data) * model.seconds_per_byte
-        pipe.busy_until = busy
-        if model.varies:
-            rng = self.rng
-            arrival = busy + model.one_way(rng) + model.retransmit_delay(len(data), rng)
-        else:
-            arrival = busy + model.latency
         previous = pipe.last_arrival
-        if arrival < previous:
-            arrival = previous
-        pipe.last_arrival = arrival
+        arrival = pipe.model.arrival(pipe, self._time(), len(data), self.rng)
         if self.chunking:
             if not self._rechunked(pipe, data, arrival, arrival == previous):
                 self._push(pipe, data, arrival, self._arrival_callbacks)

@@ -87,7 +87,8 @@ def test_compare_out_dash_writes_json_to_stdout_and_a_table_that_lines_up(
     assert json.loads(out)["agree"] is True
     assert not list(tmp_path.iterdir())  # no file written
     lines = err.splitlines()
-    assert lines[-1] == "AGREE: identical routing tables in sim and real"
+    assert lines[-3:-1] == ["AGREE: identical routing tables in sim and real", ""]
+    assert lines[-1].startswith(("timing: real latency median", "NO TIMING VERDICT"))
     heading = next(line for line in lines if line.split() == ["sim", "real"])
     ends = [heading.index("sim") + 3, len(heading)]
     row = next(line for line in lines if line.startswith("delivered / sent"))

@@ -171,7 +171,8 @@ def test_compare_command_writes_both_formats(tmp_path, capsys):
     assert "AGREE" in text and "routing tables identical   yes" in text.splitlines()
     data = json.loads(stem.with_suffix(".json").read_text())
     assert data["agree"] and data["paths_identical"]
-    assert stem.with_suffix(".txt").read_text().strip().endswith(data["verdict"])
+    written = [line for line in stem.with_suffix(".txt").read_text().splitlines() if line]
+    assert written[-2:] == [data["verdict"], data["timing_verdict"]]
 
 
 def test_compare_reports_disagreement():
@@ -182,6 +183,19 @@ def test_compare_reports_disagreement():
     comparison = compare_results(sim, other)
     assert not comparison["agree"] and comparison["members_with_different_tables"] == ["n0"]
     assert comparison["verdict"].startswith("DISAGREE")
+
+
+def test_compare_gives_no_timing_verdict_on_a_run_that_fell_behind():
+    sim = run(load_scenario(ROOT / "scenarios" / "line.yaml"), "sim")
+    assert sim.timing_ok and sim.timing["worst"] is None
+    assert compare_results(sim, sim)["latency_error"] == {"median": 0.0, "p99": 0.0}
+    late = RunResult.from_dict(sim.to_dict())
+    late.timing_ok = False
+    late.timing["worst"] = "event crash n2 at 1s was applied 300 ms late"
+    comparison = compare_results(sim, late)
+    assert comparison["agree"] and comparison["latency_error"] is None
+    assert comparison["timing_verdict"].startswith("NO TIMING VERDICT")
+    assert "crash n2 at 1s was applied 300 ms late" in comparison["timing_verdict"]
 
 
 def test_demo_runs_compare_on_quickstart(tmp_path, monkeypatch, capsys):

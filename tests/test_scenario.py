@@ -107,7 +107,7 @@ def test_parsing_reads_nothing_but_the_scenario_and_the_build_reads_its_topology
 def test_the_readme_event_table_is_the_event_kind_table():
     readme = (HERE.parent / "scenarios" / "README.md").read_text()
     assert markdown_table() in readme
-    assert set(EVENTS) - {"send", "traffic"} == TOPOLOGY_EVENTS
+    assert set(EVENTS) - {"send", "traffic", "set_link"} == TOPOLOGY_EVENTS
 
 
 def test_every_event_kind_loads_and_is_labelled():
@@ -126,6 +126,7 @@ def test_every_event_kind_loads_and_is_labelled():
         "resume": "a",
         "partition": "{groups: [[a], [b, c]], one_way: true}",
         "heal": "true",
+        "set_link": "{between: [a, c], latency: 20ms, loss: 0.01}",
     }
     assert list(values) == list(EVENTS)
     events = "".join(f"  - {{at: {i}s, {k}: {v}}}\n" for i, (k, v) in enumerate(values.items()))
@@ -146,6 +147,7 @@ def test_every_event_kind_loads_and_is_labelled():
         "resume a",
         "partition a -/-> b,c",
         "heal",
+        "set_link a-c",
     ]
     assert scenario.events[0].args == {"from": "a", "to": "c", "payload": "", "reliable": False}
     assert scenario.events[1].args == {"count": 3, "size": 100, "reliable": False}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from peerlab.campaign.stats import percentile
-from peerlab.results import RunResult
+from peerlab.results import RunResult, convergence_time
 from peerlab.scenario import TOPOLOGY_EVENTS, Scenario
 
 #: the statistics kept of latencies and of convergence times: name -> function of the samples
@@ -79,7 +79,7 @@ def measure(result: RunResult, scenario: Scenario) -> dict[str, Any]:
     for window in result.convergence:
         if window["converged_at"] is not None:
             kind = window["event"].split()[0]
-            took.setdefault(kind, []).append(window["converged_at"] - window["at"])
+            took.setdefault(kind, []).append(convergence_time(window))
     members = set(scenario.everyone)
     frames, sizes = result.counters.get("frames", {}), result.counters.get("bytes", {})
     out: dict[str, Any] = {

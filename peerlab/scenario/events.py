@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from peerlab.scenario.document import KeyPath
-from peerlab.scenario.scalars import MemberName, NewMember, Text, plain
+from peerlab.scenario.scalars import Bandwidth, Duration, MemberName, NewMember, Text, plain
 
 #: Two members: the ends of a link.
 MemberPair = tuple[MemberName, MemberName]
@@ -57,6 +58,16 @@ class Partition(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     one_way: bool = False
 
 
+class SetLink(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``set_link``: new parameters for a link (those not given stay as they are)."""
+
+    between: MemberPair
+    latency: Duration | UnsetType = UNSET
+    jitter: Duration | UnsetType = UNSET
+    bandwidth: Bandwidth | UnsetType = UNSET
+    loss: Annotated[float, msgspec.Meta(ge=0.0, le=0.99)] | UnsetType = UNSET
+
+
 #: What a check of meaning reports: the key path below the event's value, and the reason.
 Found = Iterator[tuple[KeyPath, str]]
 
@@ -77,6 +88,13 @@ def _disjoint_groups(value: GroupList | Partition) -> Found:
             if member in placed:
                 yield (*where, j, k), f"member {member!r} is in two groups"
             placed.add(member)
+
+
+def _set_link_checks(value: SetLink) -> Found:
+    for where, reason in distinct_pair(value.between):
+        yield ("between", *where), reason
+    if all(getattr(value, k) is UNSET for k in ("latency", "jitter", "bandwidth", "loss")):
+        yield (), "expected at least one of latency, jitter, bandwidth, loss"
 
 
 def _no_checks(value: Any) -> Found:
@@ -198,6 +216,16 @@ _KINDS = (
         "end the partition; links that died are dialled again",
         True,
         lambda a: "heal",
+    ),
+    EventKind(
+        "set_link",
+        SetLink,
+        "`{between: [a, b], latency?, jitter?, bandwidth?, loss?}`",
+        "change the link's parameters from now on, on its open connection too (bytes already "
+        "on their way keep their time); those not given stay as they are",
+        False,
+        lambda a: f"set_link {a['between'][0]}-{a['between'][1]}",
+        check=_set_link_checks,
     ),
 )
 
