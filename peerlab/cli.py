@@ -245,7 +245,7 @@ def _compare_and_report(args: argparse.Namespace) -> tuple[int, RunResult]:
     out = args.out or f"out/compare-{scenario.name}"
     _file_or_stdout(out, "--out")
     sim = _run(args, scenario, "sim")
-    real = _run(args, scenario, "real", time_scale=args.time_scale)
+    real = _run(args, scenario, args.backend, time_scale=args.time_scale)
     comparison = compare_results(sim, real)
     text = format_comparison(comparison)
     _say(args, text)
@@ -257,7 +257,7 @@ def _compare_and_report(args: argparse.Namespace) -> tuple[int, RunResult]:
         stem.with_suffix(".json").write_text(data)
         stem.with_suffix(".txt").write_text(text + "\n")
         sim.write(stem.parent / f"{stem.name}-sim.json")
-        real.write(stem.parent / f"{stem.name}-real.json")
+        real.write(stem.parent / f"{stem.name}-{args.backend}.json")
         _say(
             args,
             f"\ncomparison written to {stem.with_suffix('.json')} and {stem.with_suffix('.txt')}",
@@ -552,6 +552,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     args.scenario = DEFAULT_SCENARIO
     args.out = None
+    args.backend = "real"
     code, real = _compare_and_report(args)
     import matplotlib
 
@@ -664,8 +665,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenarios", nargs="+", help="scenario YAML files")
     p.set_defaults(func=_cmd_check)
 
-    p = command("compare", help="run a scenario on both backends, side by side")
+    p = command("compare", help="run a scenario in sim and on a real backend, side by side")
     p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument(
+        "--backend",
+        choices=("real", "proc"),
+        default="real",
+        help="the real backend to hold the simulation to (default real: one process)",
+    )
     p.add_argument(
         "--out",
         help="output path stem (default out/compare-NAME); - writes the comparison JSON to "

@@ -89,9 +89,10 @@ def compare_results(sim: RunResult, real: RunResult) -> dict[str, Any]:
             "bytes": {"sim": control(sim, "bytes"), "real": control(real, "bytes")},
         },
         "expectations": {"sim": sim.ok, "real": real.ok},
+        "backend": real.backend,  # of the run under "real": real, or proc
         "agree": verdict_ok,
         "verdict": (
-            "AGREE: identical routing tables in sim and real"
+            f"AGREE: identical routing tables in sim and {real.backend}"
             if verdict_ok
             else f"DISAGREE: routing tables differ at {', '.join(differing)}"
         ),

@@ -173,6 +173,17 @@ def test_compare_command_writes_both_formats(tmp_path, capsys):
     assert data["agree"] and data["paths_identical"]
     written = [line for line in stem.with_suffix(".txt").read_text().splitlines() if line]
     assert written[-2:] == [data["verdict"], data["timing_verdict"]]
+    assert data["backend"] == "real" and (tmp_path / "cmp-real.json").exists()
+
+
+def test_compare_holds_the_simulation_to_the_proc_backend_too(tmp_path, capsys):
+    stem = tmp_path / "cmp"
+    line = str(ROOT / "scenarios" / "line.yaml")
+    assert main(["compare", line, "--backend", "proc", "--out", str(stem), "--quiet"]) == 0
+    assert "AGREE: identical routing tables in sim and proc" in capsys.readouterr().out
+    data = json.loads(stem.with_suffix(".json").read_text())
+    assert data["backend"] == "proc" and data["agree"]
+    assert RunResult.read(tmp_path / "cmp-proc.json").backend == "proc"
 
 
 def test_compare_reports_disagreement():
