@@ -181,6 +181,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _file_or_stdout(args.out, "--out")
     _file_or_stdout(args.trace, "--trace")
     scenario = load_scenario(args.scenario)
+    if args.record is not None and args.backend == "sim":
+        raise PeerlabError("--record: a recording is of a real or proc run (to replay in sim)")
     with contextlib.ExitStack() as stack:
         result = _run(
             args,
@@ -200,7 +202,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result.write_trace(sys.stdout if args.trace == STDOUT else args.trace)
         if args.trace != STDOUT:
             _say(args, f"trace written to {args.trace}")
+    if args.record:
+        from peerlab.replay import record
+
+        record(result, scenario, args.record)
+        _say(args, f"recording written to {args.record} (peerlab replay {args.record})")
     return 0 if result.ok else 1
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from peerlab.replay import replay
+
+    _file_or_stdout(args.out, "--out")
+    found, real, _ = replay(args.recording)
+    rows = table("", ">", header=False)
+    rows.add_row("messages delivered in both", str(found["delivered_in_both"]))
+    rows.add_row("delivered in the real run only", ", ".join(found["delivered_only_real"]) or "-")
+    rows.add_row("delivered in the replay only", ", ".join(found["delivered_only_sim"]) or "-")
+    rows.add_row("on another path", ", ".join(found["different_paths"]) or "-")
+    error = found["latency_error"]
+    if error["median"] is not None:
+        rows.add_row(
+            "latency error |real-sim|/sim", f"median {error['median']:.1%}, max {error['max']:.1%}"
+        )
+    _say(args, f"{real.scenario} on {real.backend}, replayed in sim\n" + render(rows))
+    if args.out:
+        _write(args.out, json.dumps(found, indent=1) + "\n")
+    return 0 if found["same_delivered"] and not found["different_paths"] else 1
 
 
 def _placement(args: argparse.Namespace, stack: contextlib.ExitStack):
@@ -621,6 +649,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run this Member subclass (a protocol variant) in place of the standard member",
     )
     p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="real or proc: write a recording of the run here, for peerlab replay",
+    )
+    p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="proc backend: place member processes on the workers of this Dask scheduler",
@@ -660,6 +693,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/explore", help="where failing scenarios are written")
     p.add_argument("--member-class", metavar="MODULE:CLASS", help="a protocol variant to explore")
     p.set_defaults(func=_cmd_explore)
+
+    p = command(
+        "replay",
+        help="re-run a recorded real run in sim, events at their real times; where they part",
+    )
+    p.add_argument("recording", help="a recording (peerlab run --backend real --record FILE)")
+    p.add_argument("--out", help="write the divergence, message by message, as JSON here")
+    p.set_defaults(func=_cmd_replay)
 
     p = command("check", help="validate scenarios without running them")
     p.add_argument("scenarios", nargs="+", help="scenario YAML files")
