@@ -23,3 +23,19 @@ def messages_arrive(net, src: str, dst: str, count: int = 10) -> None:
         return {e.fields["msg_id"] for e in net.tracer.of_kind(ev.DELIVER)} & sent
 
     eventually(lambda: delivered() == sent, f"delivery of {src}'s messages to {dst}")
+
+
+def closed_by_peer(sock, timeout: float = 5.0) -> bool:
+    """Whether the other end closes (or resets) the connection of ``sock`` (a socket with a
+    timeout, which reads are retried through) within ``timeout`` seconds; what it sends
+    meanwhile is read and dropped."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not sock.recv(1 << 16):
+                return True
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            continue
+    return False
