@@ -210,6 +210,8 @@ class _Conn:
     open: bool = True  # still in the member's connections (cheaper to test than a lookup)
     queued: list[Data | Ack] | None = None  # routed messages waiting for the batch to end
     names: NameBudget | None = None  # new member ids the peer may still name, once established
+    ping_out: tuple[int, float] | None = None  # our last Ping's nonce and when it left
+    round_trip: float | None = None  # the shortest Ping to Pong seen on this connection
 
 
 class _Timers:
@@ -397,6 +399,15 @@ class Member:
             if answered.get(c.peer_address) == c.peer:
                 out.add(c.peer_address)
         return out
+
+    def round_trips(self) -> dict[str, float]:
+        """By established neighbour: the shortest time a Ping of ours took to come back as a
+        Pong on its connection (seconds), where one has."""
+        return {
+            peer: c.round_trip
+            for peer, c in sorted(self._peers.items())
+            if c.round_trip is not None
+        }
 
     def standing(self) -> dict[str, dict[str, float]]:
         """By remote address: its misbehaviour ``score``, for how long it is ``refused_for``,
@@ -643,8 +654,11 @@ class Member:
             case Ping(nonce):
                 c.pinged = True
                 self._send_msg(c, Pong(nonce))
-            case Pong():
-                pass
+            case Pong(nonce):
+                if c.ping_out is not None and c.ping_out[0] == nonce:
+                    took = self.transport.now() - c.ping_out[1]
+                    c.round_trip = took if c.round_trip is None else min(c.round_trip, took)
+                    c.ping_out = None
             case Bye(reason):
                 self._close(c, f"{PEER_LEFT}: {reason}")
             case Hello() | Proof():
@@ -1210,6 +1224,7 @@ class Member:
             elif not quiet:
                 self._ping_nonce += 1
                 self._send_msg(c, Ping(self._ping_nonce))
+                c.ping_out = (self._ping_nonce, now)
         self._expire_unreachable()
         self._auto_connect()
         self._timers.tick = self.transport.call_later(self.config.keepalive_interval, self._tick)

@@ -1,14 +1,16 @@
 """Record a real run, replay it in the simulator, and say where the two part.
 
 A recording (``peerlab run --backend real|proc --record FILE``) keeps the run's results (each
-event with the scenario time it was actually applied at, every message's fate and path) beside
-the scenario it ran. :func:`replay` runs that scenario in the simulator with every event moved
-to the time it was applied in the real run, and :func:`divergence` compares the two message by
-message: which were delivered in one world only, which took another path, and each delivered
-message's latency error, with each event's convergence side by side.
+event with the scenario time it was actually applied at, each link's delay as the members
+measured it, every message's fate and path) beside the scenario it ran. :func:`replay` runs
+that scenario in the simulator with every event moved to the time it was applied in the real
+run and every measured link at its measured delay, and :func:`divergence` compares the two
+message by message: which were delivered in one world only, which took another path, and each
+delivered message's latency error, with each event's convergence side by side.
 
-The replay keeps the links' modelled parameters; it does not yet take the delays the real run
-measured on each link.
+A link's measured delay is half the shortest keepalive round trip on it: the link's latency
+and what the two members' loops added. A link not up at the end of the run was not measured
+and keeps its modelled latency.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def read_recording(path: str | Path) -> tuple[Scenario, RunResult]:
 
 
 def as_applied(scenario: Scenario, real: RunResult) -> Scenario:
-    """``scenario`` with every event at the time the real run applied it."""
+    """``scenario`` with every event at the time the real run applied it, and every link the
+    real run measured at its measured delay."""
     ordered = sorted(scenario.events, key=lambda e: (e.at, e.index))
     if len(ordered) != len(real.events):
         raise PeerlabError(
@@ -74,7 +77,13 @@ def as_applied(scenario: Scenario, real: RunResult) -> Scenario:
             )
         applied = happened.get("applied_at")
         moved.append(event if applied is None else dataclasses.replace(event, at=applied))
-    return dataclasses.replace(scenario, events=tuple(moved))
+    links = []
+    for link in scenario.links:
+        delay = real.link_delays.get("-".join(link.pair))
+        if delay is not None:
+            link = dataclasses.replace(link, params=dataclasses.replace(link.params, latency=delay))
+        links.append(link)
+    return dataclasses.replace(scenario, events=tuple(moved), links=tuple(links))
 
 
 def replay(path: str | Path) -> tuple[dict[str, Any], RunResult, RunResult]:

@@ -40,7 +40,9 @@ class RunResult:
     run fell behind its schedule by more than the runner's tolerance (a real clock that could not
     keep up): its latencies and convergence times then say more about the machine than the
     protocol; ``timing`` holds how far behind it fell (``event_lag``, ``poll_lag``, ``loop_lag``,
-    seconds) and ``worst``, what fell furthest.
+    seconds) and ``worst``, what fell furthest. ``link_delays`` holds, by link ``"a-b"`` between
+    neighbours at the end, half the shortest keepalive round trip measured on it (seconds): what
+    a replay in the simulator takes as the link's latency.
     """
 
     scenario: str
@@ -64,6 +66,7 @@ class RunResult:
     timeline: dict[str, Any] | None = None
     timing_ok: bool = True
     timing: dict[str, Any] = field(default_factory=dict)
+    link_delays: dict[str, float] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
     trace: list[Any] = field(default_factory=list, repr=False, compare=False)
 

@@ -164,9 +164,10 @@ class _Run:
             members = net.members
             tables = {m: members[m].routing_table() for m in sorted(members)}
             views = {m: [list(e) for e in sorted(members[m].view())] for m in sorted(members)}
-            return tables, views, established_links(members)
+            trips = {m: members[m].round_trips() for m in sorted(members)}
+            return tables, views, established_links(members), trips
 
-        tables, views, actual_links = net.call(snapshot)
+        tables, views, actual_links, trips = net.call(snapshot)
         truth_links = director.truth.current_links()
         warnings = director.warnings
         if sc.tls and self.backend == "sim":
@@ -225,6 +226,7 @@ class _Run:
             ],
             timing_ok=timing["ok"],
             timing=timing,
+            link_delays=link_delays(trips),
         )
         result.timeline = build_timeline(
             self.tracer.events, sc, result.convergence, result.messages, self.views, self._time
@@ -263,6 +265,16 @@ def run(
         raise PeerlabError(f"placing members is for the proc backend, not {backend!r}")
     options = {} if placement is None else {"placement": placement}
     return _Run(scenario, backend, time_scale, progress, member_class, options).go()
+
+
+def link_delays(trips: dict[str, dict[str, float]]) -> dict[str, float]:
+    """By link ``"a-b"``: half the shortest round trip either end measured on it."""
+    out: dict[str, float] = {}
+    for a, seen in trips.items():
+        for b, took in seen.items():
+            key = "-".join(sorted((a, b)))
+            out[key] = round(min(out.get(key, took / 2), took / 2), 6)
+    return dict(sorted(out.items()))
 
 
 def latency_stats(result: RunResult) -> dict[str, float | None]:

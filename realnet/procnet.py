@@ -71,6 +71,7 @@ class MemberProxy:
         self.routes_pending = False
         self.counters = _Counters()
         self._view: list[tuple[str, str]] = []
+        self._round_trips: dict[str, float] = {}
 
     def update(self, snap: dict[str, Any]) -> None:
         """Take in a worker snapshot."""
@@ -79,6 +80,11 @@ class MemberProxy:
         self.routes_pending = snap["pending"]
         self.counters = _Counters(snap["frames"], snap["bytes"], snap["computations"])
         self._view = [tuple(e) for e in snap["view"]]
+        self._round_trips = snap["round_trips"]
+
+    def round_trips(self) -> dict[str, float]:
+        """The member's shortest Ping round trip per neighbour, as of the last refresh."""
+        return dict(self._round_trips)
 
     @property
     def routes(self) -> dict[str, Route]:

@@ -157,6 +157,7 @@ class Worker:
                 "view": sorted(m.view()),
                 "frames": dict(m.counters.frames_sent),
                 "bytes": dict(m.counters.bytes_sent),
+                "round_trips": m.round_trips(),
             }
         elif op == "lag":
             seconds, at = self.loop.take_lag()
