@@ -633,8 +633,8 @@ class LinkStateDB:
                     room -= 1
                     if sender is not None:
                         self._introduced_by(origin, sender)
-                elif origin in introducer:
-                    introduced_claims[introducer[origin]] += more
+                elif (who := introducer.get(origin)) is not None:
+                    introduced_claims[who] += more
             else:
                 self._count = max_entries - room
                 self.claims += added

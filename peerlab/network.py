@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from peerlab.errors import PeerlabError
 from peerlab.faults import FaultReport
+from peerlab.linkmodel import LinkModel
 from peerlab.routing import Route
 
 if TYPE_CHECKING:
-    from peerlab.linkmodel import LinkModel
     from peerlab.member import Member, MemberConfig
     from peerlab.scenario import Scenario
     from peerlab.trace import Tracer
@@ -185,6 +185,14 @@ class Network(Protocol):
 
     def close(self) -> None:
         """Stop every member and release everything the network holds."""
+
+
+def set_scenario_links(net: Network, scenario: Scenario) -> None:
+    """Give ``net`` every link of ``scenario`` whose parameters are not the scenario's
+    defaults (the network applies the defaults to every other pair)."""
+    for link in scenario.links:
+        if link.params != scenario.defaults:
+            net.set_link(link.a, link.b, LinkModel.of(link.params))
 
 
 def network_class(name: str) -> type[Network]:

@@ -25,7 +25,7 @@ from peerlab.member import (
     running_member,
     take_running,
 )
-from peerlab.network import LoopLag
+from peerlab.network import LoopLag, set_scenario_links
 from peerlab.realnet.loop import EventLoop
 from peerlab.realnet.transport import Policy, TcpLimits, TcpTransport, format_address, parse_address
 from peerlab.realnet.wallclock import WallClock, stretched
@@ -150,9 +150,7 @@ class TcpNetwork(WallClock):
             tls=scenario.tls,
         )
         net.defaults = LinkModel.of(scenario.defaults)
-        for link in scenario.links:
-            if link.params != scenario.defaults:
-                net.set_link(link.a, link.b, LinkModel.of(link.params))
+        set_scenario_links(net, scenario)
         return net
 
     # --- plumbing ------------------------------------------------------------------------

@@ -16,16 +16,16 @@ runner's control port at the address this machine reaches the scheduler from.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import signal
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from peerlab.realnet.transport import is_loopback
 
 
 class Child(Protocol):
@@ -80,13 +80,6 @@ def _free_port(host: str) -> int:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def run_member(cmd: list[str], env: dict[str, str], queue_name: str) -> int:
@@ -145,13 +138,15 @@ class DaskChild:
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the process to end."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired("member task", timeout or 0.0)
-            time.sleep(0.02)
-        assert self.returncode is not None
-        return self.returncode
+        try:
+            self._future.result(timeout=timeout)
+        except TimeoutError:
+            raise subprocess.TimeoutExpired("member task", timeout or 0.0) from None
+        except Exception:
+            pass  # the task failed: poll says -1
+        returncode = self.poll()
+        assert returncode is not None
+        return returncode
 
 
 class DaskPlacement:
@@ -169,7 +164,7 @@ class DaskPlacement:
         self._where: dict[str, tuple[str, dict[str, Any]]] = {}
         self._lives: dict[str, int] = {}
         scheduler = client.scheduler.address.rpartition("/")[2].rpartition(":")[0].strip("[]")
-        self.control_host = "127.0.0.1" if _is_loopback(scheduler) else _route_to(scheduler)
+        self.control_host = "127.0.0.1" if is_loopback(scheduler) else _route_to(scheduler)
 
     def worker_of(self, member_id: str) -> str:
         """The address of the worker ``member_id`` runs on (chosen on first asking)."""
@@ -182,7 +177,7 @@ class DaskPlacement:
         own) when that worker runs on this machine's loopback."""
         self.worker_of(member_id)
         host = self._where[member_id][1].get("host", "127.0.0.1")
-        return None if _is_loopback(host) else host
+        return None if is_loopback(host) else host
 
     def free_port(self, member_id: str, host: str) -> int:
         """A port free on ``host``, found by ``member_id``'s worker."""

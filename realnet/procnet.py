@@ -39,7 +39,7 @@ from peerlab.console import log
 from peerlab.faults import FaultReport
 from peerlab.linkmodel import LinkModel
 from peerlab.member import Member, MemberConfig, running_member, take_running
-from peerlab.network import LoopLag
+from peerlab.network import LoopLag, set_scenario_links
 from peerlab.realnet.placement import Child, DaskPlacement, LocalPlacement
 from peerlab.realnet.transport import format_address
 from peerlab.realnet.wallclock import WallClock, stretched
@@ -253,9 +253,7 @@ class ProcessNetwork(WallClock):
             placement=placement,
         )
         net.defaults = LinkModel.of(scenario.defaults)
-        for link in scenario.links:
-            if link.params != scenario.defaults:
-                net.set_link(link.a, link.b, LinkModel.of(link.params))
+        set_scenario_links(net, scenario)
         return net
 
     # --- plumbing ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ that never finishes TLS.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import random
 import selectors
@@ -52,6 +53,14 @@ def parse_address(address: str, *, listening: bool = False) -> tuple[str, int]:
     if not low <= int(port) <= 65535:
         raise ValueError(f"address {address!r}: port {int(port)} is not in {low}..65535")
     return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP address, or ``localhost``) is this machine's loopback."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def format_address(host: str, port: int) -> str:

@@ -23,7 +23,7 @@ from peerlab.member import (
     running_member,
     take_running,
 )
-from peerlab.network import LoopLag
+from peerlab.network import LoopLag, set_scenario_links
 from peerlab.sim.clock import Clock
 from peerlab.sim.events import Arrival
 from peerlab.sim.links import FIN, RST, Pipe
@@ -112,9 +112,7 @@ class SimNetwork:
             member_class=member_class or Member,
             security=scenario.security,
         )
-        for link in scenario.links:
-            if link.params != scenario.defaults:
-                net.set_link(link.a, link.b, LinkModel.of(link.params))
+        set_scenario_links(net, scenario)
         return net
 
     # --- clock ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import threading
 
 import msgspec
 import pytest
-from memnet import MemoryNetwork, RawPeer
+from memnet import MemoryNetwork, RawPeer, raw_peer
 from peerproc import LiveMember
 from waiting import eventually
 
@@ -51,11 +51,7 @@ def said(data: bytes) -> list:
 def test_in_memory_a_protocol_error_is_preceded_by_a_bye_naming_it(payload, reason):
     net = MemoryNetwork(1)
     net.add("b")
-    raw = RawPeer()
-    t = net.transport("mem:raw")
-    t.handler = raw
-    t.connect("mem:b")
-    assert net.run_until(lambda: raw.conns, timeout=1)
+    t, raw = raw_peer(net, "raw", "b")
     t.send(raw.conns[0], payload)
     assert net.run_until(lambda: raw.lost, timeout=1)
     hello, bye = said(raw.data)
@@ -68,10 +64,7 @@ def test_in_memory_a_protocol_error_is_preceded_by_a_bye_naming_it(payload, reas
 def test_in_memory_a_silent_connection_hears_why_it_is_closed():
     net = MemoryNetwork(1)
     net.add("b")
-    raw = RawPeer()
-    t = net.transport("mem:raw")
-    t.handler = raw
-    t.connect("mem:b")
+    _, raw = raw_peer(net, "raw", "b")
     assert net.run_until(lambda: raw.lost, timeout=net.config.handshake_timeout + 1)
     assert said(raw.data)[1] == Bye(
         f"protocol error: no Hello within {net.config.handshake_timeout}s"
@@ -81,11 +74,7 @@ def test_in_memory_a_silent_connection_hears_why_it_is_closed():
 def test_a_bye_before_the_handshake_closes_without_a_protocol_error():
     net = MemoryNetwork(1)
     net.add("b")
-    raw = RawPeer()
-    t = net.transport("mem:raw")
-    t.handler = raw
-    t.connect("mem:b")
-    assert net.run_until(lambda: raw.conns, timeout=1)
+    t, raw = raw_peer(net, "raw", "b")
     t.send(raw.conns[0], encode_frame(Bye("protocol error: not your version")))
     assert net.run_until(lambda: raw.lost, timeout=1)
     assert [type(m) for m in said(raw.data)] == [Hello]  # no Bye answers a Bye

@@ -55,6 +55,7 @@ def test_a_secure_peerlab_member_passes_the_secure_cases(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
         report = json.loads(done.stdout)
         assert [c["name"] for c in report["cases"]] == SECURE_CASE_NAMES
+        assert report["mode"] == "secure" and report["passed"]
         assert "(secure mode)" in done.stderr
         # the open cases fail against it at once, by name: it admits certified members only
         opened = conformance(member.address, "--cases", "database-exchange")

@@ -184,6 +184,11 @@ def measured(line: Line, *, memory_returns: bool = True) -> Iterator[Traffic]:
     assert peak <= RSS_PEAK_SLACK, f"b's memory rose by {peak >> 20} MiB during the attack"
     if memory_returns:
         until(lambda: b.rss() <= rss + RSS_SLACK, f"b's memory back near {rss >> 20} MiB", SETTLE)
+    # the figures, for a report (pytest -rP)
+    print(
+        f"b: descriptors {fds} before, {b.fds()} after; memory {rss / 2**20:.1f} MiB before, "
+        f"{b.rss() / 2**20:.1f} after, peak +{peak / 2**20:.1f}"
+    )
 
 
 def attack_while_joining(
