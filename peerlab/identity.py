@@ -302,21 +302,20 @@ class RunCredentials:
         """Member ``member_id``'s TLS contexts in this run (their files live in a private
         temporary folder while the process does)."""
         contexts = self._tls.get(member_id)
-        if contexts is None:
-            if self._tls_files is None:
-                self._tls_files = tempfile.TemporaryDirectory(prefix="peerlab-tls-")
-                folder = Path(self._tls_files.name)
-                (folder / "network.pem").write_bytes(network_pem(self.authority.key))
-            folder = Path(self._tls_files.name)
-            keys = self.identity(member_id).keys
-            (folder / f"{member_id}.pem").write_bytes(
-                member_pem(self.authority.key, member_id, keys.sign.public_key(), RUN_EXPIRY)
-            )
-            _write_private(folder / f"{member_id}.key", _pem(keys.sign))
-            contexts = TlsContexts.load(
-                folder / "network.pem", folder / f"{member_id}.pem", folder / f"{member_id}.key"
-            )
-            self._tls[member_id] = contexts
+        if contexts is not None:
+            return contexts
+        if self._tls_files is None:
+            self._tls_files = tempfile.TemporaryDirectory(prefix="peerlab-tls-")
+            network = Path(self._tls_files.name) / "network.pem"
+            network.write_bytes(network_pem(self.authority.key))
+        folder = Path(self._tls_files.name)
+        keys = self.identity(member_id).keys
+        certificate, key = folder / f"{member_id}.pem", folder / f"{member_id}.key"
+        certificate.write_bytes(
+            member_pem(self.authority.key, member_id, keys.sign.public_key(), RUN_EXPIRY)
+        )
+        _write_private(key, _pem(keys.sign))
+        contexts = self._tls[member_id] = TlsContexts.load(folder / "network.pem", certificate, key)
         return contexts
 
 

@@ -577,7 +577,7 @@ class LinkStateDB:
         self._introduced[sender] += 1
         self._introduced_claims[sender] += len(self._claimed[origin])
 
-    def absorb(self, records: Iterable[AdvertRecord], sender: str | None = None) -> Absorbed:
+    def absorb(self, records: Sequence[AdvertRecord], sender: str | None = None) -> Absorbed:
         """:meth:`offer` each record of a batch from ``sender``, without working out edge
         changes.
 
@@ -592,7 +592,6 @@ class LinkStateDB:
         # budget left, a peer that has introduced fewer than its share of origins less the
         # batch, and every peer's introduced claims room for all the batch lists (anything
         # nearer the limits goes through offer, which checks exactly)
-        records = list(records)
         introduced_claims = self._introduced_claims
         roomy = (
             (self.max_claims - self.claims) * 4 > self.max_claims
