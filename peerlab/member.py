@@ -1212,6 +1212,9 @@ class Member:
             return
         now = self.transport.now()
         self._judge_unfinished(now)
+        # silence is counted up to when we last listened: a loop that fell behind (all its
+        # members' callbacks late) has peers' frames unread, not peers gone quiet
+        heard_until = self.transport.caught_up()
         for c in list(self._peers.values()):
             # Of two peers, the one with the larger id pings every tick; the other pings only if
             # no Ping came since its last tick. Each still hears from the other at least once an
@@ -1219,8 +1222,9 @@ class Member:
             # frames; a peer that falls silent is pinged every tick.
             quiet = c.pinged and self.id < c.peer
             c.pinged = False
-            if now - c.last_heard > self.config.dead_timeout:
-                self._close(c, f"keepalive timeout (silent for {now - c.last_heard:.3f}s)")
+            silent = heard_until - c.last_heard
+            if silent > self.config.dead_timeout:
+                self._close(c, f"keepalive timeout (silent for {silent:.3f}s)")
             elif not quiet:
                 self._ping_nonce += 1
                 self._send_msg(c, Ping(self._ping_nonce))

@@ -28,7 +28,7 @@ from peerlab.results import RunResult
 from peerlab.scenario import TOPOLOGY_EVENTS, Scenario, load_scenario, member_config
 from peerlab.timeline import ViewRecorder, build_timeline
 from peerlab.trace import Tracer
-from peerlab.truth import Director, Pair
+from peerlab.truth import Director, Pair, pair
 
 #: Told ``(scenario time now, scenario end time, the event just applied or None)`` as a run goes.
 Progress = Callable[[float, float, str | None], None]
@@ -88,6 +88,7 @@ class _Run:
         sc, net = self.scenario, self.net
         self.director.start(sc)
         net.start_clock()
+        self._dialled = {pair(link.a, link.b): 0.0 for link in sc.links}  # the start dialled them
         self._redial(self.convergence.changed("start", 0.0))
         end = sc.end_time
         for event in sorted(sc.events, key=lambda e: (e.at, e.index)):
@@ -148,11 +149,11 @@ class _Run:
     def _redial(self, missing: list[Pair]) -> None:
         """Dial the scenario links that should be up and are not, each at most every
         :data:`REDIAL_EVERY` seconds (a dial under way is left to finish or fail)."""
-        now = self.net.now
-        for pair in missing:
-            if now - self._dialled.get(pair, -REDIAL_EVERY) >= REDIAL_EVERY:
-                self._dialled[pair] = now
-                self.net.connect(*pair)
+        net, now = self.net, self.net.now
+        due = [p for p in missing if now - self._dialled.get(p, -REDIAL_EVERY) >= REDIAL_EVERY]
+        if due:
+            self._dialled.update(dict.fromkeys(due, now))
+            net.call(lambda: [net.connect(*pair) for pair in due])  # one call: the loop may be busy
 
     def _time(self, t: float) -> float:
         return round(self.net.scenario_time(t), 6)

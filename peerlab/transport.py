@@ -77,3 +77,8 @@ class Transport(ABC):
     @abstractmethod
     def call_later(self, delay: float, fn: Callable[[], None]) -> TimerHandle:
         """Run ``fn`` after ``delay`` seconds unless the returned handle is cancelled."""
+
+    def caught_up(self) -> float:
+        """The time by which everything peers had sent was taken in: :meth:`now`, unless the
+        transport fell behind (a busy loop). A peer is silent only for as long as we listened."""
+        return self.now()

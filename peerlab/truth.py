@@ -77,14 +77,17 @@ class Director:
         self._link_params: dict[Pair, LinkParams] = {}  # as set_link events left them
 
     def start(self, scenario: Scenario) -> None:
-        """Add the scenario's members and dial its links."""
-        # one call each, not all in one as the simulator has it: on the real backend's one loop
-        # thread, 200 members dialling 400 links at once flood for 12 s without a pause, every
-        # keepalive runs late and the run never converges (issue 19, item 3)
-        for m in scenario.members:
-            self.instances.append(self.net.add_member(m))
-        for link in scenario.links:
-            self.net.connect(link.a, link.b)
+        """Add the scenario's members and dial its links, all at once in the members' context
+        (no member runs before the others are there, as in the simulator)."""
+        net = self.net
+
+        def build() -> None:
+            for m in scenario.members:
+                self.instances.append(net.add_member(m))
+            for link in scenario.links:
+                net.connect(link.a, link.b)
+
+        net.call(build)
 
     def apply(self, event: Event) -> None:
         """Apply one event (a kind of :data:`HANDLERS`)."""

@@ -76,6 +76,8 @@ class EventLoop:
         self.worst_lag_at = 0.0
         #: timers due before this loop time are not counted late (the process was stopped)
         self.lag_since = 0.0
+        #: by this loop time everything peers had sent was taken in (see :meth:`caught_up`)
+        self._caught_up = 0.0
 
     # --- time ----------------------------------------------------------------------------
 
@@ -157,13 +159,19 @@ class EventLoop:
             timeout = min(max_wait, max(0.0, self._timers[0][0] - self.now()))
         if self._inbox:
             timeout = 0.0
-        for key, mask in self.selector.select(timeout):
+        events = self.selector.select(timeout)
+        polled = self._caught_up = self.now()
+        for key, mask in events:
             self._guard(key.data, mask)
         with self._inbox_lock:
             ready, self._inbox = self._inbox, deque()
         for fn in ready:
             self._guard(fn)
         now = self.now()
+        if self._timers and self._timers[0][0] < polled:
+            # bytes a link emulation held until a time after the first of these timers are
+            # released by them, after this pass read its sockets
+            self._caught_up = self._timers[0][0]
         while self._timers and self._timers[0][0] <= now:
             when, _, timer = heapq.heappop(self._timers)
             if not timer.cancelled:
@@ -172,6 +180,12 @@ class EventLoop:
                 if late > self.worst_lag and when >= self.lag_since:
                     self.worst_lag, self.worst_lag_at = late, when
                 self._guard(timer.fn)
+
+    def caught_up(self) -> float:
+        """The loop time by which everything that reached this loop's sockets, or was due out
+        of a link emulation on it, had been read: :meth:`now` while the loop keeps up, the
+        start of a stall while its callbacks run late."""
+        return self._caught_up
 
     def take_lag(self) -> tuple[float, float]:
         """The latest a timer ran after its time since the last call (seconds), and the loop

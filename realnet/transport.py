@@ -227,6 +227,9 @@ class TcpTransport(Transport):
     def now(self) -> float:
         return self.loop.now()
 
+    def caught_up(self) -> float:
+        return self.loop.caught_up()
+
     def call_later(self, delay: float, fn: Callable[[], None]) -> LoopTimer:
         # checked again when it runs: while paused it waits, and may be cancelled meanwhile
         timer = self.loop.call_later(

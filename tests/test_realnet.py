@@ -114,6 +114,27 @@ def test_silent_cut_found_by_keepalive(net):
     assert time.monotonic() - t0 < FAST.dead_timeout + FAST.keepalive_interval + 2
 
 
+def test_a_loop_that_falls_behind_does_not_take_its_peers_for_silent(net):
+    """Every member on one loop: a pass of the loop three dead timeouts long (CPU work, as 400
+    members flooding at once make) runs every keepalive late, with the peers' Pings unread. No
+    peer is called dead for it."""
+    links = build(net, nx.path_graph(3))
+    wait_converged(net, links)
+    net.call(net.loop.take_lag)
+
+    def busy() -> None:
+        end = time.monotonic() + 3 * FAST.dead_timeout
+        while time.monotonic() < end:
+            pass
+
+    net.call(busy)
+    net.call(lambda: None)  # the pass that ran the stall has run its late timers too
+    assert net.loop_lag().seconds > 2 * FAST.dead_timeout
+    closed = [e.fields["reason"] for e in net.tracer.of_kind(ev.DISCONNECT)]
+    assert closed == []
+    assert net.links() == links
+
+
 def test_partition_and_heal(net):
     links = build(net, nx.complete_graph(4))
     wait_converged(net, links)
