@@ -192,6 +192,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             time_scale=args.time_scale,
             member_class=_member_class(args),
             placement=_placement(args, stack),
+            members_per_process=_members_per_process(args),
         )
     _say(args, _summary(result))
     if args.out:
@@ -244,6 +245,13 @@ def _placement(args: argparse.Namespace, stack: contextlib.ExitStack):
     client = stack.enter_context(dask_client(args.workers, args.scheduler))
     log.info("members on Dask: %s (dashboard %s)", client.scheduler.address, client.dashboard_link)
     return DaskPlacement(client)
+
+
+def _members_per_process(args: argparse.Namespace) -> int | None:
+    """--members-per-process, which only the proc backend takes."""
+    if args.members_per_process is not None and args.backend != "proc":
+        raise PeerlabError("--members-per-process: members run in processes with --backend proc")
+    return args.members_per_process
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -663,6 +671,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         metavar="N",
         help="proc backend: place member processes on a local Dask cluster of N worker processes",
+    )
+    p.add_argument(
+        "--members-per-process",
+        type=_positive,
+        metavar="N",
+        help="proc backend: run N members in each process (default: one each up to 16 "
+        "processes, then as few per process as keeps to 16)",
     )
     p.set_defaults(func=_cmd_run)
 

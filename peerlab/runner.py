@@ -251,20 +251,24 @@ def run(
     progress: Progress | None = None,
     member_class: type[Member] = Member,
     placement: Any = None,
+    members_per_process: int | None = None,
 ) -> RunResult:
     """Run a scenario (or a scenario file) on ``backend`` ("sim", "real" or "proc");
     ``member_class`` runs a variant of the protocol in place of :class:`Member`; ``progress``
     is told the scenario time as the run goes, and each event once it is applied. ``placement``
-    (proc only) says where member processes run (see :mod:`peerlab.realnet.placement`)."""
+    (proc only) says where member processes run (see :mod:`peerlab.realnet.placement`), and
+    ``members_per_process`` how many members each runs (by default one each up to 16
+    processes, then shared: see :func:`peerlab.realnet.procnet.members_per_process_for`)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if seed is not None:
         scenario = scenario.with_seed(seed)
     if time_scale <= 0:
         raise PeerlabError(f"time scale must be > 0, got {time_scale}")
-    if placement is not None and backend != "proc":
-        raise PeerlabError(f"placing members is for the proc backend, not {backend!r}")
-    options = {} if placement is None else {"placement": placement}
+    options = {"placement": placement, "members_per_process": members_per_process}
+    options = {k: v for k, v in options.items() if v is not None}
+    if options and backend != "proc":
+        raise PeerlabError(f"placing members in processes is for the proc backend, not {backend!r}")
     return _Run(scenario, backend, time_scale, progress, member_class, options).go()
 
 

@@ -1,12 +1,16 @@
-"""ProcessNetwork: every member in its own OS process (no GIL shared between members).
+"""ProcessNetwork: members in OS processes of their own (no GIL shared between processes).
 
-The parent keeps one JSON-lines control connection per worker on loopback, and takes as a
-worker's only the connection that proves it knows the run's secret (any local process can
-connect to the control port; only the parent's children are given the secret). Each member listens
-and dials from its own loopback address (127.0.0.2, 127.0.0.3, ...), so every process can tell
-which member a connection comes from and emulate cuts and partitions as the in-process network
-does. A crash is a real ``SIGKILL``; a power-off is ``SIGSTOP`` (the sockets stay open and
-silent until keepalive gives up on them).
+Each worker process runs ``members_per_process`` members on one loop (one by default on small
+networks; see :func:`members_per_process`). The parent keeps one control connection per worker on
+loopback (length-prefixed msgpack, :mod:`realnet.control`), and takes as a worker's only the
+connection that proves it knows the run's secret (any local process can connect to the control
+port; only the parent's children are given the secret). Each member listens and dials from its
+own loopback address (127.0.0.2, 127.0.0.3, ...), so every process can tell which member a
+connection comes from and emulate cuts and partitions as the in-process network does. A member
+alone in its process crashes by a real ``SIGKILL`` and powers off by ``SIGSTOP`` (the sockets
+stay open and silent until keepalive gives up on them); a member sharing its process has both
+emulated there, as the in-process network does. The parent asks a worker for a member's table
+and view only when they changed (the worker keeps what it last sent).
 
 Workers die with the network: :meth:`ProcessNetwork.close` reaps every one (a stopped one is
 continued, then killed), and each worker runs in a process group of its own, so that a Ctrl-C
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import queue
 import secrets
 import selectors
@@ -40,6 +45,7 @@ from peerlab.faults import FaultReport
 from peerlab.linkmodel import LinkModel
 from peerlab.member import Member, MemberConfig, running_member, take_running
 from peerlab.network import LoopLag, set_scenario_links
+from peerlab.realnet.control import FrameReader, encode
 from peerlab.realnet.placement import Child, DaskPlacement, LocalPlacement
 from peerlab.realnet.transport import format_address
 from peerlab.realnet.wallclock import WallClock, stretched
@@ -51,6 +57,16 @@ if TYPE_CHECKING:
     from peerlab.scenario import Scenario
 
 T = TypeVar("T")
+
+#: The most worker processes a scenario is spread over by default (measured on 2 cores: see
+#: benchmarks/README.md, "Scale"); past it members share processes.
+MAX_WORKERS = 16
+
+
+def members_per_process_for(members: int, max_workers: int = MAX_WORKERS) -> int:
+    """The default number of members one worker process runs: one each, up to
+    ``max_workers`` processes; beyond, as few per process as keeps to that many."""
+    return max(1, math.ceil(members / max_workers))
 
 
 @dataclass
@@ -74,12 +90,13 @@ class MemberProxy:
         self._round_trips: dict[str, float] = {}
 
     def update(self, snap: dict[str, Any]) -> None:
-        """Take in a worker snapshot."""
-        self.table = snap["routes"]
+        """Take in a worker's snapshot of the member (table and view only when they changed)."""
+        if "routes" in snap:
+            self.table = snap["routes"]
+            self._view = [tuple(e) for e in snap["view"]]
         self.neighbours = snap["neighbours"]
         self.routes_pending = snap["pending"]
         self.counters = _Counters(snap["frames"], snap["bytes"], snap["computations"])
-        self._view = [tuple(e) for e in snap["view"]]
         self._round_trips = snap["round_trips"]
 
     def round_trips(self) -> dict[str, float]:
@@ -102,46 +119,45 @@ class MemberProxy:
     def send(self, dst: str, payload: bytes = b"", *, reliable: bool = False) -> str:
         """Have the member send a message; returns its id."""
         return self.net.request(
-            self.id,
-            {"op": "send", "dst": dst, "reliable": reliable, "payload": payload.decode("latin-1")},
+            self.id, {"op": "send", "dst": dst, "reliable": reliable, "payload": payload}
         )
 
 
 class _Worker:
+    """The parent's end of one worker process: its control connection and a thread reading it."""
+
     def __init__(
         self,
-        member_id: str,
+        name: str,
         proc: Child,
         sock: socket.socket,
         tracer: Tracer,
         lock: threading.Lock,
     ) -> None:
-        self.id = member_id
+        self.name = name
         self.proc = proc
         self.sock = sock
+        self.members: set[str] = set()  # the members running in it
         self.replies: queue.Queue[Any] = queue.Queue()
         self.tracer = tracer
         self.lock = lock
-        self.reader = threading.Thread(target=self._read, name=f"ctl-{member_id}", daemon=True)
+        self.reader = threading.Thread(target=self._read, name=f"ctl-{name}", daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
-        buf = b""
+        frames = FrameReader()
         try:
             while chunk := self.sock.recv(1 << 16):
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    msg = json.loads(line)
+                for msg in frames.feed(chunk):
                     if "ev" in msg:
-                        t, kind, fields = msg["ev"]
+                        t, member, kind, fields = msg["ev"]
                         with self.lock:
-                            self.tracer.emit(t, self.id, kind, **fields)
+                            self.tracer.emit(t, member, kind, **fields)
                     elif "reply" in msg:
                         self.replies.put(msg["reply"])
         except OSError:
             pass
-        self.replies.put(ConnectionError(f"worker {self.id} closed its control channel"))
+        self.replies.put(ConnectionError(f"worker {self.name} closed its control channel"))
 
     def request(self, req: dict[str, Any], timeout: float) -> Any:
         self.post(req)
@@ -149,7 +165,7 @@ class _Worker:
 
     def post(self, req: dict[str, Any]) -> None:
         """Send a command; its answer is the next :meth:`answer` not yet taken."""
-        self.sock.sendall(json.dumps(req).encode() + b"\n")
+        self.sock.sendall(encode(req))
 
     def answer(self, timeout: float) -> Any:
         """The answer to the earliest command posted and not yet answered."""
@@ -182,8 +198,9 @@ class _Worker:
 
 
 class ProcessNetwork(WallClock):
-    """Real members, one OS process each: a :class:`~peerlab.network.Network` whose scenario
-    time is the wall clock (stretched by ``time_scale``)."""
+    """Real members in worker processes of their own: a :class:`~peerlab.network.Network`
+    whose scenario time is the wall clock (stretched by ``time_scale``). Members are put in
+    processes ``members_per_process`` at a time, in the order they are first added."""
 
     poll_interval = 0.05
 
@@ -199,13 +216,17 @@ class ProcessNetwork(WallClock):
         security: str = "open",
         tls: bool = False,
         placement: LocalPlacement | DaskPlacement | None = None,
+        members_per_process: int = 1,
     ) -> None:
         if tls and security != "signed":
             raise ValueError("TLS needs secure mode (security='signed')")
+        if members_per_process < 1:
+            raise ValueError(f"members_per_process must be at least 1, got {members_per_process}")
         self.seed = seed
         self.security = security
         self.tls = tls
         self.placement = placement or LocalPlacement()
+        self.members_per_process = members_per_process
         self.time_scale = time_scale
         self.member_class = f"{member_class.__module__}:{member_class.__qualname__}"
         self.config = stretched(config or MemberConfig(), time_scale)
@@ -216,15 +237,18 @@ class ProcessNetwork(WallClock):
         self.server.setblocking(False)
         self._secret = secrets.token_hex(32)
         self.control_address = format_address(*self.server.getsockname()[:2])
-        self.workers: dict[str, _Worker] = {}
+        self.workers: dict[str, _Worker] = {}  # running member -> the worker it runs in
         self.members: dict[str, MemberProxy] = {}
         self.addresses: dict[str, str] = {}
         self.owners: dict[str, str] = {}
         self.links: dict[frozenset[str], LinkModel] = {}
         self.defaults: LinkModel | None = None
         self.incarnations: dict[str, int] = {}
-        self._stopped: dict[str, _Worker] = {}
-        self._paused: dict[str, list[dict[str, Any]]] = {}  # member -> commands it missed
+        self._group: dict[str, str] = {}  # member -> the name of the worker it runs in
+        self._running: dict[str, _Worker] = {}  # worker name -> worker process running
+        self._spawns: dict[str, int] = {}  # worker name -> processes started for it
+        self._stopped: dict[str, _Worker] = {}  # member powered off with its process
+        self._paused: dict[str, list[dict[str, Any]]] = {}  # stopped member -> what it missed
         self._groups: dict[str, int] = {}
         self.faults: list[FaultReport] = []
         self.start_clock()
@@ -239,9 +263,11 @@ class ProcessNetwork(WallClock):
         time_scale: float = 1.0,
         member_class: type[Member] | None = None,
         placement: LocalPlacement | DaskPlacement | None = None,
+        members_per_process: int | None = None,
     ) -> ProcessNetwork:
         """A network for a scenario, its links' models applied, its members' processes
-        where ``placement`` puts them (this machine by default)."""
+        where ``placement`` puts them (this machine by default), ``members_per_process`` in
+        each (by default as :func:`members_per_process` has it for the scenario's size)."""
         net = cls(
             scenario.seed,
             config=config,
@@ -251,6 +277,8 @@ class ProcessNetwork(WallClock):
             security=scenario.security,
             tls=scenario.tls,
             placement=placement,
+            members_per_process=members_per_process
+            or members_per_process_for(len(scenario.everyone)),
         )
         net.defaults = LinkModel.of(scenario.defaults)
         set_scenario_links(net, scenario)
@@ -262,37 +290,49 @@ class ProcessNetwork(WallClock):
         """The clock workers stamp their trace events with (system-wide monotonic)."""
         return time.monotonic()
 
+    @property
+    def _signals(self) -> bool:
+        """Whether a member's faults are its process's signals (it is alone in it)."""
+        return self.members_per_process == 1
+
     def request(self, member_id: str, req: dict[str, Any], timeout: float = 10.0) -> Any:
-        """Send one command to a member's worker and return its reply."""
-        return self.workers[member_id].request(req, timeout)
+        """Send one command to a member (in its worker) and return the reply."""
+        return self.workers[member_id].request({**req, "m": member_id}, timeout)
+
+    def _answering(self) -> list[_Worker]:
+        """The running workers that can answer now (a stopped process answers nothing)."""
+        return [w for w in self._running.values() if not w.members & self._paused.keys()]
 
     def _broadcast(self, req: dict[str, Any]) -> list[Any]:
-        """Send a command to every member; returns the replies (None from a paused one: it
-        gets the command when it resumes)."""
-        replies = []
-        for mid in list(self.members):
-            if mid in self._paused:
-                self._paused[mid].append(req)  # a stopped process answers nothing: later
-                replies.append(None)
-            else:
-                replies.append(self.request(mid, req))
-        return replies
+        """Send a command to every running worker; returns the replies (a stopped worker gets
+        the command when it resumes)."""
+        for mid in self._paused:
+            self._paused[mid].append(req)
+        return [answer for _, answer in self._ask(req)]
+
+    def _ask(self, req: dict[str, Any]) -> list[tuple[_Worker, Any]]:
+        """Ask every worker that can answer now, all before awaiting any answer (nothing is
+        kept for a stopped one); returns ``(worker, answer)`` pairs."""
+        answering = self._answering()
+        for worker in answering:
+            worker.post(req)
+        return [(worker, worker.answer(10.0)) for worker in answering]
 
     def refresh(self) -> None:
-        """Update every live member's proxy with a fresh snapshot (a paused one cannot answer:
-        its last snapshot stands)."""
-        for mid, proxy in list(self.members.items()):
-            if mid not in self._paused:
-                proxy.update(self.request(mid, {"op": "snapshot"}))
+        """Update every live member's proxy (a stopped process cannot answer: its members'
+        last snapshots stand). Every worker is asked before any answer is awaited."""
+        for _, snapshots in self._ask({"op": "snapshot"}):
+            for mid, snap in snapshots.items():
+                if mid in self.members:
+                    self.members[mid].update(snap)
 
     def send_burst(self, sends: Sequence[tuple[str, str, bytes, bool]]) -> None:
         """Have each running ``(src, dst, payload, reliable)`` send: every command goes out
         before any answer is awaited, so the workers send at once, not one round trip apart
-        (a paused member sends when it resumes)."""
+        (a stopped member sends when it resumes)."""
         waiting = []
         for src, dst, payload, reliable in sends:
-            req = {"op": "send", "dst": dst, "reliable": reliable}
-            req["payload"] = payload.decode("latin-1")
+            req = {"op": "send", "dst": dst, "reliable": reliable, "payload": payload, "m": src}
             if src in self._paused:
                 self._paused[src].append(req)
             else:
@@ -303,19 +343,18 @@ class ProcessNetwork(WallClock):
 
     def start_clock(self) -> None:
         """Make now scenario time 0; the workers' stalls count from now."""
-        self._broadcast({"op": "lag"})
+        self._ask({"op": "lag"})
         super().start_clock()
 
     def loop_lag(self) -> LoopLag:
-        """The worst stall of any running worker's loop since the clock started (a paused
+        """The worst stall of any running worker's loop since the clock started (a stopped
         worker answers when it resumes: its stall then is the pause, not counted)."""
         worst = LoopLag()
-        for mid in sorted(self.members):
-            if mid in self._paused:
-                continue
-            seconds, at = self.request(mid, {"op": "lag"})
+        for worker, (seconds, at) in self._ask({"op": "lag"}):
             if seconds / self.time_scale > worst.seconds:
-                worst = LoopLag(seconds / self.time_scale, mid, round(self.scenario_time(at), 6))
+                first, *others = sorted(worker.members) or [worker.name]
+                whose = f"{first} (and {len(others)} more in its process)" if others else first
+                worst = LoopLag(seconds / self.time_scale, whose, round(self.scenario_time(at), 6))
         return worst
 
     def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
@@ -326,8 +365,11 @@ class ProcessNetwork(WallClock):
     def close(self) -> None:
         """Stop every worker process, reap it, close every socket and thread; a stopped
         worker (powered off or paused) cannot answer, so it is continued and killed."""
-        for w in [*self.workers.values(), *self._stopped.values()]:
-            w.close(kill=w.id in self._stopped or w.id in self._paused)
+        for w in self._running.values():
+            w.close(kill=bool(w.members & self._paused.keys()))
+        for w in self._stopped.values():
+            w.close(kill=True)
+        self._running.clear()
         self.workers.clear()
         self._stopped.clear()
         self.members.clear()
@@ -350,9 +392,7 @@ class ProcessNetwork(WallClock):
         """Use ``model`` between ``a`` and ``b`` from now on, on the connections they hold
         and on those they open later (each end's worker times the bytes it sends)."""
         self.links[frozenset((a, b))] = model
-        for x, y in ((a, b), (b, a)):
-            if x in self.members:
-                self._tell(x, {"op": "links", "links": {y: self._wire(model)}})
+        self._broadcast({"op": "links", "links": [[a, b, self._wire(model)]]})
 
     def _wire(self, model: LinkModel) -> dict[str, Any]:
         """A link model as a worker runs it: on the wall clock."""
@@ -363,76 +403,85 @@ class ProcessNetwork(WallClock):
         return self.links.get(frozenset((a, b)), self.defaults)
 
     def _tell(self, member_id: str, req: dict[str, Any]) -> Any:
-        """Send a command to a running member; a paused one gets it when it resumes."""
+        """Send a command to a running member; a stopped one gets it when it resumes."""
         if member_id in self._paused:
-            self._paused[member_id].append(req)
+            self._paused[member_id].append({**req, "m": member_id})
             return None
         return self.request(member_id, req)
 
     def add_member(
         self, member_id: str, *, join: Iterable[str] = (), config: MemberConfig | None = None
     ) -> MemberProxy:
-        """Spawn a worker process for ``member_id`` and start it, dialling ``join``."""
+        """Start a life of ``member_id`` in its worker process (started if not running),
+        dialling ``join``."""
         if member_id in self.members:
             raise ValueError(f"member {member_id!r} already exists")
         if member_id not in self.addresses:
             i = len(self.addresses)
+            group = self._group[member_id] = f"w{i // self.members_per_process}"
             # 127.0.0.2 onwards (127/8 is all loopback), unless it runs on another host
-            ip = self.placement.host_for(member_id) or f"127.0.{i // 250}.{i % 250 + 2}"
-            port = self.placement.free_port(member_id, ip)
+            ip = self.placement.host_for(group) or f"127.0.{i // 250}.{i % 250 + 2}"
+            port = self.placement.free_port(group, ip)
             self.addresses[member_id] = format_address(ip, port)
             self.owners[ip] = member_id
             self._broadcast({"op": "owners", "owners": {ip: member_id}})
+        group = self._group[member_id]
+        worker = self._running.get(group) or self._spawn(group, config)
         incarnation = self.incarnations.get(member_id, 0) + 1
         self.incarnations[member_id] = incarnation
-        cfg = asdict(config or self.config)
+        worker.members.add(member_id)
+        self.workers[member_id] = worker
+        proxy = MemberProxy(self, member_id)
+        self.members[member_id] = proxy
+        self.request(
+            member_id,
+            {
+                "op": "add",
+                "listen": self.addresses[member_id],
+                "incarnation": incarnation,
+                "join": [self.addresses[j] for j in join],
+            },
+        )
+        return proxy
+
+    def _spawn(self, group: str, config: MemberConfig | None) -> _Worker:
+        """Start the worker process ``group`` and give it the links' models."""
+        spawn = self._spawns[group] = self._spawns.get(group, 0) + 1
         cmd = [
             sys.executable,
             "-m",
             "peerlab.realnet.worker",
-            "--id",
-            member_id,
-            "--listen",
-            self.addresses[member_id],
+            "--name",
+            group,
+            "--spawn",
+            str(spawn),
             "--control",
             self.control_address,
             "--config",
-            json.dumps(cfg),
+            json.dumps(asdict(config or self.config)),
             "--owners",
             json.dumps(self.owners),
             "--seed",
             str(self.seed),
-            "--incarnation",
-            str(incarnation),
             "--member-class",
             self.member_class,
             "--security",
             self.security,
             *(["--tls"] if self.tls else []),
         ]
-        proc = self.placement.start(member_id, cmd, {SECRET_ENV: self._secret})
-        log.debug(
-            "worker for member %s started on %s", member_id, self.placement.describe(member_id)
-        )
+        proc = self.placement.start(group, cmd, {SECRET_ENV: self._secret})
+        log.debug("worker %s started on %s", group, self.placement.describe(group))
         try:
-            sock = self._accept_worker(worker_token(self._secret, member_id, incarnation), proc)
+            sock = self._accept_worker(worker_token(self._secret, group, spawn), proc)
         except RuntimeError as exc:
             proc.kill()
             proc.wait(10)
-            raise RuntimeError(f"worker for {member_id!r} {exc}") from None
-        worker = _Worker(member_id, proc, sock, self.tracer, self.lock)
-        self.workers[member_id] = worker
-        proxy = MemberProxy(self, member_id)
-        self.members[member_id] = proxy
-        links = {
-            next(iter(pair - {member_id})): self._wire(model)
-            for pair, model in self.links.items()
-            if member_id in pair
-        }
+            raise RuntimeError(f"worker {group!r} {exc}") from None
+        worker = self._running[group] = _Worker(group, proc, sock, self.tracer, self.lock)
+        links = [[*sorted(pair), self._wire(model)] for pair, model in self.links.items()]
         default = None if self.defaults is None else self._wire(self.defaults)
-        self.request(member_id, {"op": "links", "links": links, "default": default})
-        self.request(member_id, {"op": "start", "join": [self.addresses[j] for j in join]})
-        return proxy
+        worker.request({"op": "links", "links": links, "default": default}, 10.0)
+        return worker
 
     def _accept_worker(self, token: bytes, proc: Child) -> socket.socket:
         """The control connection of the worker just started: the first to send ``token``.
@@ -533,19 +582,29 @@ class ProcessNetwork(WallClock):
         return report
 
     def crash(self, member_id: str) -> FaultReport:
-        """SIGKILL the member's process: the OS resets its connections."""
+        """Crash a member: SIGKILL its process if it runs alone (the OS resets its
+        connections), else reset its connections in its worker."""
         report = self._gone("crash", member_id)
-        self._paused.pop(member_id, None)
-        self.workers.pop(member_id).close(kill=True)
+        if self._signals:
+            self._paused.pop(member_id, None)
+            self._end(member_id).close(kill=True)
+        else:
+            self.request(member_id, {"op": "crash"})
+            self._end(member_id)
         return report
 
     def power_off(self, member_id: str) -> FaultReport:
-        """SIGSTOP the member's process: silent until keepalive gives up on it."""
+        """Silence a member until keepalive gives up on it: SIGSTOP its process if it runs
+        alone, else switch its sockets off in its worker."""
         report = self._gone("power_off", member_id)
-        self._paused.pop(member_id, None)
-        worker = self.workers.pop(member_id)
-        worker.proc.send_signal(signal.SIGSTOP)
-        self._stopped[member_id] = worker
+        if self._signals:
+            self._paused.pop(member_id, None)
+            worker = self._end(member_id)
+            worker.proc.send_signal(signal.SIGSTOP)
+            self._stopped[member_id] = worker
+        else:
+            self.request(member_id, {"op": "power_off"})
+            self._end(member_id)
         return report
 
     def _gone(self, kind: str, member_id: str) -> FaultReport:
@@ -556,18 +615,30 @@ class ProcessNetwork(WallClock):
         report.conns_cut = len(proxy.neighbours)
         return report
 
+    def _end(self, member_id: str) -> _Worker:
+        """Take a member that ended out of its worker; a worker that ran it alone is no
+        longer running (its process is the caller's to stop)."""
+        worker = self.workers.pop(member_id)
+        worker.members.discard(member_id)
+        if self._signals:
+            del self._running[worker.name]
+        return worker
+
     def pause(self, member_id: str) -> FaultReport:
-        """SIGSTOP the member's process until :meth:`resume`; its last snapshot stands in."""
+        """Stop a member until :meth:`resume`: SIGSTOP its process if it runs alone (its last
+        snapshot stands in), else pause its transport in its worker."""
         running_member(self.members, member_id)
         report = self._report("pause", member_id)
         report.members_affected.add(member_id)
-        if member_id not in self._paused:
+        if not self._signals:
+            self.request(member_id, {"op": "pause"})
+        elif member_id not in self._paused:
             self.workers[member_id].proc.send_signal(signal.SIGSTOP)
             self._paused[member_id] = []
         return report
 
     def resume(self, member_id: str) -> FaultReport:
-        """SIGCONT a paused member's process and give it the commands it missed."""
+        """Let a paused member go on with everything that waited."""
         running_member(self.members, member_id)
         report = self._report("resume", member_id)
         report.members_affected.add(member_id)
@@ -575,7 +646,10 @@ class ProcessNetwork(WallClock):
         return report
 
     def _resume(self, member_id: str) -> int:
-        """Continue a paused member, if it is; returns how many commands it had missed."""
+        """Continue a paused member, if it is; returns how many commands (its own process) or
+        timers (in a shared one) waited for it."""
+        if not self._signals:
+            return self.request(member_id, {"op": "resume"})
         missed = self._paused.pop(member_id, None)
         if missed is None:
             return 0
@@ -585,7 +659,8 @@ class ProcessNetwork(WallClock):
         return len(missed)
 
     def restart(self, member_id: str, *, join: Iterable[str] = ()) -> FaultReport:
-        """A fresh process for a crashed or powered-off member, same id and address."""
+        """A fresh life of a crashed or powered-off member, same id and address (in a fresh
+        process if it runs alone)."""
         report = self._report("restart", member_id)
         old = self._stopped.pop(member_id, None)
         if old is not None:
@@ -595,12 +670,14 @@ class ProcessNetwork(WallClock):
         return report
 
     def leave(self, member_id: str) -> FaultReport:
-        """Graceful leave, then the worker exits."""
+        """Graceful leave; a worker that ran the member alone exits."""
         running_member(self.members, member_id)
-        self._resume(member_id)  # a stopped process cannot say goodbye
+        self._resume(member_id)  # a stopped member cannot say goodbye
         self.request(member_id, {"op": "leave"})
         report = self._gone("leave", member_id)
-        self.workers.pop(member_id).close()
+        worker = self._end(member_id)
+        if self._signals:
+            worker.close()
         return report
 
     def join(self, member_id: str, connect: Iterable[str]) -> FaultReport:

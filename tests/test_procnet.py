@@ -94,3 +94,39 @@ def test_multi_process_mode_agrees_with_simulation(security):
     assert children() == before
     comparison = compare_results(run(scenario, "sim"), proc)
     assert comparison["routing_tables_identical"] and proc.ok
+
+
+def test_members_sharing_processes_fail_and_come_back_on_their_own():
+    """Three members to a process: a member's crash, power-off and pause are its own (emulated
+    in its process), not its process-mates'; its restart is a new life in the same process."""
+    before = children()
+    with ProcessNetwork(seed=2, config=FAST, members_per_process=3) as net:
+        names = [f"p{i}" for i in range(6)]
+        for n in names:
+            net.add_member(n)
+        ring = [tuple(sorted((names[i], names[(i + 1) % 6]))) for i in range(6)]
+        for a, b in ring:
+            net.connect(a, b)
+        wait(net, ring)
+        pids = {m: w.proc.pid for m, w in net.workers.items()}
+        assert len(set(pids.values())) == 2 and pids["p0"] == pids["p2"] != pids["p3"]
+        net.crash("p1")
+        net.power_off("p4")  # found by keepalive only
+        alive = [x for x in ring if "p1" not in x and "p4" not in x]
+        wait(net, alive)
+        net.restart("p1", join=["p0", "p2"])
+        wait(net, [*alive, ("p0", "p1"), ("p1", "p2")])
+        assert net.workers["p1"].proc.pid == pids["p1"]
+        assert net.incarnations["p1"] == 2
+        net.pause("p0")
+        assert net.resume("p0").chunks_held >= 0
+        assert {w.proc.poll() for w in net.workers.values()} == {None}
+    assert children() == before
+
+
+@pytest.mark.slow
+def test_members_sharing_processes_agree_with_simulation():
+    scenario = load_scenario(ROOT / "scenarios" / "ring-failover.yaml")
+    proc = run(scenario, "proc", members_per_process=2)  # crash, restart, join, leave in it
+    comparison = compare_results(run(scenario, "sim"), proc)
+    assert comparison["routing_tables_identical"] and proc.ok, proc.warnings

@@ -1,0 +1,39 @@
+"""The proc backend's control messages: msgpack maps, each behind its length (4 bytes, big
+endian). Commands go from the runner to a worker; answers and trace events come back."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+
+_LENGTH = struct.Struct(">I")
+
+
+def encode(obj: Any) -> bytes:
+    """One control message, framed."""
+    body = msgpack.packb(obj, use_bin_type=True)
+    return _LENGTH.pack(len(body)) + body
+
+
+class FrameReader:
+    """Cuts a byte stream into the control messages it carries."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[Any]:
+        """Take in ``data``; yields each message it completes."""
+        buf = self._buf
+        buf += data
+        start = 0
+        while len(buf) - start >= 4:
+            (size,) = _LENGTH.unpack_from(buf, start)
+            end = start + 4 + size
+            if len(buf) < end:
+                break
+            yield msgpack.unpackb(buf[start + 4 : end], raw=False, strict_map_key=False)
+            start = end
+        del buf[:start]
