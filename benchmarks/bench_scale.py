@@ -1,0 +1,140 @@
+"""Scale of the real backends: the largest network that converges and agrees with networkx.
+
+For each backend and size, runs N members on a random 4-regular graph (10 ms links, 2 ms
+jitter) from a cold start, one traffic burst once they should have converged, and reports:
+whether every table matched networkx's shortest paths at the end, when the start converged
+(scenario seconds), the setup (wall seconds until the clock starts: processes spawned, members
+created, links dialled), the CPU used (this process and its children), peak memory per member
+and whether the run kept time; against the baseline, the simulator's start convergence for the
+same scenario in the same run. Run: python benchmarks/bench_scale.py [--real 100 200 400]
+[--proc 50 100 200] [--members-per-process K] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import machine_line
+
+from peerlab.runner import run
+from peerlab.scenario import load_scenario
+
+SCENARIO = """
+name: scale-{n}
+seed: 5
+defaults: {{latency: 10ms, jitter: 2ms}}
+members: {{count: {n}, prefix: s}}
+topology:
+  generator: {{kind: random_regular, degree: 4}}
+events:
+  - {{at: {burst}s, traffic: {{count: 200, size: 100}}}}
+expect:
+  routes: shortest
+settle: 3s
+"""
+
+
+def children_rss() -> int:
+    """Resident bytes of this process's children now (the proc backend's workers)."""
+    me, total = str(os.getpid()), 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == me and "VmRSS" in fields:
+            total += int(fields["VmRSS"].split()[0]) * 1024
+    return total
+
+
+def own_rss() -> int:
+    """Resident bytes of this process now."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure(backend: str, n: int, burst: float, per_process: int | None) -> dict[str, Any]:
+    """One cold start of ``n`` members on ``backend``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(SCENARIO.format(n=n, burst=burst))
+    scenario = load_scenario(f.name)
+    os.unlink(f.name)
+    base = own_rss()
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.25):
+            peak[0] = max(peak[0], children_rss() + own_rss() - base)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started, first = time.monotonic(), []
+    cpu0 = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+
+    def told(now: float, end: float, applied: str | None) -> None:
+        if not first:
+            first.append(time.monotonic() - started)
+
+    options = {"members_per_process": per_process} if backend == "proc" and per_process else {}
+    result = run(scenario, backend, progress=told, **options)
+    wall = time.monotonic() - started
+    done.set()
+    sampler.join()
+    cpu = sum(
+        (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        for before, after in zip(
+            cpu0,
+            [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)],
+            strict=True,
+        )
+    )
+    start = result.convergence[0]
+    routes = next(e for e in result.expectations if e["name"] == "routes")
+    return {
+        "backend": backend,
+        "members": n,
+        "agrees": routes["ok"],
+        "start_converged_at": start["converged_at"],
+        "setup_s": round(first[0], 2) if first else None,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "rss_per_member_mib": round(peak[0] / n / 2**20, 2),
+        "timing_ok": result.timing["ok"],
+        "delivered": f"{len(result.delivered)}/{len(result.messages)}",
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--real", type=int, nargs="*", default=[100, 200, 400])
+    p.add_argument("--proc", type=int, nargs="*", default=[50, 100, 200])
+    p.add_argument("--members-per-process", type=int, default=None)
+    p.add_argument("--json", help="also write the rows here")
+    args = p.parse_args()
+    print(machine_line())
+    rows, sim = [], {}
+    for backend, sizes in (("real", args.real), ("proc", args.proc)):
+        for n in sizes:
+            # the burst comes once a cold start of this size has had time to converge here
+            burst = max(5.0, n / 20)
+            if n not in sim:
+                sim[n] = measure("sim", n, burst, None)["start_converged_at"]
+            row = measure(backend, n, burst, per_process=args.members_per_process)
+            row["sim_start_converged_at"] = sim[n]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
