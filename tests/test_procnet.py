@@ -54,14 +54,20 @@ def wait(net, links, timeout=20):
     raise AssertionError(errors)
 
 
-def test_ring_of_processes_relays_and_survives_sigkill(net):
-    names = [f"p{i}" for i in range(5)]
+def ring(net, size: int) -> list[tuple[str, str]]:
+    """Members p0, p1, ... dialled into a ring, converged; returns its links."""
+    names = [f"p{i}" for i in range(size)]
     for n in names:
         net.add_member(n)
-    links = [tuple(sorted((names[i], names[(i + 1) % 5]))) for i in range(5)]
+    links = [tuple(sorted((names[i], names[(i + 1) % size]))) for i in range(size)]
     for a, b in links:
         net.connect(a, b)
     wait(net, links)
+    return links
+
+
+def test_ring_of_processes_relays_and_survives_sigkill(net):
+    links = ring(net, 5)
     assert len({w.proc.pid for w in net.workers.values()}) == 5
     msg_id = net.members["p0"].send("p2", b"between processes")
     deadline = time.monotonic() + 5
@@ -101,18 +107,12 @@ def test_members_sharing_processes_fail_and_come_back_on_their_own():
     in its process), not its process-mates'; its restart is a new life in the same process."""
     before = children()
     with ProcessNetwork(seed=2, config=FAST, members_per_process=3) as net:
-        names = [f"p{i}" for i in range(6)]
-        for n in names:
-            net.add_member(n)
-        ring = [tuple(sorted((names[i], names[(i + 1) % 6]))) for i in range(6)]
-        for a, b in ring:
-            net.connect(a, b)
-        wait(net, ring)
+        links = ring(net, 6)
         pids = {m: w.proc.pid for m, w in net.workers.items()}
         assert len(set(pids.values())) == 2 and pids["p0"] == pids["p2"] != pids["p3"]
         net.crash("p1")
         net.power_off("p4")  # found by keepalive only
-        alive = [x for x in ring if "p1" not in x and "p4" not in x]
+        alive = [x for x in links if "p1" not in x and "p4" not in x]
         wait(net, alive)
         net.restart("p1", join=["p0", "p2"])
         wait(net, [*alive, ("p0", "p1"), ("p1", "p2")])
