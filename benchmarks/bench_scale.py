@@ -42,18 +42,24 @@ settle: 3s
 """
 
 
-def children_rss() -> int:
-    """Resident bytes of this process's children now (the proc backend's workers)."""
-    me, total = str(os.getpid()), 0
+def descendants_rss() -> int:
+    """Resident bytes of this process's descendants now (the proc backend's fork server and
+    the workers it forked; pages they still share are counted in each)."""
+    parents, rss = {}, {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("PPid", "").strip() == me and "VmRSS" in fields:
-            total += int(fields["VmRSS"].split()[0]) * 1024
-    return total
+        parents[pid] = fields.get("PPid", "").strip()
+        rss[pid] = int(fields["VmRSS"].split()[0]) * 1024 if "VmRSS" in fields else 0
+    ours, grew = {str(os.getpid())}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in ours} - ours
+        ours |= more
+        grew = bool(more)
+    return sum(rss[pid] for pid in ours - {str(os.getpid())})
 
 
 def own_rss() -> int:
@@ -73,7 +79,7 @@ def measure(backend: str, n: int, burst: float, per_process: int | None) -> dict
 
     def sample() -> None:
         while not done.wait(0.25):
-            peak[0] = max(peak[0], children_rss() + own_rss() - base)
+            peak[0] = max(peak[0], descendants_rss() + own_rss() - base)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

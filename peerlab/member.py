@@ -1211,10 +1211,10 @@ class Member:
         if not self.running:
             return
         now = self.transport.now()
-        self._judge_unfinished(now)
-        # silence is counted up to when we last listened: a loop that fell behind (all its
-        # members' callbacks late) has peers' frames unread, not peers gone quiet
+        # silence and slowness are counted up to when we last listened: a loop that fell
+        # behind (all its members' callbacks late) has peers' bytes unread, not peers quiet
         heard_until = self.transport.caught_up()
+        self._judge_unfinished(heard_until)
         for c in list(self._peers.values()):
             # Of two peers, the one with the larger id pings every tick; the other pings only if
             # no Ping came since its last tick. Each still hears from the other at least once an

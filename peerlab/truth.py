@@ -78,7 +78,8 @@ class Director:
 
     def start(self, scenario: Scenario) -> None:
         """Add the scenario's members and dial its links, all at once in the members' context
-        (no member runs before the others are there, as in the simulator)."""
+        (in the simulator and the real backend, no member runs before the others are there;
+        proc members run as their processes are started, and dial once all are)."""
         net = self.net
 
         def build() -> None:

@@ -4,17 +4,16 @@ endian). Commands go from the runner to a worker; answers and trace events come 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from typing import Any
 
-import msgpack
+from msgspec import msgpack
 
 _LENGTH = struct.Struct(">I")
 
 
 def encode(obj: Any) -> bytes:
     """One control message, framed."""
-    body = msgpack.packb(obj, use_bin_type=True)
+    body = msgpack.encode(obj)
     return _LENGTH.pack(len(body)) + body
 
 
@@ -24,16 +23,17 @@ class FrameReader:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> Iterator[Any]:
-        """Take in ``data``; yields each message it completes."""
+    def feed(self, data: bytes) -> list[Any]:
+        """Take in ``data``; returns the messages it completes."""
         buf = self._buf
         buf += data
-        start = 0
+        start, messages = 0, []
         while len(buf) - start >= 4:
             (size,) = _LENGTH.unpack_from(buf, start)
             end = start + 4 + size
             if len(buf) < end:
                 break
-            yield msgpack.unpackb(buf[start + 4 : end], raw=False, strict_map_key=False)
+            messages.append(msgpack.decode(buf[start + 4 : end]))
             start = end
         del buf[:start]
+        return messages

@@ -182,9 +182,9 @@ class EventLoop:
                 self._guard(timer.fn)
 
     def caught_up(self) -> float:
-        """The loop time by which everything that reached this loop's sockets, or was due out
-        of a link emulation on it, had been read: :meth:`now` while the loop keeps up, the
-        start of a stall while its callbacks run late."""
+        """The loop time by which the loop had looked at every socket (reading from each that
+        had bytes, up to a read's worth) and released what a link emulation on it held: about
+        :meth:`now` while the loop keeps up, the start of a stall while its callbacks run late."""
         return self._caught_up
 
     def take_lag(self) -> tuple[float, float]:

@@ -20,11 +20,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from peerlab.realnet.forkserver import ForkServer
 from peerlab.realnet.transport import is_loopback
 
 
@@ -47,11 +49,14 @@ class Child(Protocol):
 
 
 class LocalPlacement:
-    """Member processes on this machine, each in a process group of its own (the terminal's
+    """Member processes on this machine, forked from a fork server of the placement's own
+    (:mod:`~peerlab.realnet.forkserver`), each in a process group of its own (the terminal's
     Ctrl-C is the runner's to handle)."""
 
     #: The address the runner's control port listens on.
     control_host = "127.0.0.1"
+    #: Whether members may run on other hosts (there they listen on their host's address).
+    remote = False
 
     def host_for(self, member_id: str) -> str | None:
         """Where ``member_id`` listens: None, a loopback address of its own."""
@@ -61,18 +66,25 @@ class LocalPlacement:
         """A port free on ``host`` where ``member_id`` runs."""
         return _free_port(host)
 
-    def start(self, member_id: str, cmd: list[str], env: dict[str, str]) -> Child:
-        """Start ``member_id``'s worker process."""
-        return subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, process_group=0, env={**os.environ, **env}
-        )
+    def __init__(self) -> None:
+        self._forks: ForkServer | None = None
+
+    def start(self, member_id: str, argv: list[str], env: dict[str, str]) -> Child:
+        """Start ``member_id``'s worker process (``python -m peerlab.realnet.worker ARGV``),
+        forked from the placement's fork server (started on first use)."""
+        if self._forks is None:
+            self._forks = ForkServer()
+        return self._forks.start(argv, env)
 
     def describe(self, member_id: str) -> str:
         """Where ``member_id`` runs, for the logs."""
         return "this machine"
 
     def close(self) -> None:
-        """Nothing to release."""
+        """End the fork server."""
+        if self._forks is not None:
+            self._forks.close()
+            self._forks = None
 
 
 def _free_port(host: str) -> int:
@@ -165,6 +177,8 @@ class DaskPlacement:
         self._lives: dict[str, int] = {}
         scheduler = client.scheduler.address.rpartition("/")[2].rpartition(":")[0].strip("[]")
         self.control_host = "127.0.0.1" if is_loopback(scheduler) else _route_to(scheduler)
+        #: Whether members may run on other hosts (there they listen on their host's address).
+        self.remote = not all(is_loopback(w.get("host", "127.0.0.1")) for _, w in self.workers)
 
     def worker_of(self, member_id: str) -> str:
         """The address of the worker ``member_id`` runs on (chosen on first asking)."""
@@ -184,10 +198,12 @@ class DaskPlacement:
         worker = self.worker_of(member_id)
         return self.client.run(_free_port, host, workers=[worker])[worker]
 
-    def start(self, member_id: str, cmd: list[str], env: dict[str, str]) -> Child:
-        """Start ``member_id``'s process as a task pinned to its worker."""
+    def start(self, member_id: str, argv: list[str], env: dict[str, str]) -> Child:
+        """Start ``member_id``'s process (``python -m peerlab.realnet.worker ARGV``) as a task
+        pinned to its worker."""
         from distributed import Queue
 
+        cmd = [sys.executable, "-m", "peerlab.realnet.worker", *argv]
         worker = self.worker_of(member_id)
         life = self._lives[member_id] = self._lives.get(member_id, 0) + 1
         name = f"peerlab-{self._run}-{member_id}-{life}"

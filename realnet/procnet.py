@@ -1,25 +1,26 @@
 """ProcessNetwork: members in OS processes of their own (no GIL shared between processes).
 
 Each worker process runs ``members_per_process`` members on one loop (one by default on small
-networks; see :func:`members_per_process`). The parent keeps one control connection per worker on
-loopback (length-prefixed msgpack, :mod:`realnet.control`), and takes as a worker's only the
-connection that proves it knows the run's secret (any local process can connect to the control
-port; only the parent's children are given the secret). Each member listens and dials from its
-own loopback address (127.0.0.2, 127.0.0.3, ...), so every process can tell which member a
-connection comes from and emulate cuts and partitions as the in-process network does. A member
-alone in its process crashes by a real ``SIGKILL`` and powers off by ``SIGSTOP`` (the sockets
-stay open and silent until keepalive gives up on them); a member sharing its process has both
-emulated there, as the in-process network does. The parent asks a worker for a member's table
-and view only when they changed (the worker keeps what it last sent).
+networks; see :func:`members_per_process_for`). The parent keeps one control connection per
+worker on loopback (length-prefixed msgpack, :mod:`realnet.control`), and takes as a worker's
+only the connection that proves it knows the run's secret (any local process can connect to the
+control port; only the parent's children are given the secret). Each member listens and dials
+from its own loopback address (127.0.0.2, 127.0.0.3, ...), so every process can tell which
+member a connection comes from and emulate cuts and partitions as the in-process network does.
+With one member per process, a crash is a real ``SIGKILL`` and a power-off or pause ``SIGSTOP``
+(the sockets stay open and silent until keepalive gives up on them); with several, all three
+are emulated in the member's process, as the in-process network does. The parent asks a worker
+for a member's table and view only when they changed (the worker keeps what it last sent).
 
 Workers die with the network: :meth:`ProcessNetwork.close` reaps every one (a stopped one is
 continued, then killed), and each worker runs in a process group of its own, so that a Ctrl-C
 at the terminal reaches only the parent, which cleans up. A parent killed outright takes its
-workers with it (``PR_SET_PDEATHSIG``, set by the worker), stopped ones included.
+workers with it (``PR_SET_PDEATHSIG``, set by the worker and its fork server), stopped ones
+included.
 
 Where the worker processes run is a :mod:`~peerlab.realnet.placement`: this machine by default,
 or Dask workers (``placement=DaskPlacement(client)``, ``peerlab run --backend proc --scheduler
-ADDRESS``), each member a long task pinned to one worker.
+ADDRESS``), each worker process a long task pinned to one Dask worker.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import selectors
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -138,6 +138,7 @@ class _Worker:
         self.proc = proc
         self.sock = sock
         self.members: set[str] = set()  # the members running in it
+        self.owed = 0  # commands posted and not yet answered
         self.replies: queue.Queue[Any] = queue.Queue()
         self.tracer = tracer
         self.lock = lock
@@ -155,6 +156,8 @@ class _Worker:
                             self.tracer.emit(t, member, kind, **fields)
                     elif "reply" in msg:
                         self.replies.put(msg["reply"])
+                    elif "failed" in msg:
+                        self.replies.put(RuntimeError(f"worker {self.name}: {msg['failed']}"))
         except OSError:
             pass
         self.replies.put(ConnectionError(f"worker {self.name} closed its control channel"))
@@ -164,15 +167,24 @@ class _Worker:
         return self.answer(timeout)
 
     def post(self, req: dict[str, Any]) -> None:
-        """Send a command; its answer is the next :meth:`answer` not yet taken."""
+        """Send a command without waiting for its answer (see :meth:`answer`)."""
         self.sock.sendall(encode(req))
+        self.owed += 1
 
     def answer(self, timeout: float) -> Any:
-        """The answer to the earliest command posted and not yet answered."""
-        reply = self.replies.get(timeout=timeout)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+        """The answer to the latest command posted; the answers to those posted before it,
+        which nobody waited for, are taken and dropped."""
+        while True:
+            reply = self.replies.get(timeout=timeout)
+            self.owed -= 1
+            if isinstance(reply, ConnectionError):
+                raise reply
+            if not self.owed:
+                if isinstance(reply, Exception):
+                    raise reply
+                return reply
+            if isinstance(reply, Exception):  # a command nobody waited for failed
+                log.warning("%s", reply)
 
     def close(self, kill: bool = False) -> None:
         if self.proc.poll() is None:
@@ -222,6 +234,11 @@ class ProcessNetwork(WallClock):
             raise ValueError("TLS needs secure mode (security='signed')")
         if members_per_process < 1:
             raise ValueError(f"members_per_process must be at least 1, got {members_per_process}")
+        if members_per_process > 1 and placement is not None and placement.remote:
+            raise ValueError(
+                "members sharing a process on another host would share its address, and "
+                "members are told apart by address: use members_per_process=1"
+            )
         self.seed = seed
         self.security = security
         self.tls = tls
@@ -267,7 +284,11 @@ class ProcessNetwork(WallClock):
     ) -> ProcessNetwork:
         """A network for a scenario, its links' models applied, its members' processes
         where ``placement`` puts them (this machine by default), ``members_per_process`` in
-        each (by default as :func:`members_per_process` has it for the scenario's size)."""
+        each (by default as :func:`members_per_process_for` has it for the scenario's size; one
+        on workers of other hosts)."""
+        if members_per_process is None:
+            remote = placement is not None and placement.remote
+            members_per_process = 1 if remote else members_per_process_for(len(scenario.everyone))
         net = cls(
             scenario.seed,
             config=config,
@@ -277,8 +298,7 @@ class ProcessNetwork(WallClock):
             security=scenario.security,
             tls=scenario.tls,
             placement=placement,
-            members_per_process=members_per_process
-            or members_per_process_for(len(scenario.everyone)),
+            members_per_process=members_per_process,
         )
         net.defaults = LinkModel.of(scenario.defaults)
         set_scenario_links(net, scenario)
@@ -338,7 +358,7 @@ class ProcessNetwork(WallClock):
             else:
                 self.workers[src].post(req)
                 waiting.append(self.workers[src])
-        for worker in waiting:
+        for worker in dict.fromkeys(waiting):
             worker.answer(10.0)
 
     def start_clock(self) -> None:
@@ -351,9 +371,8 @@ class ProcessNetwork(WallClock):
         worker answers when it resumes: its stall then is the pause, not counted)."""
         worst = LoopLag()
         for worker, (seconds, at) in self._ask({"op": "lag"}):
-            if seconds / self.time_scale > worst.seconds:
-                first, *others = sorted(worker.members) or [worker.name]
-                whose = f"{first} (and {len(others)} more in its process)" if others else first
+            if seconds / self.time_scale > worst.seconds and worker.members:
+                whose = min(worker.members)  # the loop of every member in its process
                 worst = LoopLag(seconds / self.time_scale, whose, round(self.scenario_time(at), 6))
         return worst
 
@@ -402,13 +421,6 @@ class ProcessNetwork(WallClock):
         """The model used between ``a`` and ``b``."""
         return self.links.get(frozenset((a, b)), self.defaults)
 
-    def _tell(self, member_id: str, req: dict[str, Any]) -> Any:
-        """Send a command to a running member; a stopped one gets it when it resumes."""
-        if member_id in self._paused:
-            self._paused[member_id].append({**req, "m": member_id})
-            return None
-        return self.request(member_id, req)
-
     def add_member(
         self, member_id: str, *, join: Iterable[str] = (), config: MemberConfig | None = None
     ) -> MemberProxy:
@@ -426,7 +438,7 @@ class ProcessNetwork(WallClock):
             self.owners[ip] = member_id
             self._broadcast({"op": "owners", "owners": {ip: member_id}})
         group = self._group[member_id]
-        worker = self._running.get(group) or self._spawn(group, config)
+        worker = self._running.get(group) or self._spawn(group)
         incarnation = self.incarnations.get(member_id, 0) + 1
         self.incarnations[member_id] = incarnation
         worker.members.add(member_id)
@@ -440,17 +452,15 @@ class ProcessNetwork(WallClock):
                 "listen": self.addresses[member_id],
                 "incarnation": incarnation,
                 "join": [self.addresses[j] for j in join],
+                "config": None if config is None else asdict(config),
             },
         )
         return proxy
 
-    def _spawn(self, group: str, config: MemberConfig | None) -> _Worker:
+    def _spawn(self, group: str) -> _Worker:
         """Start the worker process ``group`` and give it the links' models."""
         spawn = self._spawns[group] = self._spawns.get(group, 0) + 1
-        cmd = [
-            sys.executable,
-            "-m",
-            "peerlab.realnet.worker",
+        argv = [
             "--name",
             group,
             "--spawn",
@@ -458,7 +468,7 @@ class ProcessNetwork(WallClock):
             "--control",
             self.control_address,
             "--config",
-            json.dumps(asdict(config or self.config)),
+            json.dumps(asdict(self.config)),
             "--owners",
             json.dumps(self.owners),
             "--seed",
@@ -469,7 +479,7 @@ class ProcessNetwork(WallClock):
             self.security,
             *(["--tls"] if self.tls else []),
         ]
-        proc = self.placement.start(group, cmd, {SECRET_ENV: self._secret})
+        proc = self.placement.start(group, argv, {SECRET_ENV: self._secret})
         log.debug("worker %s started on %s", group, self.placement.describe(group))
         try:
             sock = self._accept_worker(worker_token(self._secret, group, spawn), proc)
@@ -529,8 +539,9 @@ class ProcessNetwork(WallClock):
         raise RuntimeError(f"did not call back within {self.spawn_timeout}s")
 
     def connect(self, a: str, b: str) -> None:
-        """Have member ``a`` dial member ``b``."""
-        self.request(a, {"op": "connect", "address": self.addresses[b]})
+        """Have member ``a`` dial member ``b`` (without waiting: a cold start posts every
+        dial before any worker, busy flooding, has answered one)."""
+        self.workers[a].post({"op": "connect", "address": self.addresses[b], "m": a})
 
     # --- faults --------------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ events stream back as they happen, stamped with the system-wide monotonic clock.
 
 The members of one worker share its loop, its advert cache and its fault emulation, as the
 members of a :class:`~peerlab.realnet.network.TcpNetwork` do; each listens and dials from its own
-loopback address, so that workers tell members apart by address. A member's crash, power-off
-and pause are the process's signals when it is the worker's only member, and emulated inside
-the worker (reset connections, silence, a paused transport) when it shares the process.
+loopback address, so that workers tell members apart by address. When the network runs one
+member per process, a member's crash, power-off and pause are signals to its process; else they
+are emulated inside the worker (reset connections, silence, a paused transport).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from peerlab.linkmodel import LinkModel
 from peerlab.linkstate import AdvertCache
 from peerlab.member import Member, MemberConfig, member_class
 from peerlab.realnet.control import FrameReader, encode
-from peerlab.realnet.loop import EventLoop
+from peerlab.realnet.loop import EventLoop, describe
 from peerlab.realnet.network import NetPolicy
 from peerlab.realnet.transport import TcpTransport, parse_address
 from peerlab.trace import TraceEvent, Tracer
@@ -86,7 +86,9 @@ class Worker:
         self.cache = AdvertCache(trust=self.credentials and self.credentials.trust)
         self.members: dict[str, Member] = {}
         self.transports: dict[str, TcpTransport] = {}
-        self._sent: dict[str, tuple] = {}  # member -> state of its table and view last sent
+        # member -> its route computations and its database's claims when its table and view
+        # were last sent
+        self._sent: dict[str, tuple[tuple, list]] = {}
         # a SIGSTOP (pause, power-off) is a fault, not a stall: timers it held up are not late
         signal.signal(signal.SIGCONT, lambda *_: self.loop.forgive_lag())
         self.loop.selector.register(self.control, 1, self._on_control)  # EVENT_READ
@@ -108,9 +110,19 @@ class Worker:
             self.loop.request_stop()  # the parent went away
             return
         for request in self.inbox.feed(data):
-            self._write({"reply": self._handle(request)})
+            try:
+                self._write({"reply": self._handle(request)})
+            except Exception as exc:  # the command fails, not the worker: the parent is told
+                self._write({"failed": f"{request.get('op')!r}: {describe(exc)}"})
 
-    def _add(self, member_id: str, listen: str, incarnation: int, join: list[str]) -> None:
+    def _add(
+        self,
+        member_id: str,
+        listen: str,
+        incarnation: int,
+        join: list[str],
+        config: MemberConfig | None = None,
+    ) -> None:
         """Start a life of ``member_id`` here (a restart replaces the transport of its last)."""
         old = self.transports.pop(member_id, None)
         if old is not None:
@@ -132,7 +144,7 @@ class Worker:
             transport,
             seed=self.seed,
             incarnation=incarnation,
-            config=self.config,
+            config=config or self.config,
             tracer=Tracer(keep=False, sink=self._sink(member_id)),
             cache=self.cache,
             identity=credentials and credentials.identity(member_id),
@@ -156,10 +168,10 @@ class Worker:
                 "bytes": dict(m.counters.bytes_sent),
                 "round_trips": m.round_trips(),
             }
-            # every change of the view or the neighbours schedules a computation of the table
-            state = (m.counters.route_computations, m.routes_pending)
-            if self._sent.get(mid) != state:
-                self._sent[mid] = state
+            table = (m.counters.route_computations, m.routes_pending)
+            sent = self._sent.get(mid)
+            if sent is None or sent[0] != table or sent[1] != m.db.claimed:
+                self._sent[mid] = (table, list(m.db.claimed))
                 snap["routes"] = m.routing_table()
                 snap["view"] = sorted(m.view())
             out[mid] = snap
@@ -177,7 +189,9 @@ class Worker:
     # --- commands to the worker ------------------------------------------------------------
 
     def _op_add(self, req: dict[str, Any]) -> None:
-        self._add(req["m"], req["listen"], req["incarnation"], req["join"])
+        config = req.get("config")
+        config = None if config is None else MemberConfig(**config)
+        self._add(req["m"], req["listen"], req["incarnation"], req["join"], config)
 
     def _op_owners(self, req: dict[str, Any]) -> None:
         self.policy.ip_owner.update(req["owners"])
@@ -257,8 +271,10 @@ class Worker:
             self.loop.run_forever()
             # what the members said last (a leave's Bye, held for the link's emulated latency)
             # still goes out: connections close once flushed, for a second at most
+            # (a powered-off or paused member's sockets never flush: not waited for)
+            live = [t for t in self.transports.values() if not (t.closed or t.paused)]
             deadline = time.monotonic() + 1.0
-            while any(t.conns for t in self.transports.values()) and time.monotonic() < deadline:
+            while any(t.conns for t in live) and time.monotonic() < deadline:
                 self.loop.run_once(0.05)
         finally:
             for t in self.transports.values():

@@ -422,11 +422,13 @@ def test_the_proc_control_port_takes_only_the_worker_it_started(no_leaks):
                 impostor.settimeout(5)
                 assert impostor.recv(100) == b"", "an impostor was answered"
         until(lambda: net.call(lambda: net.members["q"].neighbours) == ["p"], "p-q", 15)
-        worker = net.workers["p"].proc.pid
-        with open(f"/proc/{worker}/environ", "rb") as f:
-            given = dict(v.partition(b"=")[::2] for v in f.read().split(b"\0") if v)
-        with open(f"/proc/{worker}/cmdline", "rb") as f:
-            assert given[SECRET_ENV.encode()] not in f.read()  # which any local user may read
+        # the secret reaches a worker through its fork server's pipe: it is in neither the
+        # command line (which any local user may read) nor the environment it started with
+        secret = net._secret.encode()
+        for pid in (net.workers["p"].proc.pid, net.placement._forks.proc.pid):
+            for exposed in ("cmdline", "environ"):
+                with open(f"/proc/{pid}/{exposed}", "rb") as f:
+                    assert secret not in f.read(), exposed
         assert SECRET_ENV not in os.environ  # given to the workers only
 
 
@@ -437,7 +439,8 @@ net = ProcessNetwork(seed=1)
 net.add_member("p")
 net.add_member("q", join=["p"])
 net.power_off("q")
-print(*(w.proc.pid for w in [*net.workers.values(), *net._stopped.values()]), flush=True)
+workers = [w.proc.pid for w in [*net.workers.values(), *net._stopped.values()]]
+print(*workers, net.placement._forks.proc.pid, flush=True)  # and the fork server
 time.sleep(60)
 """
 
@@ -449,7 +452,7 @@ def test_workers_die_with_a_parent_killed_outright_even_when_stopped():
     )
     try:
         workers = [int(pid) for pid in parent.stdout.readline().split()]
-        assert len(workers) == 2
+        assert len(workers) == 3
         parent.kill()
         until(lambda: not any(map(alive, workers)), "workers gone with their parent", 10)
     finally:

@@ -2,16 +2,21 @@
 
 import dataclasses
 import os
+import signal
+import socket
 import time
 from pathlib import Path
 
 import pytest
+from waiting import eventually
 
 from peerlab import trace as ev
 from peerlab.compare import compare_results
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
+from peerlab.realnet.forkserver import ForkServer
 from peerlab.realnet.procnet import ProcessNetwork
+from peerlab.realnet.worker import SECRET_ENV
 from peerlab.runner import run
 from peerlab.scenario import load_scenario
 
@@ -118,8 +123,14 @@ def test_members_sharing_processes_fail_and_come_back_on_their_own():
         wait(net, [*alive, ("p0", "p1"), ("p1", "p2")])
         assert net.workers["p1"].proc.pid == pids["p1"]
         assert net.incarnations["p1"] == 2
-        net.pause("p0")
-        assert net.resume("p0").chunks_held >= 0
+        net.pause("p0")  # its peers find it silent; its process-mate p2 keeps its links
+
+        def neighbours(m):
+            return net.call(lambda: net.members[m].neighbours)
+
+        eventually(lambda: "p0" not in neighbours("p1") + neighbours("p5"), "p0 found silent")
+        assert sorted(neighbours("p2")) == ["p1", "p3"]
+        assert net.resume("p0").chunks_held > 0  # its keepalive ticks waited for it
         assert {w.proc.poll() for w in net.workers.values()} == {None}
     assert children() == before
 
@@ -130,3 +141,46 @@ def test_members_sharing_processes_agree_with_simulation():
     proc = run(scenario, "proc", members_per_process=2)  # crash, restart, join, leave in it
     comparison = compare_results(run(scenario, "sim"), proc)
     assert comparison["routing_tables_identical"] and proc.ok, proc.warnings
+
+
+def test_the_fork_server_starts_workers_and_reports_how_they_end():
+    before = children()
+    server = ForkServer()
+    try:
+        assert server.start(["--no-such-option"], {}).wait(10) == 2  # argparse's usage error
+        with socket.create_server(("127.0.0.1", 0)) as control:
+            address = f"127.0.0.1:{control.getsockname()[1]}"
+            worker = server.start(["--name", "w", "--control", address], {SECRET_ENV: "s"})
+            sock, _ = control.accept()  # it called back: it runs, and waits for commands
+            with sock:
+                assert worker.poll() is None and worker.pid not in children()  # the server's
+                worker.send_signal(signal.SIGKILL)
+                assert worker.wait(10) == -signal.SIGKILL
+    finally:
+        server.close()
+    assert children() == before
+
+
+def test_a_view_that_changes_without_a_route_change_reaches_the_parent():
+    """b-c goes down in a triangle: a's routes stay (b and c are its neighbours), its view
+    does not."""
+    with ProcessNetwork(seed=2, config=FAST, members_per_process=3) as net:
+        for m in "abc":
+            net.add_member(m)
+        for x, y in [("a", "b"), ("b", "c"), ("a", "c")]:
+            net.connect(x, y)
+
+        def view():
+            return net.call(lambda: net.members["a"].view())
+
+        eventually(lambda: view() == {("a", "b"), ("a", "c"), ("b", "c")}, "a's view: triangle")
+        net.link_down("b", "c")
+        eventually(lambda: view() == {("a", "b"), ("a", "c")}, "a's view without b-c")
+
+
+def test_a_command_that_fails_is_reported_and_the_worker_goes_on(net):
+    links = ring(net, 3)
+    with pytest.raises(RuntimeError, match=r"worker w0: 'send': LocalProtocolError: refusing"):
+        net.members["p0"].send("p1", bytes(8 << 20))
+    assert net.members["p0"].send("p1", b"small")
+    wait(net, links)
