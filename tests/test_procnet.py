@@ -15,10 +15,12 @@ from peerlab.compare import compare_results
 from peerlab.member import MemberConfig
 from peerlab.oracle import table_errors
 from peerlab.realnet.forkserver import ForkServer
+from peerlab.realnet.placement import LocalPlacement
 from peerlab.realnet.procnet import ProcessNetwork
 from peerlab.realnet.worker import SECRET_ENV
 from peerlab.runner import run
 from peerlab.scenario import load_scenario
+from peerlab.trace import Tracer
 
 FAST = MemberConfig(handshake_timeout=2.0, keepalive_interval=0.2, dead_timeout=0.8)
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,3 +186,19 @@ def test_a_command_that_fails_is_reported_and_the_worker_goes_on(net):
         net.members["p0"].send("p1", bytes(8 << 20))
     assert net.members["p0"].send("p1", b"small")
     wait(net, links)
+
+
+def test_members_share_processes_only_where_addresses_tell_them_apart():
+    class OtherHosts(LocalPlacement):
+        remote = True  # members would listen on their worker's host
+
+    with pytest.raises(ValueError, match="would share its address"):
+        ProcessNetwork(members_per_process=2, placement=OtherHosts())
+    scenario = load_scenario(ROOT / "scenarios" / "random-200.yaml")
+    config, tracer = MemberConfig(), Tracer()
+    shared = ProcessNetwork.for_scenario(scenario, config=config, tracer=tracer)
+    apart = ProcessNetwork.for_scenario(
+        scenario, config=config, tracer=tracer, placement=OtherHosts()
+    )
+    with shared, apart:
+        assert (shared.members_per_process, apart.members_per_process) == (13, 1)
