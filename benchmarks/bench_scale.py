@@ -1,7 +1,8 @@
 """Scale of the real backends: the largest network that converges and agrees with networkx.
 
-For each backend and size, runs N members on a random 4-regular graph (10 ms links, 2 ms
-jitter) from a cold start, one traffic burst once they should have converged, and reports:
+For each backend and size, runs ``scale.yaml`` with N members (a random 4-regular graph, 10 ms
+links, 2 ms jitter) from a cold start, one traffic burst once they should have converged
+(N/20 s), and reports:
 whether every table matched networkx's shortest paths at the end, when the start converged
 (scenario seconds), the setup (wall seconds until the clock starts: processes spawned, members
 created, links dialled), the CPU used (this process and its children), peak memory per member
@@ -16,7 +17,6 @@ import argparse
 import json
 import os
 import resource
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,21 +25,16 @@ from typing import Any
 from harness import machine_line
 
 from peerlab.runner import run
-from peerlab.scenario import load_scenario
+from peerlab.scenario import Scenario, load_scenario
 
-SCENARIO = """
-name: scale-{n}
-seed: 5
-defaults: {{latency: 10ms, jitter: 2ms}}
-members: {{count: {n}, prefix: s}}
-topology:
-  generator: {{kind: random_regular, degree: 4}}
-events:
-  - {{at: {burst}s, traffic: {{count: 200, size: 100}}}}
-expect:
-  routes: shortest
-settle: 3s
-"""
+SCENARIO = Path(__file__).with_name("scale.yaml")
+
+
+def scenario_of(n: int) -> Scenario:
+    """scale.yaml with ``n`` members, its burst at ``n``/20 seconds (when a cold start of that
+    size has had time to converge here)."""
+    text = SCENARIO.read_text().replace("count: 400", f"count: {n}")
+    return load_scenario(SCENARIO, text.replace("at: 20s", f"at: {max(5.0, n / 20)}s"))
 
 
 def descendants_rss() -> int:
@@ -67,12 +62,9 @@ def own_rss() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure(backend: str, n: int, burst: float, per_process: int | None) -> dict[str, Any]:
+def measure(backend: str, n: int, per_process: int | None) -> dict[str, Any]:
     """One cold start of ``n`` members on ``backend``."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(SCENARIO.format(n=n, burst=burst))
-    scenario = load_scenario(f.name)
-    os.unlink(f.name)
+    scenario = scenario_of(n)
     base = own_rss()
     peak = [0]
     done = threading.Event()
@@ -130,11 +122,9 @@ def main() -> None:
     rows, sim = [], {}
     for backend, sizes in (("real", args.real), ("proc", args.proc)):
         for n in sizes:
-            # the burst comes once a cold start of this size has had time to converge here
-            burst = max(5.0, n / 20)
             if n not in sim:
-                sim[n] = measure("sim", n, burst, None)["start_converged_at"]
-            row = measure(backend, n, burst, per_process=args.members_per_process)
+                sim[n] = measure("sim", n, None)["start_converged_at"]
+            row = measure(backend, n, per_process=args.members_per_process)
             row["sim_start_converged_at"] = sim[n]
             rows.append(row)
             print(json.dumps(row), flush=True)
