@@ -69,7 +69,8 @@ class _Run:
             self.net, self.director.truth, scenario.expect.converged_within
         )
         self.views = ViewRecorder(len(scenario.everyone))
-        self._dialled: dict[Pair, float] = {}  # link -> when the runner last dialled it
+        # link -> when the runner last dialled it (the start dials every link at 0)
+        self._dialled = {pair(link.a, link.b): 0.0 for link in scenario.links}
         # how far behind its schedule the runner fell: (seconds, what) at worst, by what it did
         self._lag: dict[str, tuple[float, str]] = {"event": (0.0, ""), "poll": (0.0, "")}
         self._applied: dict[int, float] = {}  # event index -> scenario time it was applied
@@ -88,7 +89,6 @@ class _Run:
         sc, net = self.scenario, self.net
         self.director.start(sc)
         net.start_clock()
-        self._dialled = {pair(link.a, link.b): 0.0 for link in sc.links}  # the start dialled them
         self._redial(self.convergence.changed("start", 0.0))
         end = sc.end_time
         for event in sorted(sc.events, key=lambda e: (e.at, e.index)):

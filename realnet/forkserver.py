@@ -78,7 +78,7 @@ class ForkServer:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._requests: IO[bytes] = self.proc.stdin
         self._children: dict[int, ForkedChild] = {}
-        self._started: list[int] = []
+        self._started: list[ForkedChild | None] = []  # None: the server is gone
         self._lock = threading.Condition()
         self._one_at_a_time = threading.Lock()  # answers come in the order of the requests
         self._reader = threading.Thread(
@@ -90,8 +90,9 @@ class ForkServer:
         for line in answers:
             word, *numbers = line.split()
             with self._lock:
-                if word == b"started":
-                    self._started.append(int(numbers[0]))
+                if word == b"started":  # known before its end can be heard of
+                    child = self._children[int(numbers[0])] = ForkedChild(int(numbers[0]))
+                    self._started.append(child)
                 elif word == b"exited":
                     pid, status = map(int, numbers)
                     child = self._children.pop(pid, None)
@@ -102,7 +103,7 @@ class ForkServer:
             for child in self._children.values():
                 child.ended(-signal.SIGKILL)
             self._children.clear()
-            self._started.append(-1)
+            self._started.append(None)
             self._lock.notify_all()
 
     def start(self, argv: list[str], env: dict[str, str], timeout: float = 20.0) -> ForkedChild:
@@ -113,10 +114,9 @@ class ForkServer:
             self._requests.flush()
             if not self._lock.wait_for(lambda: self._started, timeout):
                 raise RuntimeError(f"the fork server did not start a worker within {timeout}s")
-            pid = self._started.pop(0)
-            if pid < 0:
+            child = self._started.pop(0)
+            if child is None:
                 raise RuntimeError(f"the fork server exited (status {self.proc.poll()})")
-            child = self._children[pid] = ForkedChild(pid)
             return child
 
     def close(self) -> None:

@@ -312,7 +312,7 @@ class ProcessNetwork(WallClock):
 
     @property
     def _signals(self) -> bool:
-        """Whether a member's faults are its process's signals (it is alone in it)."""
+        """Whether a member's faults are its process's signals (one member per process)."""
         return self.members_per_process == 1
 
     def request(self, member_id: str, req: dict[str, Any], timeout: float = 10.0) -> Any:
@@ -593,7 +593,7 @@ class ProcessNetwork(WallClock):
         return report
 
     def crash(self, member_id: str) -> FaultReport:
-        """Crash a member: SIGKILL its process if it runs alone (the OS resets its
+        """Crash a member: SIGKILL its process with one member per process (the OS resets its
         connections), else reset its connections in its worker."""
         report = self._gone("crash", member_id)
         if self._signals:
@@ -605,8 +605,8 @@ class ProcessNetwork(WallClock):
         return report
 
     def power_off(self, member_id: str) -> FaultReport:
-        """Silence a member until keepalive gives up on it: SIGSTOP its process if it runs
-        alone, else switch its sockets off in its worker."""
+        """Silence a member until keepalive gives up on it: SIGSTOP its process with one member
+        per process, else switch its sockets off in its worker."""
         report = self._gone("power_off", member_id)
         if self._signals:
             self._paused.pop(member_id, None)
@@ -627,8 +627,8 @@ class ProcessNetwork(WallClock):
         return report
 
     def _end(self, member_id: str) -> _Worker:
-        """Take a member that ended out of its worker; a worker that ran it alone is no
-        longer running (its process is the caller's to stop)."""
+        """Take a member that ended out of its worker; with one member per process, its worker
+        is no longer running (its process is the caller's to stop)."""
         worker = self.workers.pop(member_id)
         worker.members.discard(member_id)
         if self._signals:
@@ -636,8 +636,8 @@ class ProcessNetwork(WallClock):
         return worker
 
     def pause(self, member_id: str) -> FaultReport:
-        """Stop a member until :meth:`resume`: SIGSTOP its process if it runs alone (its last
-        snapshot stands in), else pause its transport in its worker."""
+        """Stop a member until :meth:`resume`: SIGSTOP its process with one member per process
+        (its last snapshot stands in), else pause its transport in its worker."""
         running_member(self.members, member_id)
         report = self._report("pause", member_id)
         report.members_affected.add(member_id)
@@ -671,7 +671,7 @@ class ProcessNetwork(WallClock):
 
     def restart(self, member_id: str, *, join: Iterable[str] = ()) -> FaultReport:
         """A fresh life of a crashed or powered-off member, same id and address (in a fresh
-        process if it runs alone)."""
+        process with one member per process)."""
         report = self._report("restart", member_id)
         old = self._stopped.pop(member_id, None)
         if old is not None:
@@ -681,7 +681,7 @@ class ProcessNetwork(WallClock):
         return report
 
     def leave(self, member_id: str) -> FaultReport:
-        """Graceful leave; a worker that ran the member alone exits."""
+        """Graceful leave; with one member per process, its worker exits."""
         running_member(self.members, member_id)
         self._resume(member_id)  # a stopped member cannot say goodbye
         self.request(member_id, {"op": "leave"})

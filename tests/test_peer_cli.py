@@ -70,9 +70,14 @@ def test_three_processes_relay_a_message(procs):
     assert "drop" in read_until(a, "reason=no_route")
     ask(b, "frobnicate")
     assert "error: cannot understand 'frobnicate'" in read_until(b, "error:")
-    for p in (c, b, a):
+    quit_all(c, b, a)
+
+
+def quit_all(*members: subprocess.Popen) -> None:
+    """Tell every member to quit, then check each exits cleanly."""
+    for p in members:
         ask(p, "quit")
-    for p in (c, b, a):
+    for p in members:
         assert p.wait(timeout=10) == 0
 
 
@@ -113,20 +118,14 @@ def test_a_secure_overlay_of_three_processes_keeps_an_open_peer_out(procs, tmp_p
     ask(a, "peers")
     listing = [line.split()[0] for line in read_until(a, "b\n").splitlines() if line.strip()]
     assert "b" in listing and "z" not in listing
-    for p in (c, b, a, z):
-        ask(p, "quit")
-    for p in (c, b, a, z):
-        assert p.wait(timeout=10) == 0
+    quit_all(c, b, a, z)
 
 
 def test_a_secure_overlay_over_tls_relays(procs, tmp_path):
     a, b, c = secure_line(procs, tmp_path, "--tls")
     ask(c, "send a hello over TLS")
     assert "(path c -> b -> a)" in read_until(a, "<c> hello over TLS")
-    for p in (c, b, a):
-        ask(p, "quit")
-    for p in (c, b, a):
-        assert p.wait(timeout=10) == 0
+    quit_all(c, b, a)
 
 
 def test_a_target_degree_dials_members_learned_of(procs):
